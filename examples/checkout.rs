@@ -1,0 +1,205 @@
+//! A small order service instrumented with `#[observe]`.
+//!
+//! `cargo run --example checkout` runs a bounded workload of a few dozen
+//! orders and prints where each signal went. No collector or server is
+//! needed: spans go to stderr (the embedded default), JSON logs to stdout, and
+//! metrics to a `/metrics` endpoint on a free loopback port.
+//!
+//! `cargo run --example checkout -- --serve` keeps taking orders and serving
+//! `/metrics` (on `OBSERVE_METRICS_ADDR`, default `127.0.0.1:9464`) until
+//! interrupted. Set `OTEL_EXPORTER_OTLP_ENDPOINT` to send spans to a collector.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use observe_runtime::{observe, Config, ErrorType};
+
+#[derive(Debug)]
+enum OrderError {
+    OutOfStock { sku: String },
+    PaymentDeclined,
+}
+
+impl std::fmt::Display for OrderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OrderError::OutOfStock { sku } => write!(f, "{sku} is out of stock"),
+            OrderError::PaymentDeclined => f.write_str("payment declined"),
+        }
+    }
+}
+
+impl std::error::Error for OrderError {}
+
+impl ErrorType for OrderError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            OrderError::OutOfStock { .. } => "out_of_stock",
+            OrderError::PaymentDeclined => "payment_declined",
+        }
+    }
+}
+
+struct Order {
+    id: u64,
+    sku: String,
+    cents: u64,
+}
+
+#[derive(Debug)]
+struct Receipt {
+    order_id: u64,
+}
+
+#[observe(span = "Order.Submit", kind = server, metric = "latency", fields(order.id = order.id))]
+async fn submit(order: Order) -> Result<Receipt, OrderError> {
+    tracing::info!(order.id = order.id, sku = %order.sku, "order received");
+    reserve(&order.sku).await?;
+    charge(order.cents)?;
+    tracing::info!(order.id = order.id, "order accepted");
+    Ok(Receipt { order_id: order.id })
+}
+
+#[observe(span = "Inventory.Reserve", kind = client, metric = "latency", fields(sku = sku))]
+async fn reserve(sku: &str) -> Result<(), OrderError> {
+    tokio::time::sleep(Duration::from_millis(2 + sku.len() as u64)).await;
+    if sku.ends_with("-9") {
+        tracing::warn!(sku, "no stock left");
+        return Err(OrderError::OutOfStock { sku: sku.into() });
+    }
+    if sku == "CORRUPT" {
+        panic!("inventory record for {sku} is corrupted");
+    }
+    tracing::info!(sku, "reserved");
+    Ok(())
+}
+
+#[observe(span = "Payment.Charge", kind = client, metric = "latency", fields(amount.cents = cents))]
+fn charge(cents: u64) -> Result<(), OrderError> {
+    std::thread::sleep(Duration::from_micros(300));
+    if cents > 50_000 {
+        tracing::warn!(cents, "declined by the card issuer");
+        return Err(OrderError::PaymentDeclined);
+    }
+    tracing::info!(cents, "charged");
+    Ok(())
+}
+
+fn order(id: u64) -> Order {
+    let sku = if id == 13 {
+        "CORRUPT".to_owned()
+    } else {
+        format!("SKU-{}", id % 10)
+    };
+    Order {
+        id,
+        sku,
+        cents: if id % 7 == 0 { 90_000 } else { 1_000 + id * 10 },
+    }
+}
+
+/// Submits one order; a panic inside is caught here, at the top, as a server
+/// would catch it per request.
+async fn handle(id: u64) -> &'static str {
+    match AssertUnwindSafe(submit(order(id))).catch_unwind().await {
+        Ok(Ok(receipt)) => {
+            debug_assert_eq!(receipt.order_id, id);
+            "ok"
+        }
+        Ok(Err(e)) => e.error_type(),
+        Err(_) => "panic",
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let serve = std::env::args().any(|a| a == "--serve");
+    let mut config = Config::from_env()
+        .service_name("checkout")
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .environment("demo");
+    if std::env::var_os("OBSERVE_METRICS_ADDR").is_none() {
+        let addr: SocketAddr = if serve {
+            "127.0.0.1:9464".parse()?
+        } else {
+            "127.0.0.1:0".parse()?
+        };
+        config = config.metrics_addr(addr);
+    }
+    let guard = observe_runtime::init(config)?;
+    let metrics_addr = guard.metrics_addr();
+
+    if serve {
+        eprintln!(
+            "serving http://{}/metrics; Ctrl-C to stop",
+            metrics_addr.expect("metrics are served")
+        );
+        let mut id = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    id += 1;
+                    handle(id).await;
+                }
+            }
+        }
+        drop(guard);
+        return Ok(());
+    }
+
+    let mut outcomes = std::collections::BTreeMap::new();
+    for id in 1..=40 {
+        *outcomes.entry(handle(id).await).or_insert(0) += 1;
+    }
+
+    let metrics = match metrics_addr {
+        Some(addr) => fetch_metrics(addr)
+            .await
+            .unwrap_or_else(|e| format!("(scrape failed: {e})")),
+        None => String::new(),
+    };
+    drop(guard); // flushes every span
+
+    println!();
+    println!("40 orders submitted: {outcomes:?}");
+    println!("where each signal went:");
+    println!("  spans   -> {}", span_destination());
+    println!("  logs    -> stdout, one JSON line per event with trace_id and span_id");
+    if let Some(addr) = metrics_addr {
+        println!("  metrics -> http://{addr}/metrics (Prometheus text); Order.Submit series:");
+        for line in metrics
+            .lines()
+            .filter(|l| l.contains("Order.Submit") && (l.contains("_count") || l.contains("_sum")))
+        {
+            println!("             {line}");
+        }
+    }
+    Ok(())
+}
+
+fn span_destination() -> String {
+    match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => format!("OTLP at {endpoint}"),
+        _ => "stderr, one line per span (set OTEL_EXPORTER_OTLP_ENDPOINT for a collector)".into(),
+    }
+}
+
+async fn fetch_metrics(addr: SocketAddr) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    Ok(response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default())
+}

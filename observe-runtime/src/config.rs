@@ -1,0 +1,756 @@
+//! Configuration from code and from the standard `OTEL_*` environment.
+//!
+//! `Config::from_env()` reads the environment; every setter called afterwards
+//! overrides what the environment said. A malformed variable does not panic:
+//! it is remembered and `init` returns it as an [`InitError`] naming the
+//! variable.
+
+use std::fmt;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::runtime::BoxedExporter;
+
+/// Where ended spans go.
+#[derive(Clone, Debug)]
+pub enum SpanOutput {
+    /// OTLP to a collector.
+    Otlp {
+        /// Base endpoint, e.g. `http://127.0.0.1:4317` (gRPC) or
+        /// `http://127.0.0.1:4318` (HTTP; `/v1/traces` is appended).
+        endpoint: String,
+        /// Transport.
+        protocol: ExportProtocol,
+    },
+    /// The embedded default: one readable line per span on stderr.
+    Stderr,
+    /// The embedded default, appended to a file.
+    File(PathBuf),
+    /// A `SpanExporter` of your own (tests use the SDK's in-memory exporter).
+    Exporter(BoxedExporter),
+    /// Spans are not exported (ids are still generated for log correlation).
+    None,
+}
+
+/// OTLP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportProtocol {
+    /// OTLP/gRPC (`grpc`), default port 4317.
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (`http/protobuf`), default port 4318.
+    HttpProtobuf,
+}
+
+impl ExportProtocol {
+    fn parse(var: &'static str, value: &str) -> Result<ExportProtocol, InitError> {
+        match value.trim() {
+            "grpc" => Ok(ExportProtocol::Grpc),
+            "http/protobuf" => Ok(ExportProtocol::HttpProtobuf),
+            other => Err(InitError::invalid(
+                var,
+                other,
+                "expected `grpc` or `http/protobuf`",
+            )),
+        }
+    }
+}
+
+/// Which traces are recorded and exported.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sampler {
+    /// Every trace.
+    AlwaysOn,
+    /// No trace (ids are still generated, so logs still correlate).
+    AlwaysOff,
+    /// This fraction of root traces, decided from the trace id.
+    TraceIdRatio(f64),
+    /// Follow the parent's decision; roots use the inner sampler.
+    ParentBased(ParentBasedRoot),
+}
+
+/// The root sampler of [`Sampler::ParentBased`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ParentBasedRoot {
+    /// Sample every root.
+    AlwaysOn,
+    /// Sample no root.
+    AlwaysOff,
+    /// Sample this fraction of roots.
+    TraceIdRatio(f64),
+}
+
+impl Sampler {
+    /// `(root threshold, parent based)` as the hot path reads them.
+    pub(crate) fn compile(self) -> (u64, bool) {
+        use crate::state::ratio_threshold;
+        match self {
+            Sampler::AlwaysOn => (u64::MAX, false),
+            Sampler::AlwaysOff => (0, false),
+            Sampler::TraceIdRatio(r) => (ratio_threshold(r), false),
+            Sampler::ParentBased(ParentBasedRoot::AlwaysOn) => (u64::MAX, true),
+            Sampler::ParentBased(ParentBasedRoot::AlwaysOff) => (0, true),
+            Sampler::ParentBased(ParentBasedRoot::TraceIdRatio(r)) => (ratio_threshold(r), true),
+        }
+    }
+
+    fn from_env(name: &str, arg: Option<&str>) -> Result<Sampler, InitError> {
+        let ratio = || -> Result<f64, InitError> {
+            let Some(arg) = arg else { return Ok(1.0) };
+            match arg.trim().parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+                _ => Err(InitError::invalid(
+                    "OTEL_TRACES_SAMPLER_ARG",
+                    arg,
+                    "expected a ratio from 0.0 to 1.0",
+                )),
+            }
+        };
+        Ok(match name.trim() {
+            "always_on" => Sampler::AlwaysOn,
+            "always_off" => Sampler::AlwaysOff,
+            "traceidratio" => Sampler::TraceIdRatio(ratio()?),
+            "parentbased_always_on" => Sampler::ParentBased(ParentBasedRoot::AlwaysOn),
+            "parentbased_always_off" => Sampler::ParentBased(ParentBasedRoot::AlwaysOff),
+            "parentbased_traceidratio" => {
+                Sampler::ParentBased(ParentBasedRoot::TraceIdRatio(ratio()?))
+            }
+            other => {
+                return Err(InitError::invalid(
+                    "OTEL_TRACES_SAMPLER",
+                    other,
+                    "expected one of `always_on`, `always_off`, `traceidratio`, \
+                     `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`",
+                ))
+            }
+        })
+    }
+}
+
+/// A W3C propagation format named in `OTEL_PROPAGATORS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Propagator {
+    /// W3C Trace Context (`traceparent`, `tracestate`).
+    TraceContext,
+    /// W3C Baggage (`baggage`).
+    Baggage,
+}
+
+/// Where JSON log lines go.
+#[derive(Clone)]
+pub enum LogOutput {
+    /// Standard output (the default).
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A writer of your own; each line is written with one `write_all`.
+    Writer(Arc<Mutex<dyn Write + Send>>),
+    /// No subscriber is installed: bring your own and add
+    /// [`logs::layer`](crate::logs::layer) to it.
+    Off,
+}
+
+impl fmt::Debug for LogOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogOutput::Stdout => "Stdout",
+            LogOutput::Stderr => "Stderr",
+            LogOutput::Writer(_) => "Writer",
+            LogOutput::Off => "Off",
+        })
+    }
+}
+
+/// Everything `init` sets up. Start from [`Config::from_env`] (or
+/// [`Config::default`] to ignore the environment) and override in code.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) service_name: Option<String>,
+    pub(crate) service_version: Option<String>,
+    pub(crate) environment: Option<String>,
+    pub(crate) resource_attributes: Vec<(String, String)>,
+    pub(crate) spans: SpanOutput,
+    pub(crate) sampler: Sampler,
+    pub(crate) propagators: Vec<Propagator>,
+    pub(crate) disabled: bool,
+    pub(crate) metrics_addr: Option<SocketAddr>,
+    pub(crate) metric_prefix: String,
+    pub(crate) logs: LogOutput,
+    pub(crate) log_filter: String,
+    pub(crate) export_timeout: Duration,
+    pub(crate) schedule_delay: Duration,
+    pub(crate) max_batch: usize,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) errors: Vec<InitError>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            service_name: None,
+            service_version: None,
+            environment: None,
+            resource_attributes: Vec::new(),
+            spans: SpanOutput::Stderr,
+            sampler: Sampler::ParentBased(ParentBasedRoot::AlwaysOn),
+            propagators: vec![Propagator::TraceContext, Propagator::Baggage],
+            disabled: false,
+            metrics_addr: None,
+            metric_prefix: String::new(),
+            logs: LogOutput::Stdout,
+            log_filter: "info".into(),
+            export_timeout: Duration::from_secs(10),
+            schedule_delay: Duration::from_millis(500),
+            max_batch: 512,
+            shutdown_timeout: Duration::from_secs(5),
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// Reads the environment through a function so tests need not mutate the
+/// process environment.
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Config {
+    /// Defaults overridden by the standard `OTEL_*` variables, `OBSERVE_*`
+    /// variables and `RUST_LOG` (see the README's configuration table).
+    pub fn from_env() -> Config {
+        Config::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// As [`Config::from_env`], reading variables through `lookup`.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Config {
+        let mut config = Config::default();
+        let env: Env<'_> = &|name| lookup(name).filter(|v| !v.trim().is_empty());
+        if let Err(e) = config.read_env(env) {
+            config.errors.push(e);
+        }
+        config
+    }
+
+    fn read_env(&mut self, env: Env<'_>) -> Result<(), InitError> {
+        let mut errors = Vec::new();
+        let mut check = |r: Result<(), InitError>| {
+            if let Err(e) = r {
+                errors.push(e);
+            }
+        };
+        check(self.read_disabled(env));
+        check(self.read_resource(env));
+        check(self.read_spans(env));
+        check(self.read_sampler(env));
+        check(self.read_propagators(env));
+        check(self.read_batch(env));
+        check(self.read_metrics(env));
+        if let Some(filter) = env("RUST_LOG") {
+            self.log_filter = filter;
+        }
+        self.errors.extend(errors);
+        Ok(())
+    }
+
+    fn read_disabled(&mut self, env: Env<'_>) -> Result<(), InitError> {
+        if let Some(v) = env("OTEL_SDK_DISABLED") {
+            self.disabled = parse_bool("OTEL_SDK_DISABLED", &v)?;
+        }
+        Ok(())
+    }
+
+    fn read_resource(&mut self, env: Env<'_>) -> Result<(), InitError> {
+        if let Some(raw) = env("OTEL_RESOURCE_ATTRIBUTES") {
+            for (key, value) in parse_resource_attributes(&raw)? {
+                match key.as_str() {
+                    "service.name" => self.service_name = Some(value),
+                    "service.version" => self.service_version = Some(value),
+                    "deployment.environment" | "deployment.environment.name" => {
+                        self.environment = Some(value)
+                    }
+                    _ => self.resource_attributes.push((key, value)),
+                }
+            }
+        }
+        if let Some(name) = env("OTEL_SERVICE_NAME") {
+            self.service_name = Some(name);
+        }
+        Ok(())
+    }
+
+    fn read_spans(&mut self, env: Env<'_>) -> Result<(), InitError> {
+        let protocol = match env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
+            Some(p) => Some(ExportProtocol::parse(
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                &p,
+            )?),
+            None => match env("OTEL_EXPORTER_OTLP_PROTOCOL") {
+                Some(p) => Some(ExportProtocol::parse("OTEL_EXPORTER_OTLP_PROTOCOL", &p)?),
+                None => None,
+            },
+        };
+        let endpoint = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .map(|e| ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", e))
+            .or_else(|| {
+                env("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| ("OTEL_EXPORTER_OTLP_ENDPOINT", e))
+            });
+        if let Some((var, endpoint)) = &endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(InitError::invalid(
+                    var,
+                    endpoint,
+                    "expected an `http://` or `https://` URL",
+                ));
+            }
+        }
+        match env("OTEL_TRACES_EXPORTER").as_deref().map(str::trim) {
+            None | Some("otlp") => {
+                if let Some((_, endpoint)) = endpoint {
+                    self.spans = SpanOutput::Otlp {
+                        endpoint,
+                        protocol: protocol.unwrap_or(ExportProtocol::Grpc),
+                    };
+                } else if let Some(path) = env("OBSERVE_SPANS_FILE") {
+                    self.spans = SpanOutput::File(path.into());
+                }
+            }
+            Some("console") => self.spans = SpanOutput::Stderr,
+            Some("none") => self.spans = SpanOutput::None,
+            Some(other) => {
+                return Err(InitError::invalid(
+                    "OTEL_TRACES_EXPORTER",
+                    other,
+                    "expected `otlp`, `console` or `none`",
+                ))
+            }
+        }
+        if let Some(ms) = env("OTEL_EXPORTER_OTLP_TIMEOUT") {
+            self.export_timeout = parse_millis("OTEL_EXPORTER_OTLP_TIMEOUT", &ms)?;
+        }
+        Ok(())
+    }
+
+    fn read_sampler(&mut self, env: Env<'_>) -> Result<(), InitError> {
+        if let Some(name) = env("OTEL_TRACES_SAMPLER") {
+            self.sampler = Sampler::from_env(&name, env("OTEL_TRACES_SAMPLER_ARG").as_deref())?;
+        }
+        Ok(())
+    }
+
+    fn read_propagators(&mut self, env: Env<'_>) -> Result<(), InitError> {
+        if let Some(list) = env("OTEL_PROPAGATORS") {
+            let mut propagators = Vec::new();
+            for name in list.split(',').map(str::trim) {
+                match name {
+                    "tracecontext" => propagators.push(Propagator::TraceContext),
+                    "baggage" => propagators.push(Propagator::Baggage),
+                    "none" => {}
+                    other => {
+                        return Err(InitError::invalid(
+                            "OTEL_PROPAGATORS",
+                            other,
+                            "supported: `tracecontext`, `baggage`, `none`",
+                        ))
+                    }
+                }
+            }
+            propagators.dedup();
+            self.propagators = propagators;
+        }
+        Ok(())
+    }
+
+    fn read_batch(&mut self, env: Env<'_>) -> Result<(), InitError> {
+        if let Some(v) = env("OTEL_BSP_SCHEDULE_DELAY") {
+            self.schedule_delay = parse_millis("OTEL_BSP_SCHEDULE_DELAY", &v)?;
+        }
+        if let Some(v) = env("OTEL_BSP_EXPORT_TIMEOUT") {
+            self.export_timeout = parse_millis("OTEL_BSP_EXPORT_TIMEOUT", &v)?;
+        }
+        if let Some(v) = env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+            self.max_batch = match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(InitError::invalid(
+                        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                        &v,
+                        "expected a positive integer",
+                    ))
+                }
+            };
+        }
+        Ok(())
+    }
+
+    fn read_metrics(&mut self, env: Env<'_>) -> Result<(), InitError> {
+        if let Some(addr) = env("OBSERVE_METRICS_ADDR") {
+            self.metrics_addr = Some(addr.trim().parse().map_err(|_| {
+                InitError::invalid(
+                    "OBSERVE_METRICS_ADDR",
+                    &addr,
+                    "expected a socket address such as `127.0.0.1:9464`",
+                )
+            })?);
+        }
+        Ok(())
+    }
+
+    /// `service.name`, used by spans, metrics and logs alike. Overrides
+    /// `OTEL_SERVICE_NAME`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// `service.version` (e.g. `env!("CARGO_PKG_VERSION")`).
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// `deployment.environment` (e.g. `production`, `staging`).
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = Some(environment.into());
+        self
+    }
+
+    /// An extra resource attribute.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource_attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// Export spans over OTLP to `endpoint`.
+    pub fn otlp(mut self, endpoint: impl Into<String>, protocol: ExportProtocol) -> Self {
+        self.spans = SpanOutput::Otlp {
+            endpoint: endpoint.into(),
+            protocol,
+        };
+        self
+    }
+
+    /// Where spans go; see [`SpanOutput`].
+    pub fn spans(mut self, output: SpanOutput) -> Self {
+        self.spans = output;
+        self
+    }
+
+    /// Export spans with an OpenTelemetry `SpanExporter` of your own.
+    pub fn exporter<E>(self, exporter: E) -> Self
+    where
+        E: opentelemetry_sdk::trace::SpanExporter + 'static,
+    {
+        self.spans(SpanOutput::Exporter(BoxedExporter::new(exporter)))
+    }
+
+    /// Which traces are sampled.
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    /// The propagation formats `propagation::inject` and `extract` use.
+    pub fn propagators(mut self, propagators: &[Propagator]) -> Self {
+        self.propagators = propagators.to_vec();
+        self
+    }
+
+    /// Turns every signal off (as `OTEL_SDK_DISABLED=true`): observed
+    /// functions still run and return their values.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// Serve `/metrics` on this address.
+    pub fn metrics_addr(mut self, addr: SocketAddr) -> Self {
+        self.metrics_addr = Some(addr);
+        self
+    }
+
+    /// Prefix of the latency histogram family:
+    /// `<prefix>_operation_duration_seconds`.
+    pub fn metric_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.metric_prefix = prefix.into();
+        self
+    }
+
+    /// Where JSON log lines go; [`LogOutput::Off`] installs no subscriber.
+    pub fn logs(mut self, output: LogOutput) -> Self {
+        self.logs = output;
+        self
+    }
+
+    /// Log filter in `RUST_LOG` syntax (`info,my_crate=debug`).
+    pub fn log_filter(mut self, filter: impl Into<String>) -> Self {
+        self.log_filter = filter.into();
+        self
+    }
+
+    /// How long one export call may take.
+    pub fn export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = timeout;
+        self
+    }
+
+    /// How often ended spans are collected for export when idle.
+    pub fn schedule_delay(mut self, delay: Duration) -> Self {
+        self.schedule_delay = delay;
+        self
+    }
+
+    /// How long dropping the [`Guard`](crate::Guard) may take to flush.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The `service.name` in force: configured, or
+    /// `unknown_service:<executable>` as the OpenTelemetry spec says.
+    pub(crate) fn resolved_service_name(&self) -> String {
+        self.service_name.clone().unwrap_or_else(|| {
+            let exe = std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default();
+            format!("unknown_service:{exe}")
+        })
+    }
+}
+
+fn parse_bool(var: &'static str, value: &str) -> Result<bool, InitError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(InitError::invalid(var, value, "expected `true` or `false`")),
+    }
+}
+
+fn parse_millis(var: &'static str, value: &str) -> Result<Duration, InitError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| InitError::invalid(var, value, "expected milliseconds as an integer"))
+}
+
+/// `key1=value1,key2=value2`, keys and values percent-encoded (W3C Baggage
+/// octet rules, as the OpenTelemetry spec says).
+pub(crate) fn parse_resource_attributes(raw: &str) -> Result<Vec<(String, String)>, InitError> {
+    const VAR: &str = "OTEL_RESOURCE_ATTRIBUTES";
+    let mut out = Vec::new();
+    for member in raw.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        let Some((key, value)) = member.split_once('=') else {
+            return Err(InitError::invalid(VAR, member, "expected `key=value`"));
+        };
+        let key = percent_decode(key.trim())
+            .ok_or_else(|| InitError::invalid(VAR, member, "bad percent escape in the key"))?;
+        let value = percent_decode(value.trim())
+            .ok_or_else(|| InitError::invalid(VAR, member, "bad percent escape in the value"))?;
+        if key.is_empty() {
+            return Err(InitError::invalid(VAR, member, "empty key"));
+        }
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Why `init` failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InitError {
+    /// An environment variable or setting has a value observe cannot use.
+    Invalid {
+        /// The variable (or setting) name.
+        var: &'static str,
+        /// The offending value.
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
+    /// Several settings are invalid; all are listed.
+    Many(Vec<InitError>),
+    /// `init` was called while a previous [`Guard`](crate::Guard) is alive.
+    AlreadyInitialized,
+    /// Another `tracing` subscriber is installed; use `LogOutput::Off` and add
+    /// [`logs::layer`](crate::logs::layer) to yours.
+    SubscriberExists,
+    /// The OTLP exporter could not be built.
+    Exporter(String),
+    /// The `/metrics` listener could not bind.
+    MetricsBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        reason: String,
+    },
+    /// The background export runtime could not start.
+    Runtime(String),
+}
+
+impl InitError {
+    pub(crate) fn invalid(var: &'static str, value: &str, expected: &str) -> InitError {
+        InitError::Invalid {
+            var,
+            value: value.to_owned(),
+            expected: expected.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InitError::Invalid {
+                var,
+                value,
+                expected,
+            } => write!(f, "invalid `{var}` value {value:?}: {expected}"),
+            InitError::Many(errors) => {
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+            InitError::AlreadyInitialized => {
+                f.write_str("observe is already initialised: drop the previous guard first")
+            }
+            InitError::SubscriberExists => f.write_str(
+                "a `tracing` subscriber is already installed: set `LogOutput::Off` and add \
+                 `observe_runtime::logs::layer()` to your subscriber",
+            ),
+            InitError::Exporter(e) => write!(f, "cannot build the OTLP exporter: {e}"),
+            InitError::MetricsBind { addr, reason } => {
+                write!(f, "cannot serve /metrics on {addr}: {reason}")
+            }
+            InitError::Runtime(e) => write!(f, "cannot start the export thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(&move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    fn error_vars(config: &Config) -> Vec<&'static str> {
+        config
+            .errors
+            .iter()
+            .map(|e| match e {
+                InitError::Invalid { var, .. } => *var,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reads_the_standard_variables() {
+        let c = config(&[
+            ("OTEL_SERVICE_NAME", "checkout"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "service.version=1.2.3,deployment.environment=prod,team=pay%20ments",
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_PROPAGATORS", "tracecontext"),
+            ("OBSERVE_METRICS_ADDR", "127.0.0.1:9464"),
+        ]);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        assert_eq!(c.service_name.as_deref(), Some("checkout"));
+        assert_eq!(c.service_version.as_deref(), Some("1.2.3"));
+        assert_eq!(c.environment.as_deref(), Some("prod"));
+        assert_eq!(
+            c.resource_attributes,
+            vec![("team".into(), "pay ments".into())]
+        );
+        assert!(matches!(
+            &c.spans,
+            SpanOutput::Otlp { endpoint, protocol: ExportProtocol::HttpProtobuf }
+                if endpoint == "http://127.0.0.1:4318"
+        ));
+        assert_eq!(
+            c.sampler,
+            Sampler::ParentBased(ParentBasedRoot::TraceIdRatio(0.25))
+        );
+        assert_eq!(c.propagators, vec![Propagator::TraceContext]);
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+    }
+
+    #[test]
+    fn code_overrides_the_environment() {
+        let c = config(&[("OTEL_SERVICE_NAME", "from-env")]).service_name("from-code");
+        assert_eq!(c.service_name.as_deref(), Some("from-code"));
+    }
+
+    #[test]
+    fn no_endpoint_means_the_embedded_console() {
+        assert!(matches!(config(&[]).spans, SpanOutput::Stderr));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let c = config(&[
+            ("OTEL_RESOURCE_ATTRIBUTES", "a=%zz"),
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
+            ("OTEL_SDK_DISABLED", "maybe"),
+        ]);
+        let mut vars = error_vars(&c);
+        vars.sort_unstable();
+        assert_eq!(
+            vars,
+            [
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "OTEL_SDK_DISABLED",
+                "OTEL_TRACES_SAMPLER_ARG"
+            ]
+        );
+        let c = config(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "abc"),
+        ]);
+        assert_eq!(error_vars(&c), ["OTEL_TRACES_SAMPLER_ARG"]);
+        let message = c.errors[0].to_string();
+        assert!(
+            message.contains("OTEL_TRACES_SAMPLER_ARG") && message.contains("abc"),
+            "{message}"
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! JSON log lines that carry the ids of the observed span they were written in.
+//!
+//! `init` installs a subscriber with this layer unless `LogOutput::Off`. To
+//! keep a subscriber of your own, add [`layer`] to it:
+//!
+//! ```no_run
+//! use tracing_subscriber::layer::SubscriberExt;
+//! let subscriber = tracing_subscriber::registry().with(observe_runtime::logs::layer());
+//! tracing::subscriber::set_global_default(subscriber).unwrap();
+//! ```
+//!
+//! A line inside an observed call:
+//!
+//! ```text
+//! {"timestamp":"2026-11-21T22:47:22.123456Z","level":"INFO","target":"checkout","message":"reserving",
+//!  "sku":"A-1","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","sampled":true,
+//!  "service.name":"checkout","service.version":"1.0.0","deployment.environment":"dev"}
+//! ```
+//!
+//! Outside any observed call `trace_id`, `span_id` and `sampled` are absent.
+
+use std::fmt;
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+use crate::config::{InitError, LogOutput};
+use crate::context;
+
+/// The service fields every line carries.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ServiceIdentity {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) environment: Option<String>,
+}
+
+static SERVICE: RwLock<Option<Arc<ServiceIdentity>>> = RwLock::new(None);
+
+pub(crate) fn set_service(service: ServiceIdentity) {
+    *SERVICE.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(service));
+}
+
+fn service() -> Option<Arc<ServiceIdentity>> {
+    SERVICE.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+enum Sink {
+    Stdout,
+    Stderr,
+    Writer(Arc<Mutex<dyn Write + Send>>),
+}
+
+/// The `tracing` layer that prints JSON lines with trace correlation.
+pub struct JsonLayer {
+    sink: Sink,
+}
+
+impl fmt::Debug for JsonLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JsonLayer")
+    }
+}
+
+/// The JSON layer writing to standard output.
+pub fn layer() -> JsonLayer {
+    JsonLayer { sink: Sink::Stdout }
+}
+
+/// The JSON layer writing to `output` (`LogOutput::Off` writes to stdout).
+pub fn layer_with(output: &LogOutput) -> JsonLayer {
+    let sink = match output {
+        LogOutput::Stdout | LogOutput::Off => Sink::Stdout,
+        LogOutput::Stderr => Sink::Stderr,
+        LogOutput::Writer(w) => Sink::Writer(Arc::clone(w)),
+    };
+    JsonLayer { sink }
+}
+
+pub(crate) fn install(output: &LogOutput, filter: &str) -> Result<(), InitError> {
+    let targets = Targets::from_str(filter).map_err(|_| {
+        InitError::invalid("RUST_LOG", filter, "expected `level` or `target=level,...`")
+    })?;
+    let subscriber = tracing_subscriber::registry().with(layer_with(output).with_filter(targets));
+    tracing::subscriber::set_global_default(subscriber).map_err(|_| InitError::SubscriberExists)
+}
+
+impl<S: Subscriber> Layer<S> for JsonLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let line = render(event);
+        let _ = match &self.sink {
+            Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
+            Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
+            Sink::Writer(w) => w
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .write_all(line.as_bytes()),
+        };
+    }
+}
+
+fn render(event: &Event<'_>) -> String {
+    let meta = event.metadata();
+    let mut object = Map::new();
+    object.insert(
+        "timestamp".into(),
+        Value::String(rfc3339(SystemTime::now())),
+    );
+    object.insert("level".into(), Value::String(meta.level().to_string()));
+    object.insert("target".into(), Value::String(meta.target().to_owned()));
+    let mut fields = JsonFields(Map::new());
+    event.record(&mut fields);
+    let mut fields = fields.0;
+    object.insert(
+        "message".into(),
+        fields
+            .remove("message")
+            .unwrap_or(Value::String(String::new())),
+    );
+    object.extend(fields);
+    let current = context::current();
+    if current.is_valid() {
+        object.insert("trace_id".into(), Value::String(current.trace_id_hex()));
+        object.insert("span_id".into(), Value::String(current.span_id_hex()));
+        object.insert("sampled".into(), Value::Bool(current.sampled));
+    }
+    if let Some(service) = service() {
+        object.insert("service.name".into(), Value::String(service.name.clone()));
+        object.insert(
+            "service.version".into(),
+            Value::String(service.version.clone()),
+        );
+        if let Some(environment) = &service.environment {
+            object.insert(
+                "deployment.environment".into(),
+                Value::String(environment.clone()),
+            );
+        }
+    }
+    let mut line = Value::Object(object).to_string();
+    line.push('\n');
+    line
+}
+
+struct JsonFields(Map<String, Value>);
+
+impl Visit for JsonFields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().into(), Value::String(format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0
+            .insert(field.name().into(), Value::String(value.into()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0
+            .insert(field.name().into(), Value::String(value.to_string()));
+    }
+}
+
+/// `2026-11-21T22:47:22.123456Z`.
+fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_micros()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_utc_timestamps() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_795_301_242_123_456);
+        assert_eq!(rfc3339(t), "2026-11-21T22:47:22.123456Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(&rfc3339(leap)[..10], "2000-02-29");
+    }
+}

@@ -1,0 +1,647 @@
+//! The per-call path: what `#[observe]` expands to calls into this module.
+//!
+//! Nothing here creates an OpenTelemetry SDK span or a `tracing` span. A call
+//! reads static callsite data and per-thread state only; a sampled span is
+//! turned into OpenTelemetry `SpanData` later, on the export thread.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll};
+
+use opentelemetry::{KeyValue, Value};
+
+use crate::context::{self, ContextGuard, SpanContext};
+use crate::{clock, export, ids, metrics, state};
+
+/// What a span represents, as in OpenTelemetry's `SpanKind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SpanKind {
+    /// An operation inside the application (the default).
+    Internal,
+    /// Handles a request from a remote client.
+    Server,
+    /// Sends a request to a remote server.
+    Client,
+    /// Publishes a message.
+    Producer,
+    /// Processes a received message.
+    Consumer,
+}
+
+impl SpanKind {
+    /// The lowercase name used in logs and the console output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
+/// Everything known about one annotated function at compile time, stored in a
+/// `static` next to it.
+pub struct Callsite {
+    /// The span name, exactly as written in `span = "..."`.
+    pub name: &'static str,
+    /// The span kind.
+    pub kind: SpanKind,
+    /// `code.function`: the function's name.
+    pub function: &'static str,
+    /// `code.namespace`: the module path.
+    pub namespace: &'static str,
+    /// `code.filepath`.
+    pub file: &'static str,
+    /// `code.lineno`.
+    pub line: u32,
+    /// Whether calls are observed by the latency histogram.
+    pub metric: bool,
+    /// Dense index assigned on first use; `0` until then.
+    index: AtomicU32,
+}
+
+impl Callsite {
+    /// Used by the expansion of `#[observe]` only.
+    #[allow(clippy::too_many_arguments)] // one argument per field of a const constructor
+    pub const fn new(
+        name: &'static str,
+        kind: SpanKind,
+        function: &'static str,
+        namespace: &'static str,
+        file: &'static str,
+        line: u32,
+        metric: bool,
+    ) -> Callsite {
+        Callsite {
+            name,
+            kind,
+            function,
+            namespace,
+            file,
+            line,
+            metric,
+            index: AtomicU32::new(0),
+        }
+    }
+
+    /// The callsite's dense index (1-based), registering it on first use.
+    #[inline]
+    pub(crate) fn index(&'static self) -> u32 {
+        match self.index.load(Ordering::Acquire) {
+            0 => state::register_callsite(self, &self.index),
+            index => index,
+        }
+    }
+}
+
+impl fmt::Debug for Callsite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Callsite")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("function", &self.function)
+            .field("namespace", &self.namespace)
+            .field("file", &self.file)
+            .field("line", &self.line)
+            .field("metric", &self.metric)
+            .finish()
+    }
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutcomeKind {
+    /// Returned normally (including any non-`Result` value, and `Ok`).
+    Ok,
+    /// Returned `Err`.
+    Error,
+    /// Panicked.
+    Panic,
+    /// The future was dropped before it completed.
+    Cancelled,
+}
+
+impl OutcomeKind {
+    /// The `outcome` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Ok => "ok",
+            OutcomeKind::Error => "error",
+            OutcomeKind::Panic => "panic",
+            OutcomeKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The result of a call as seen by observe: borrowed, so classifying an `Ok`
+/// costs nothing and an error is formatted only when its span is exported.
+pub enum Outcome<'a> {
+    /// Success.
+    Ok,
+    /// `Err(e)`: the low-cardinality type name and the error itself.
+    Err {
+        /// `error.type`.
+        error_type: &'static str,
+        /// The error, for the status description and `exception.message`.
+        error: ErrorRef<'a>,
+    },
+}
+
+/// A borrowed error, formatted with `Display` when it has it, `Debug` otherwise.
+pub enum ErrorRef<'a> {
+    /// Formatted with `Display`.
+    Display(&'a dyn fmt::Display),
+    /// Formatted with `Debug`.
+    Debug(&'a dyn fmt::Debug),
+}
+
+impl fmt::Display for ErrorRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorRef::Display(e) => fmt::Display::fmt(e, f),
+            ErrorRef::Debug(e) => fmt::Debug::fmt(e, f),
+        }
+    }
+}
+
+/// The final path segment of a type name, without generic arguments:
+/// `checkout::OrderError` -> `OrderError`, `std::io::error::Error` -> `Error`.
+pub(crate) fn short_type_name(full: &'static str) -> &'static str {
+    let base = match full.find('<') {
+        Some(generics) => &full[..generics],
+        None => full,
+    };
+    match base.rfind("::") {
+        Some(sep) => &base[sep + 2..],
+        None => base,
+    }
+}
+
+/// A span being recorded: created when an observed call starts, finished when
+/// it returns, panics or is cancelled.
+///
+/// When the runtime is not initialised it holds nothing and every method is a
+/// branch on `None`.
+pub struct ActiveSpan {
+    inner: Option<SpanState>,
+}
+
+pub(crate) struct SpanState {
+    pub(crate) callsite: &'static Callsite,
+    pub(crate) context: SpanContext,
+    pub(crate) parent: SpanContext,
+    pub(crate) start: u64,
+    pub(crate) attributes: Vec<KeyValue>,
+}
+
+/// A finished, sampled span waiting for export.
+pub(crate) struct SpanRecord {
+    pub(crate) callsite: &'static Callsite,
+    pub(crate) context: SpanContext,
+    pub(crate) parent: SpanContext,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) outcome: OutcomeKind,
+    pub(crate) error_type: &'static str,
+    pub(crate) message: Option<Box<str>>,
+    pub(crate) attributes: Vec<KeyValue>,
+}
+
+/// Starts a span for `callsite` as a child of the current span (or a new root).
+#[inline]
+pub fn start(callsite: &'static Callsite) -> ActiveSpan {
+    if !state::enabled() {
+        return ActiveSpan { inner: None };
+    }
+    start_with_parent(callsite, context::current())
+}
+
+/// Starts a span for `callsite` as a child of `parent` (used for remote parents
+/// extracted from message headers).
+pub fn start_with_parent(callsite: &'static Callsite, parent: SpanContext) -> ActiveSpan {
+    if !state::enabled() {
+        return ActiveSpan { inner: None };
+    }
+    let (trace_id, sampled) = if parent.trace_id != 0 {
+        (parent.trace_id, state::sample_child(parent))
+    } else {
+        let trace_id = ids::trace_id();
+        (trace_id, state::sample_root(trace_id))
+    };
+    ActiveSpan {
+        inner: Some(SpanState {
+            callsite,
+            context: SpanContext {
+                trace_id,
+                span_id: ids::span_id(),
+                sampled,
+                remote: false,
+            },
+            parent,
+            start: clock::raw(),
+            attributes: Vec::new(),
+        }),
+    }
+}
+
+impl ActiveSpan {
+    /// `true` when the span will be exported, so its attributes are worth
+    /// computing.
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        matches!(&self.inner, Some(s) if s.context.sampled)
+    }
+
+    /// The span's context, or [`SpanContext::NONE`] when the runtime is off.
+    pub fn context(&self) -> SpanContext {
+        self.inner.as_ref().map_or(SpanContext::NONE, |s| s.context)
+    }
+
+    /// Records an attribute (only kept when the span is recording).
+    pub fn set_attribute(&mut self, key: &'static str, value: Value) {
+        if let Some(state) = &mut self.inner {
+            if state.context.sampled {
+                state.attributes.push(KeyValue::new(key, value));
+            }
+        }
+    }
+
+    /// Makes this span current on this thread until the guard drops.
+    #[inline]
+    pub fn enter(&self) -> Option<ContextGuard> {
+        self.inner.as_ref().map(|s| s.context.attach())
+    }
+
+    /// Ends the span with the call's outcome and observes the histogram.
+    #[inline]
+    pub fn finish(mut self, outcome: Outcome<'_>) {
+        if let Some(state) = self.inner.take() {
+            let (kind, error_type, message) = match outcome {
+                Outcome::Ok => (OutcomeKind::Ok, "", None),
+                Outcome::Err { error_type, error } => {
+                    let message = state
+                        .context
+                        .sampled
+                        .then(|| error.to_string().into_boxed_str());
+                    (OutcomeKind::Error, error_type, message)
+                }
+            };
+            end(state, kind, error_type, message);
+        }
+    }
+}
+
+impl Drop for ActiveSpan {
+    fn drop(&mut self) {
+        // Reached only when `finish` was not called: the call unwound or its
+        // future was dropped before completing.
+        if let Some(state) = self.inner.take() {
+            if std::thread::panicking() {
+                let message = state.context.sampled.then(panic_message);
+                end(state, OutcomeKind::Panic, "panic", message);
+            } else {
+                end(state, OutcomeKind::Cancelled, "cancelled", None);
+            }
+        }
+    }
+}
+
+fn panic_message() -> Box<str> {
+    state::take_panic_message()
+        .unwrap_or_else(|| "panicked".into())
+        .into_boxed_str()
+}
+
+fn end(
+    state: SpanState,
+    outcome: OutcomeKind,
+    error_type: &'static str,
+    message: Option<Box<str>>,
+) {
+    let end = clock::raw();
+    let SpanState {
+        callsite,
+        context,
+        parent,
+        start,
+        attributes,
+    } = state;
+    if callsite.metric {
+        metrics::observe(callsite, outcome, error_type, start, end, context);
+    }
+    if context.sampled {
+        export::submit(SpanRecord {
+            callsite,
+            context,
+            parent,
+            start,
+            end,
+            outcome,
+            error_type,
+            message,
+            attributes,
+        });
+    }
+}
+
+/// Polls a future with its span current on every poll, and hands the span back
+/// with the output so the caller can classify the output where its type is
+/// known.
+///
+/// Dropped before completion, it ends the span as `cancelled` (or `panic` while
+/// unwinding).
+#[must_use = "futures do nothing unless polled"]
+pub struct Instrumented<F> {
+    span: Option<ActiveSpan>,
+    inner: F,
+}
+
+impl<F: Future> Instrumented<F> {
+    /// Wraps `inner`.
+    pub fn new(span: ActiveSpan, inner: F) -> Self {
+        Instrumented {
+            span: Some(span),
+            inner,
+        }
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = (F::Output, ActiveSpan);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `inner` is structurally pinned and never moved; `span` is
+        // not pinned (it is moved out once, on completion).
+        let this = unsafe { self.get_unchecked_mut() };
+        let _entered = this.span.as_ref().and_then(ActiveSpan::enter);
+        match unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx) {
+            Poll::Ready(output) => {
+                let span = this.span.take().unwrap_or(ActiveSpan { inner: None });
+                Poll::Ready((output, span))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Converts a `fields(...)` value into an OpenTelemetry attribute value.
+///
+/// Implemented for strings, integers, floats and `bool`; anything else is
+/// recorded with `%value` (Display) or `?value` (Debug).
+pub trait ToAttributeValue {
+    /// The attribute value.
+    fn to_attribute_value(&self) -> Value;
+}
+
+impl<T: ToAttributeValue + ?Sized> ToAttributeValue for &T {
+    fn to_attribute_value(&self) -> Value {
+        (**self).to_attribute_value()
+    }
+}
+
+impl ToAttributeValue for str {
+    fn to_attribute_value(&self) -> Value {
+        Value::String(self.to_owned().into())
+    }
+}
+
+impl ToAttributeValue for String {
+    fn to_attribute_value(&self) -> Value {
+        Value::String(self.clone().into())
+    }
+}
+
+impl ToAttributeValue for Cow<'_, str> {
+    fn to_attribute_value(&self) -> Value {
+        Value::String(self.to_string().into())
+    }
+}
+
+impl ToAttributeValue for bool {
+    fn to_attribute_value(&self) -> Value {
+        Value::Bool(*self)
+    }
+}
+
+macro_rules! int_attribute {
+    ($($t:ty),*) => {$(
+        impl ToAttributeValue for $t {
+            fn to_attribute_value(&self) -> Value {
+                Value::I64(*self as i64)
+            }
+        }
+    )*};
+}
+int_attribute!(i8, i16, i32, i64, u8, u16, u32);
+
+macro_rules! wide_int_attribute {
+    ($($t:ty),*) => {$(
+        impl ToAttributeValue for $t {
+            fn to_attribute_value(&self) -> Value {
+                // OpenTelemetry has no unsigned 64-bit value: keep the exact
+                // number as a string rather than wrapping it negative.
+                match i64::try_from(*self) {
+                    Ok(v) => Value::I64(v),
+                    Err(_) => Value::String(self.to_string().into()),
+                }
+            }
+        }
+    )*};
+}
+wide_int_attribute!(u64, usize, isize, i128, u128);
+
+impl ToAttributeValue for f32 {
+    fn to_attribute_value(&self) -> Value {
+        Value::F64(f64::from(*self))
+    }
+}
+
+impl ToAttributeValue for f64 {
+    fn to_attribute_value(&self) -> Value {
+        Value::F64(*self)
+    }
+}
+
+/// `fields(key = value)`.
+#[inline]
+pub fn attribute_value<T: ToAttributeValue + ?Sized>(value: &T) -> Value {
+    value.to_attribute_value()
+}
+
+/// `fields(key = %value)`.
+pub fn display_value<T: fmt::Display + ?Sized>(value: &T) -> Value {
+    Value::String(value.to_string().into())
+}
+
+/// `fields(key = ?value)`.
+pub fn debug_value<T: fmt::Debug + ?Sized>(value: &T) -> Value {
+    Value::String(format!("{value:?}").into())
+}
+
+/// Autoref-specialised classification of a return value, so that `Result`
+/// through any alias (`io::Result<T>`, `anyhow::Result<T>`) is recognised by
+/// its type rather than its spelling. The macro calls
+/// `(&&&Classify(&value)).__observe_outcome()`; method resolution picks the
+/// most specific impl that applies:
+///
+/// 1. `Result<T, E>` with `E: ErrorType + Display`: the user's `error.type`;
+/// 2. `Result<T, E>` with `E: Display`: the short name of `E`;
+/// 3. `Result<T, E>` with `E: Debug`: the short name of `E`, Debug message;
+/// 4. anything else: success.
+pub struct Classify<'a, T: ?Sized>(pub &'a T);
+
+impl<T: ?Sized> Clone for Classify<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+// Copy, so the by-value fallback can be reached through auto-deref.
+impl<T: ?Sized> Copy for Classify<'_, T> {}
+
+#[doc(hidden)]
+pub trait ClassifyErrorType {
+    fn __observe_outcome(&self) -> Outcome<'_>;
+}
+#[doc(hidden)]
+pub trait ClassifyDisplay {
+    fn __observe_outcome(&self) -> Outcome<'_>;
+}
+#[doc(hidden)]
+pub trait ClassifyDebug {
+    fn __observe_outcome(&self) -> Outcome<'_>;
+}
+#[doc(hidden)]
+pub trait ClassifyOther {
+    fn __observe_outcome(self) -> Outcome<'static>;
+}
+
+impl<T, E: crate::ErrorType + fmt::Display> ClassifyErrorType for &&Classify<'_, Result<T, E>> {
+    #[inline]
+    fn __observe_outcome(&self) -> Outcome<'_> {
+        match self.0 {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Err {
+                error_type: e.error_type(),
+                error: ErrorRef::Display(e),
+            },
+        }
+    }
+}
+
+impl<T, E: fmt::Display> ClassifyDisplay for &Classify<'_, Result<T, E>> {
+    #[inline]
+    fn __observe_outcome(&self) -> Outcome<'_> {
+        match self.0 {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Err {
+                error_type: short_type_name(std::any::type_name::<E>()),
+                error: ErrorRef::Display(e),
+            },
+        }
+    }
+}
+
+impl<T, E: fmt::Debug> ClassifyDebug for Classify<'_, Result<T, E>> {
+    #[inline]
+    fn __observe_outcome(&self) -> Outcome<'_> {
+        match self.0 {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Err {
+                error_type: short_type_name(std::any::type_name::<E>()),
+                error: ErrorRef::Debug(e),
+            },
+        }
+    }
+}
+
+impl<T: ?Sized> ClassifyOther for Classify<'_, T> {
+    #[inline]
+    fn __observe_outcome(self) -> Outcome<'static> {
+        Outcome::Ok
+    }
+}
+
+/// Classifies a return value; see [`Classify`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __observe_outcome {
+    ($value:expr) => {{
+        #[allow(unused_imports)] // only the impl that applies is used
+        use $crate::__private::{
+            ClassifyDebug as _, ClassifyDisplay as _, ClassifyErrorType as _, ClassifyOther as _,
+        };
+        (&&&$crate::__private::Classify($value)).__observe_outcome()
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Plain;
+
+    #[derive(Debug)]
+    enum Domain {
+        Validation,
+    }
+    impl fmt::Display for Domain {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("invalid order")
+        }
+    }
+    impl crate::ErrorType for Domain {
+        fn error_type(&self) -> &'static str {
+            match self {
+                Domain::Validation => "validation",
+            }
+        }
+    }
+
+    fn kind(outcome: Outcome<'_>) -> (bool, &'static str, String) {
+        match outcome {
+            Outcome::Ok => (true, "", String::new()),
+            Outcome::Err { error_type, error } => (false, error_type, error.to_string()),
+        }
+    }
+
+    #[test]
+    fn classifies_results_through_aliases() {
+        let io: std::io::Result<u8> = Err(std::io::Error::other("disk full"));
+        assert_eq!(
+            kind(crate::__observe_outcome!(&io)),
+            (false, "Error", "disk full".into())
+        );
+
+        let ok: std::io::Result<u8> = Ok(1);
+        assert!(kind(crate::__observe_outcome!(&ok)).0);
+
+        let domain: Result<(), Domain> = Err(Domain::Validation);
+        assert_eq!(
+            kind(crate::__observe_outcome!(&domain)),
+            (false, "validation", "invalid order".into())
+        );
+
+        let debug_only: Result<(), Plain> = Err(Plain);
+        assert_eq!(
+            kind(crate::__observe_outcome!(&debug_only)),
+            (false, "Plain", "Plain".into())
+        );
+
+        let plain = 5_u32;
+        assert!(kind(crate::__observe_outcome!(&plain)).0);
+    }
+
+    #[test]
+    fn short_names() {
+        assert_eq!(short_type_name("checkout::OrderError"), "OrderError");
+        assert_eq!(short_type_name("a::Wrapper<b::Inner>"), "Wrapper");
+        assert_eq!(short_type_name("Bare"), "Bare");
+    }
+}

@@ -1,0 +1,104 @@
+//! Process-wide switches read on the hot path, and the callsite registry.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, Once};
+
+use crate::context::{self, SpanContext};
+use crate::span::Callsite;
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// A root span is sampled when the low 64 bits of its trace id are below this;
+/// `u64::MAX` samples everything.
+static ROOT_THRESHOLD: AtomicU64 = AtomicU64::new(u64::MAX);
+static PARENT_BASED: AtomicBool = AtomicBool::new(true);
+
+/// One relaxed load: the whole cost of `#[observe]` before `init`.
+#[inline(always)]
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Release);
+}
+
+pub(crate) fn set_sampler(threshold: u64, parent_based: bool) {
+    ROOT_THRESHOLD.store(threshold, Ordering::Relaxed);
+    PARENT_BASED.store(parent_based, Ordering::Relaxed);
+}
+
+/// The threshold that samples `ratio` of all trace ids.
+pub(crate) fn ratio_threshold(ratio: f64) -> u64 {
+    if ratio >= 1.0 {
+        u64::MAX
+    } else if ratio <= 0.0 {
+        0
+    } else {
+        (ratio * u64::MAX as f64) as u64
+    }
+}
+
+#[inline]
+pub(crate) fn sample_root(trace_id: u128) -> bool {
+    let threshold = ROOT_THRESHOLD.load(Ordering::Relaxed);
+    threshold == u64::MAX || (trace_id as u64) < threshold
+}
+
+#[inline]
+pub(crate) fn sample_child(parent: SpanContext) -> bool {
+    if PARENT_BASED.load(Ordering::Relaxed) {
+        parent.sampled
+    } else {
+        sample_root(parent.trace_id)
+    }
+}
+
+static CALLSITES: Mutex<Vec<&'static Callsite>> = Mutex::new(Vec::new());
+
+/// Gives `callsite` its dense index; runs once per callsite.
+#[cold]
+pub(crate) fn register_callsite(callsite: &'static Callsite, index: &AtomicU32) -> u32 {
+    let mut all = CALLSITES.lock().unwrap_or_else(|e| e.into_inner());
+    match index.load(Ordering::Acquire) {
+        0 => {
+            all.push(callsite);
+            let assigned = u32::try_from(all.len()).expect("fewer than 2^32 callsites");
+            index.store(assigned, Ordering::Release);
+            assigned
+        }
+        assigned => assigned,
+    }
+}
+
+thread_local! {
+    static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Chains a panic hook that remembers the message of a panic raised inside an
+/// observed call, for the span's status. The previous hook still runs.
+pub(crate) fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if context::current().is_valid() {
+                let payload = info.payload();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panicked".to_owned());
+                let _ = PANIC_MESSAGE.try_with(|m| *m.borrow_mut() = Some(message));
+            }
+            previous(info);
+        }));
+    });
+}
+
+pub(crate) fn take_panic_message() -> Option<String> {
+    PANIC_MESSAGE
+        .try_with(|m| m.borrow().clone())
+        .ok()
+        .flatten()
+}

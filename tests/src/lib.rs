@@ -1,0 +1,308 @@
+//! Support for observe's behaviour tests: an in-process OTLP receiver (gRPC
+//! and HTTP/protobuf), log capture, a tiny HTTP client and tool lookup.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use prost::Message;
+
+/// A span as an OTLP receiver sees it.
+#[derive(Clone, Debug)]
+pub struct ReceivedSpan {
+    pub name: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: String,
+    /// OTLP `SpanKind` number (1 internal, 2 server, 3 client, 4 producer, 5 consumer).
+    pub kind: i32,
+    /// OTLP status code (0 unset, 1 ok, 2 error).
+    pub status_code: i32,
+    pub status_message: String,
+    pub attributes: HashMap<String, String>,
+    pub resource: HashMap<String, String>,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn attrs(kvs: &[KeyValue]) -> HashMap<String, String> {
+    kvs.iter()
+        .map(|kv| {
+            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(AnyValue::StringValue(s)) => s.clone(),
+                Some(AnyValue::IntValue(i)) => i.to_string(),
+                Some(AnyValue::DoubleValue(d)) => d.to_string(),
+                Some(AnyValue::BoolValue(b)) => b.to_string(),
+                Some(other) => format!("{other:?}"),
+                None => String::new(),
+            };
+            (kv.key.clone(), value)
+        })
+        .collect()
+}
+
+fn flatten(request: &ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
+    let mut out = Vec::new();
+    for rs in &request.resource_spans {
+        let resource = rs
+            .resource
+            .as_ref()
+            .map(|r| attrs(&r.attributes))
+            .unwrap_or_default();
+        for ss in &rs.scope_spans {
+            for s in &ss.spans {
+                let status = s.status.clone().unwrap_or_default();
+                out.push(ReceivedSpan {
+                    name: s.name.clone(),
+                    trace_id: hex(&s.trace_id),
+                    span_id: hex(&s.span_id),
+                    parent_span_id: hex(&s.parent_span_id),
+                    kind: s.kind,
+                    status_code: status.code,
+                    status_message: status.message,
+                    attributes: attrs(&s.attributes),
+                    resource: resource.clone(),
+                    start_unix_nano: s.start_time_unix_nano,
+                    end_unix_nano: s.end_time_unix_nano,
+                });
+            }
+        }
+    }
+    out
+}
+
+type Store = Arc<Mutex<Vec<ReceivedSpan>>>;
+
+struct GrpcSink(Store);
+
+#[tonic::async_trait]
+impl TraceService for GrpcSink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.lock().unwrap().extend(flatten(request.get_ref()));
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// An OTLP receiver on loopback, speaking OTLP/gRPC and OTLP/HTTP (protobuf)
+/// on two ports, built on opentelemetry-proto's generated server types.
+pub struct OtlpReceiver {
+    runtime: Option<tokio::runtime::Runtime>,
+    grpc: SocketAddr,
+    http: SocketAddr,
+    spans: Store,
+}
+
+impl OtlpReceiver {
+    pub fn start() -> OtlpReceiver {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("receiver runtime");
+        let spans: Store = Arc::default();
+        let (grpc, http) = runtime.block_on(async {
+            let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            (
+                (grpc_listener.local_addr().unwrap(), grpc_listener),
+                (http_listener.local_addr().unwrap(), http_listener),
+            )
+        });
+        let (grpc_addr, grpc_listener) = grpc;
+        let (http_addr, http_listener) = http;
+        let sink = GrpcSink(Arc::clone(&spans));
+        runtime.spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+            let _ = tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(sink))
+                .serve_with_incoming(incoming)
+                .await;
+        });
+        let store = Arc::clone(&spans);
+        runtime.spawn(serve_http(http_listener, store));
+        OtlpReceiver {
+            runtime: Some(runtime),
+            grpc: grpc_addr,
+            http: http_addr,
+            spans,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` of the gRPC listener.
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// `http://127.0.0.1:PORT` of the HTTP listener (spans go to `/v1/traces`).
+    pub fn http_endpoint(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        self.spans.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred` holds for the received spans, or `timeout`.
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[ReceivedSpan]) -> bool,
+    ) -> Vec<ReceivedSpan> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let spans = self.spans();
+            if pred(&spans) || Instant::now() >= deadline {
+                return spans;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+async fn serve_http(listener: tokio::net::TcpListener, store: Store) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let store = Arc::clone(&store);
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let body = req.into_body().collect().await.map(|b| b.to_bytes());
+                        let status = match (path.as_str(), body) {
+                            ("/v1/traces", Ok(body)) => {
+                                match ExportTraceServiceRequest::decode(body) {
+                                    Ok(request) => {
+                                        store.lock().unwrap().extend(flatten(&request));
+                                        200
+                                    }
+                                    Err(_) => 400,
+                                }
+                            }
+                            _ => 404,
+                        };
+                        let reply = ExportTraceServiceResponse::default().encode_to_vec();
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .status(status)
+                                .header("content-type", "application/x-protobuf")
+                                .body(Full::new(Bytes::from(reply)))
+                                .unwrap(),
+                        )
+                    }
+                });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// A `Write` that keeps everything written, for capturing log lines.
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// The captured text as JSON lines.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .expect("log output is UTF-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A plain HTTP/1.1 GET; returns the status, headers (lowercase names) and body.
+pub fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, HashMap<String, String>, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).expect("UTF-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+/// A free loopback port.
+pub fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// The path of a command-line tool the test needs. A missing tool fails the
+/// test with a message saying how to install it: never a silent skip.
+pub fn require_tool(name: &str, install_hint: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("`{name}` is required by this test and was not found on PATH: {install_hint}");
+}

@@ -1,0 +1,81 @@
+//! A real OTLP round trip: observe exports over OTLP/gRPC and OTLP/HTTP to an
+//! in-process receiver, which gets the spans with the right trace ids and
+//! parents and the service's resource.
+
+use std::time::Duration;
+
+use observe_runtime::{observe, Config, ExportProtocol, LogOutput, SpanContext};
+use observe_tests::{OtlpReceiver, ReceivedSpan};
+
+#[observe(span = "Order.Submit", kind = server, fields(order.id = id))]
+fn submit(id: u64) -> SpanContext {
+    reserve(id).ok();
+    observe_runtime::current()
+}
+
+#[observe(span = "Inventory.Reserve")]
+fn reserve(id: u64) -> Result<(), std::io::Error> {
+    if id % 2 == 1 {
+        return Err(std::io::Error::other("out of stock"));
+    }
+    Ok(())
+}
+
+fn round_trip(protocol: ExportProtocol) {
+    let receiver = OtlpReceiver::start();
+    let endpoint = match protocol {
+        ExportProtocol::Grpc => receiver.grpc_endpoint(),
+        ExportProtocol::HttpProtobuf => receiver.http_endpoint(),
+    };
+    let guard = observe_runtime::init(
+        Config::default()
+            .service_name("otlp-test")
+            .environment("ci")
+            .logs(LogOutput::Off)
+            .otlp(endpoint, protocol),
+    )
+    .expect("init");
+    let roots: Vec<SpanContext> = (0..3).map(submit).collect();
+    // Dropping the guard flushes every ended span.
+    drop(guard);
+
+    let spans = receiver.wait_until(Duration::from_secs(10), |s| s.len() >= 6);
+    assert_eq!(spans.len(), 6, "{protocol:?}: {spans:#?}");
+    for root in roots {
+        let trace_id = root.trace_id_hex();
+        let in_trace: Vec<&ReceivedSpan> =
+            spans.iter().filter(|s| s.trace_id == trace_id).collect();
+        let parent = in_trace
+            .iter()
+            .find(|s| s.name == "Order.Submit")
+            .expect("root span");
+        let child = in_trace
+            .iter()
+            .find(|s| s.name == "Inventory.Reserve")
+            .expect("child span");
+        assert_eq!(parent.span_id, root.span_id_hex());
+        assert_eq!(child.parent_span_id, parent.span_id);
+        assert!(parent.parent_span_id.is_empty(), "root has no parent");
+        assert_eq!(parent.kind, 2, "SPAN_KIND_SERVER");
+        assert_eq!(child.kind, 1, "SPAN_KIND_INTERNAL");
+        assert!(parent.start_unix_nano <= child.start_unix_nano);
+        assert!(child.end_unix_nano <= parent.end_unix_nano);
+        assert_eq!(parent.resource["service.name"], "otlp-test");
+        assert_eq!(parent.resource["deployment.environment"], "ci");
+        assert!(parent.attributes.contains_key("order.id"));
+        if parent.attributes["order.id"].parse::<u64>().unwrap() % 2 == 1 {
+            assert_eq!(child.status_code, 2, "STATUS_CODE_ERROR");
+            assert_eq!(child.status_message, "out of stock");
+            assert_eq!(child.attributes["error.type"], "Error");
+        } else {
+            assert_eq!(child.status_code, 0, "STATUS_CODE_UNSET");
+        }
+    }
+}
+
+#[test]
+fn otlp_grpc_and_http_round_trip() {
+    // One test, so the two runtimes never overlap in this process.
+    round_trip(ExportProtocol::Grpc);
+    round_trip(ExportProtocol::HttpProtobuf);
+}
