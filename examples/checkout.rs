@@ -169,10 +169,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  spans   -> {}", span_destination());
     println!("  logs    -> stdout, one JSON line per event with trace_id and span_id");
     if let Some(addr) = metrics_addr {
-        println!("  metrics -> http://{addr}/metrics (Prometheus text); Order.Submit series:");
+        println!("  metrics -> http://{addr}/metrics (Prometheus text); calls by outcome:");
         for line in metrics
             .lines()
-            .filter(|l| l.contains("Order.Submit") && (l.contains("_count") || l.contains("_sum")))
+            .filter(|l| l.starts_with("operation_duration_seconds_count"))
         {
             println!("             {line}");
         }

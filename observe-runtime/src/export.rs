@@ -108,9 +108,11 @@ impl Drop for Ring {
     }
 }
 
-/// Every ring that may hold spans, with how many of its drops were already
-/// added to the `observe_spans_dropped_total` counter.
-static RINGS: Lazy<Mutex<Vec<(Arc<Ring>, u64)>>> = Lazy::new(Default::default);
+/// A ring that may hold spans, with how many of its drops were already added
+/// to the `observe_spans_dropped_total` counter.
+type Registered = (Arc<Ring>, u64);
+
+static RINGS: Lazy<Mutex<Vec<Registered>>> = Lazy::new(Default::default);
 
 struct LocalRing(Arc<Ring>);
 

@@ -46,7 +46,7 @@ pub use config::{
     Config, ExportProtocol, InitError, LogOutput, ParentBasedRoot, Propagator, Sampler, SpanOutput,
 };
 pub use context::{current, spawn, spawn_thread, FutureExt, SpanContext};
-// pub use observe_macros::observe;
+pub use observe_macros::observe;
 pub use runtime::{force_flush, init, is_initialized, Guard};
 pub use span::{OutcomeKind, SpanKind};
 

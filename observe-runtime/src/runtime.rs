@@ -187,12 +187,18 @@ fn start(config: Config) -> Result<Guard, InitError> {
 
     let mut metrics_addr = None;
     if let Some(addr) = config.metrics_addr {
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(addr))
-            .map_err(|e| InitError::MetricsBind {
-                addr,
-                reason: e.to_string(),
-            })?;
+        // std's bind, not `block_on`: `init` may run inside the user's own
+        // async runtime, where blocking on another runtime panics.
+        let bind_error = |e: std::io::Error| InitError::MetricsBind {
+            addr,
+            reason: e.to_string(),
+        };
+        let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let listener = {
+            let _context = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
+        };
         metrics_addr = listener.local_addr().ok();
         runtime.spawn(crate::serve::serve(listener, registry));
     }

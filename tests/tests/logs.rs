@@ -27,15 +27,18 @@ fn step(order: u32) {
 async fn log_lines_carry_the_ids_of_the_exported_span() {
     let capture = Capture::default();
     let exporter = InMemorySpanExporter::default();
-    let _guard = observe_runtime::init(
+    let guard = observe_runtime::init(
         Config::default()
             .service_name("logs-test")
             .service_version("1.2.3")
             .environment("test")
             .logs(LogOutput::Writer(Arc::new(Mutex::new(capture.clone()))))
-            .exporter(exporter.clone()),
+            .exporter(exporter.clone())
+            // Also shows `init` works inside an async runtime.
+            .metrics_addr("127.0.0.1:0".parse().unwrap()),
     )
     .expect("init");
+    assert!(guard.metrics_addr().is_some());
 
     tracing::info!("before any observed call");
     handle(42).await.unwrap();

@@ -425,9 +425,7 @@ fn a_panic_is_recorded_and_unwinds_unchanged() {
 
 #[observe(span = "Thread.Root")]
 fn thread_root() -> SpanContext {
-    observe_runtime::spawn_thread(|| after_panic())
-        .join()
-        .unwrap();
+    observe_runtime::spawn_thread(after_panic).join().unwrap();
     observe_runtime::current()
 }
 
