@@ -182,6 +182,7 @@ pub struct Config {
     pub(crate) export_timeout: Duration,
     pub(crate) schedule_delay: Duration,
     pub(crate) max_batch: usize,
+    pub(crate) max_queue: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) errors: Vec<InitError>,
 }
@@ -204,6 +205,7 @@ impl Default for Config {
             export_timeout: Duration::from_secs(10),
             schedule_delay: Duration::from_millis(500),
             max_batch: 512,
+            max_queue: 32_768,
             shutdown_timeout: Duration::from_secs(5),
             errors: Vec::new(),
         }
@@ -368,16 +370,10 @@ impl Config {
             self.export_timeout = parse_millis("OTEL_BSP_EXPORT_TIMEOUT", &v)?;
         }
         if let Some(v) = env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
-            self.max_batch = match v.trim().parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    return Err(InitError::invalid(
-                        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-                        &v,
-                        "expected a positive integer",
-                    ))
-                }
-            };
+            self.max_batch = parse_positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &v)?;
+        }
+        if let Some(v) = env("OTEL_BSP_MAX_QUEUE_SIZE") {
+            self.max_queue = parse_positive("OTEL_BSP_MAX_QUEUE_SIZE", &v)?;
         }
         Ok(())
     }
@@ -499,6 +495,13 @@ impl Config {
         self
     }
 
+    /// How many ended spans may wait for export before new ones are dropped
+    /// (and counted).
+    pub fn max_queue(mut self, spans: usize) -> Self {
+        self.max_queue = spans.max(1);
+        self
+    }
+
     /// How long dropping the [`Guard`](crate::Guard) may take to flush.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -523,6 +526,17 @@ fn parse_bool(var: &'static str, value: &str) -> Result<bool, InitError> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(InitError::invalid(var, value, "expected `true` or `false`")),
+    }
+}
+
+fn parse_positive(var: &'static str, value: &str) -> Result<usize, InitError> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(InitError::invalid(
+            var,
+            value,
+            "expected a positive integer",
+        )),
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::cell::{RefCell, UnsafeCell};
+use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,9 +25,27 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use crate::clock;
 use crate::span::{OutcomeKind, SpanKind, SpanRecord};
 
-/// Ended spans one thread may hold before export; past it spans are dropped
-/// and counted.
-pub(crate) const RING_CAPACITY: usize = 2048;
+/// A thread's first ring holds this many ended spans; a full ring is replaced
+/// by one twice its size, up to [`RING_MAX`], so a burst is absorbed even when
+/// the drain thread gets no CPU for a while, and a quiet thread stays small.
+const RING_INITIAL: usize = 256;
+/// Ended spans one thread may hold before the drain thread collects them; past
+/// it spans are dropped and counted.
+pub(crate) const RING_MAX: usize = 16_384;
+
+/// The drain thread; a producer unparks it when its ring reaches half.
+static DRAINER: Mutex<Option<std::thread::Thread>> = Mutex::new(None);
+
+pub(crate) fn set_drainer(thread: std::thread::Thread) {
+    *DRAINER.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+}
+
+#[cold]
+fn wake_drainer() {
+    if let Some(thread) = DRAINER.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        thread.unpark();
+    }
+}
 
 #[repr(align(128))]
 struct Padded<T>(T);
@@ -62,21 +81,33 @@ impl Ring {
         }
     }
 
-    /// Producer side; called only by the owning thread.
+    /// Producer side; called only by the owning thread. Hands the record
+    /// back when the ring is full.
     #[inline]
-    fn push(&self, record: SpanRecord) {
+    #[allow(clippy::result_large_err)] // handing the record back by value keeps the hot path free of allocation
+    fn push(&self, record: SpanRecord) -> Result<(), SpanRecord> {
         let tail = self.tail.0.load(Ordering::Relaxed);
         let head = self.head.0.load(Ordering::Acquire);
         if tail.wrapping_sub(head) == self.slots.len() {
-            let dropped = &self.dropped.0;
-            dropped.store(dropped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            return;
+            return Err(record);
         }
         let slot = &self.slots[tail % self.slots.len()];
         // SAFETY: the slot is outside `head..tail`, so the consumer does not
         // touch it until the store below publishes it.
         unsafe { (*slot.get()).write(record) };
         self.tail.0.store(tail.wrapping_add(1), Ordering::Release);
+        if tail.wrapping_sub(head) == self.slots.len() / 2 {
+            // Once per crossing, not per call.
+            wake_drainer();
+        }
+        Ok(())
+    }
+
+    /// Producer side: counts a span dropped because every ring was full.
+    #[cold]
+    fn count_drop(&self) {
+        let dropped = &self.dropped.0;
+        dropped.store(dropped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
     /// Consumer side: moves every published record into `out`.
@@ -120,42 +151,69 @@ thread_local! {
     static LOCAL: RefCell<Option<LocalRing>> = const { RefCell::new(None) };
 }
 
+fn register(capacity: usize) -> LocalRing {
+    let ring = Arc::new(Ring::new(capacity));
+    RINGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((Arc::clone(&ring), 0));
+    LocalRing(ring)
+}
+
 /// Hands an ended, sampled span to the export path. Never blocks.
 #[inline]
 pub(crate) fn submit(record: SpanRecord) {
     let _ = LOCAL.try_with(|local| {
         let mut local = local.borrow_mut();
-        let ring = local.get_or_insert_with(|| {
-            let ring = Arc::new(Ring::new(RING_CAPACITY));
-            RINGS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((Arc::clone(&ring), 0));
-            LocalRing(ring)
-        });
-        ring.0.push(record);
+        let ring = local.get_or_insert_with(|| register(RING_INITIAL));
+        if let Err(record) = ring.0.push(record) {
+            grow_or_drop(ring, record);
+        }
     });
 }
 
-/// Moves every ended span out of every ring; forgets rings whose thread has
-/// exited once they are empty; brings the dropped-span counter up to date.
-pub(crate) fn drain_all(out: &mut Vec<SpanRecord>) {
+#[cold]
+fn grow_or_drop(ring: &mut LocalRing, record: SpanRecord) {
+    let capacity = ring.0.slots.len();
+    if capacity >= RING_MAX {
+        ring.0.count_drop();
+        return;
+    }
+    // The old ring stays registered until the drain thread has emptied it.
+    *ring = register(capacity * 2);
+    wake_drainer();
+    let _ = ring.0.push(record);
+}
+
+/// Moves every ended span out of every ring into `out`, keeping `out` within
+/// `cap` (the excess is dropped and counted as `queue_full`); forgets rings
+/// whose thread has exited once they are empty. Returns how many were moved.
+pub(crate) fn drain_all(out: &mut VecDeque<SpanRecord>, cap: usize) -> usize {
     let mut rings = RINGS.lock().unwrap_or_else(|e| e.into_inner());
     let dropped = crate::metrics::health()
         .spans_dropped
         .with_label_values(&["queue_full"]);
+    let before = out.len();
+    let mut scratch = Vec::new();
     rings.retain_mut(|(ring, counted)| {
-        ring.drain_into(out);
+        ring.drain_into(&mut scratch);
         let total = ring.dropped.0.load(Ordering::Relaxed);
         dropped.inc_by(total - *counted);
         *counted = total;
         // The thread-local holds the other reference while its thread lives.
         Arc::strong_count(ring) > 1 || ring.len() > 0
     });
+    let room = cap.saturating_sub(out.len());
+    if scratch.len() > room {
+        dropped.inc_by((scratch.len() - room) as u64);
+        scratch.truncate(room);
+    }
+    out.extend(scratch);
+    out.len() - before
 }
 
-/// Ended spans waiting in the rings.
-pub(crate) fn queue_depth() -> usize {
+/// Ended spans still in the rings.
+pub(crate) fn ring_depth() -> usize {
     RINGS
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -364,7 +364,7 @@ impl Collector for ObserveCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let h = &self.health;
-        h.queue_depth.set(crate::export::queue_depth() as i64);
+        h.queue_depth.set(crate::runtime::queue_depth() as i64);
         let mut families = vec![self.latency.collect()];
         families.extend(h.spans_exported.collect());
         families.extend(h.spans_dropped.collect());

@@ -1,6 +1,7 @@
 //! `init`: the export task, the `/metrics` endpoint, the log subscriber, and
 //! the guard that flushes them all on drop.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::io::Write;
@@ -15,7 +16,7 @@ use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::config::{Config, ExportProtocol, InitError, SpanOutput};
 use crate::span::SpanRecord;
@@ -69,6 +70,8 @@ enum Command {
 
 struct Running {
     commands: mpsc::UnboundedSender<Command>,
+    stop_drain: Arc<AtomicBool>,
+    drainer: std::thread::JoinHandle<()>,
     runtime: tokio::runtime::Runtime,
     shutdown_timeout: Duration,
 }
@@ -204,21 +207,31 @@ fn start(config: Config) -> Result<Guard, InitError> {
     }
 
     let (commands, receiver) = mpsc::unbounded_channel();
-    runtime.spawn(export_loop(
-        exporter,
-        receiver,
-        ExportSettings {
-            schedule_delay: config.schedule_delay,
-            max_batch: config.max_batch,
-            timeout: config.export_timeout,
-        },
-    ));
+    let settings = Arc::new(ExportSettings {
+        schedule_delay: config.schedule_delay,
+        max_batch: config.max_batch,
+        max_queue: config.max_queue,
+        timeout: config.export_timeout,
+    });
+    let stop_drain = Arc::new(AtomicBool::new(false));
+    let drainer = {
+        let settings = Arc::clone(&settings);
+        let stop = Arc::clone(&stop_drain);
+        std::thread::Builder::new()
+            .name("observe-drain".into())
+            .spawn(move || drain_loop(settings, stop))
+            .map_err(|e| InitError::Runtime(e.to_string()))?
+    };
+    export::set_drainer(drainer.thread().clone());
+    runtime.spawn(export_loop(exporter, receiver, settings));
 
     let (threshold, parent_based) = config.sampler.compile();
     state::set_sampler(threshold, parent_based);
     state::install_panic_hook();
     *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running {
         commands,
+        stop_drain,
+        drainer,
         runtime,
         shutdown_timeout: config.shutdown_timeout,
     });
@@ -292,39 +305,73 @@ fn build_exporter(output: &SpanOutput) -> Result<Option<Box<dyn DynExporter>>, I
 struct ExportSettings {
     schedule_delay: Duration,
     max_batch: usize,
+    max_queue: usize,
     timeout: Duration,
 }
 
+/// Ended spans collected from the rings, waiting for the exporter. Bounded by
+/// `max_queue`; what does not fit is dropped and counted.
+static PENDING: Mutex<VecDeque<SpanRecord>> = Mutex::new(VecDeque::new());
+/// Wakes the export task when a full batch is waiting.
+static EXPORT_WAKE: Notify = Notify::const_new();
+
 /// While spans keep arriving the rings are drained this often, so a busy
-/// thread's ring does not fill between two scheduled collections.
-const BUSY_INTERVAL: Duration = Duration::from_millis(2);
+/// thread's ring does not fill between two collections.
+const BUSY_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Ended spans not yet handed to the exporter.
+pub(crate) fn queue_depth() -> usize {
+    export::ring_depth() + PENDING.lock().unwrap_or_else(|e| e.into_inner()).len()
+}
+
+fn collect(max_queue: usize) -> usize {
+    export::drain_all(
+        &mut PENDING.lock().unwrap_or_else(|e| e.into_inner()),
+        max_queue,
+    )
+}
+
+/// Moves ended spans from the per-thread rings to the pending queue: often
+/// while they keep coming, at once when a ring reaches half, and idly
+/// otherwise. A thread of its own, so neither a slow export call nor the CPU
+/// work of encoding a batch leaves the rings to overflow.
+fn drain_loop(settings: Arc<ExportSettings>, stop: Arc<AtomicBool>) {
+    let idle = settings.schedule_delay.min(Duration::from_millis(100));
+    let mut wait = idle;
+    while !stop.load(Ordering::Acquire) {
+        std::thread::park_timeout(wait);
+        let moved = collect(settings.max_queue);
+        wait = if moved > 0 { BUSY_INTERVAL } else { idle };
+        let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if pending >= settings.max_batch {
+            EXPORT_WAKE.notify_one();
+        }
+    }
+}
 
 async fn export_loop(
     exporter: Option<Box<dyn DynExporter>>,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    settings: ExportSettings,
+    settings: Arc<ExportSettings>,
 ) {
-    let mut pending: Vec<SpanRecord> = Vec::new();
-    let mut wait = settings.schedule_delay;
     loop {
         let command = tokio::select! {
             command = commands.recv() => Some(command.unwrap_or_else(|| {
                 let (reply, _) = oneshot::channel();
                 Command::Shutdown(Duration::ZERO, reply)
             })),
-            () = tokio::time::sleep(wait) => None,
+            () = EXPORT_WAKE.notified() => None,
+            () = tokio::time::sleep(settings.schedule_delay) => None,
         };
         let deadline = match &command {
             Some(Command::Shutdown(timeout, _)) => Some(Instant::now() + *timeout),
             _ => None,
         };
-        export::drain_all(&mut pending);
-        wait = if pending.is_empty() {
-            settings.schedule_delay
-        } else {
-            BUSY_INTERVAL
-        };
-        export_pending(exporter.as_deref(), &mut pending, &settings, deadline).await;
+        if command.is_some() {
+            // Flush and shutdown cover every span ended before they were asked.
+            collect(settings.max_queue);
+        }
+        export_pending(exporter.as_deref(), &settings, deadline).await;
         match command {
             None => {}
             Some(Command::Flush(reply)) => {
@@ -343,18 +390,23 @@ async fn export_loop(
 
 async fn export_pending(
     exporter: Option<&dyn DynExporter>,
-    pending: &mut Vec<SpanRecord>,
     settings: &ExportSettings,
     deadline: Option<Instant>,
 ) {
     let health = metrics::health();
-    let Some(exporter) = exporter else {
-        pending.clear();
-        return;
-    };
-    while !pending.is_empty() {
-        let take = pending.len().min(settings.max_batch);
-        let batch: Vec<SpanData> = pending.drain(..take).map(export::to_span_data).collect();
+    loop {
+        let records: Vec<SpanRecord> = {
+            let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+            let take = pending.len().min(settings.max_batch);
+            pending.drain(..take).collect()
+        };
+        if records.is_empty() {
+            return;
+        }
+        let Some(exporter) = exporter else {
+            continue;
+        };
+        let batch: Vec<SpanData> = records.into_iter().map(export::to_span_data).collect();
         let timeout = match deadline {
             Some(deadline) => deadline
                 .saturating_duration_since(Instant::now())
@@ -426,6 +478,9 @@ impl Drop for Guard {
             {
                 wait_for(done, timeout);
             }
+            running.stop_drain.store(true, Ordering::Release);
+            running.drainer.thread().unpark();
+            let _ = running.drainer.join();
             // Not `drop`: that blocks, and panics inside an async context.
             running.runtime.shutdown_background();
         }

@@ -73,9 +73,42 @@ fn round_trip(protocol: ExportProtocol) {
     }
 }
 
+#[observe(span = "Burst.Item")]
+fn burst_item(i: u32) -> u32 {
+    i
+}
+
+/// Every span ended before the guard drops is exported: a burst of 10 000
+/// from one thread, then drop, and the receiver holds exactly 10 000.
+fn shutdown_exports_everything_ended_before_it() {
+    let receiver = OtlpReceiver::start();
+    let guard = observe_runtime::init(
+        Config::default()
+            .service_name("otlp-burst")
+            .logs(LogOutput::Off)
+            .otlp(receiver.grpc_endpoint(), ExportProtocol::Grpc),
+    )
+    .expect("init");
+    for i in 0..10_000 {
+        burst_item(i);
+    }
+    drop(guard);
+    let spans = receiver.spans();
+    assert_eq!(
+        spans.iter().filter(|s| s.name == "Burst.Item").count(),
+        10_000
+    );
+    let text = observe_runtime::metrics::render();
+    assert!(
+        text.contains("observe_spans_dropped_total{reason=\"queue_full\"} 0\n"),
+        "nothing dropped:\n{text}"
+    );
+}
+
 #[test]
 fn otlp_grpc_and_http_round_trip() {
-    // One test, so the two runtimes never overlap in this process.
+    // One test, so the runtimes never overlap in this process.
     round_trip(ExportProtocol::Grpc);
     round_trip(ExportProtocol::HttpProtobuf);
+    shutdown_exports_everything_ended_before_it();
 }
