@@ -305,7 +305,7 @@ impl Drop for ActiveSpan {
                 let message = state.context.sampled.then(panic_message);
                 end(state, OutcomeKind::Panic, "panic", message);
             } else {
-                end(state, OutcomeKind::Cancelled, "cancelled", None);
+                end(state, OutcomeKind::Cancelled, "", None);
             }
         }
     }

@@ -89,7 +89,25 @@ fn flatten(request: &ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
 
 type Store = Arc<Mutex<Vec<ReceivedSpan>>>;
 
-struct GrpcSink(Store);
+/// What both listeners share: the received spans and an artificial delay
+/// before each answer (to play a slow collector).
+#[derive(Clone, Default)]
+struct Shared {
+    spans: Store,
+    delay: Arc<Mutex<Duration>>,
+}
+
+impl Shared {
+    async fn accept(&self, request: &ExportTraceServiceRequest) {
+        let delay = *self.delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        self.spans.lock().unwrap().extend(flatten(request));
+    }
+}
+
+struct GrpcSink(Shared);
 
 #[tonic::async_trait]
 impl TraceService for GrpcSink {
@@ -97,39 +115,65 @@ impl TraceService for GrpcSink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.0.lock().unwrap().extend(flatten(request.get_ref()));
+        self.0.accept(request.get_ref()).await;
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
 
 /// An OTLP receiver on loopback, speaking OTLP/gRPC and OTLP/HTTP (protobuf)
-/// on two ports, built on opentelemetry-proto's generated server types.
+/// on two ports, built on opentelemetry-proto's generated server types. It
+/// can be stopped and started again on the same ports, and slowed down.
 pub struct OtlpReceiver {
     runtime: Option<tokio::runtime::Runtime>,
     grpc: SocketAddr,
     http: SocketAddr,
-    spans: Store,
+    shared: Shared,
 }
 
 impl OtlpReceiver {
+    /// Starts on two free loopback ports.
     pub fn start() -> OtlpReceiver {
+        let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        OtlpReceiver::start_on(loopback, loopback)
+    }
+
+    /// Starts on the given addresses (port 0 picks a free one).
+    pub fn start_on(grpc: SocketAddr, http: SocketAddr) -> OtlpReceiver {
+        let mut receiver = OtlpReceiver {
+            runtime: None,
+            grpc,
+            http,
+            shared: Shared::default(),
+        };
+        receiver.restart();
+        receiver
+    }
+
+    /// Stops listening; spans sent meanwhile fail to connect.
+    pub fn stop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            // Waits for the listeners to be dropped, so the ports are free.
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+
+    /// Listens again on the same ports, keeping what was received.
+    pub fn restart(&mut self) {
+        self.stop();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("receiver runtime");
-        let spans: Store = Arc::default();
-        let (grpc, http) = runtime.block_on(async {
-            let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (grpc_listener, http_listener) = runtime.block_on(async {
             (
-                (grpc_listener.local_addr().unwrap(), grpc_listener),
-                (http_listener.local_addr().unwrap(), http_listener),
+                bind_retrying(self.grpc).await,
+                bind_retrying(self.http).await,
             )
         });
-        let (grpc_addr, grpc_listener) = grpc;
-        let (http_addr, http_listener) = http;
-        let sink = GrpcSink(Arc::clone(&spans));
+        self.grpc = grpc_listener.local_addr().unwrap();
+        self.http = http_listener.local_addr().unwrap();
+        let sink = GrpcSink(self.shared.clone());
         runtime.spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
             let _ = tonic::transport::Server::builder()
@@ -137,14 +181,13 @@ impl OtlpReceiver {
                 .serve_with_incoming(incoming)
                 .await;
         });
-        let store = Arc::clone(&spans);
-        runtime.spawn(serve_http(http_listener, store));
-        OtlpReceiver {
-            runtime: Some(runtime),
-            grpc: grpc_addr,
-            http: http_addr,
-            spans,
-        }
+        runtime.spawn(serve_http(http_listener, self.shared.clone()));
+        self.runtime = Some(runtime);
+    }
+
+    /// Delays every answer by `delay` (a slow collector).
+    pub fn set_delay(&self, delay: Duration) {
+        *self.shared.delay.lock().unwrap() = delay;
     }
 
     /// `http://127.0.0.1:PORT` of the gRPC listener.
@@ -159,7 +202,7 @@ impl OtlpReceiver {
 
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
-        self.spans.lock().unwrap().clone()
+        self.shared.spans.lock().unwrap().clone()
     }
 
     /// Waits until `pred` holds for the received spans, or `timeout`.
@@ -179,6 +222,18 @@ impl OtlpReceiver {
     }
 }
 
+async fn bind_retrying(addr: SocketAddr) -> tokio::net::TcpListener {
+    let mut last = None;
+    for _ in 0..50 {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => return listener,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot bind {addr}: {last:?}");
+}
+
 impl Drop for OtlpReceiver {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
@@ -187,16 +242,16 @@ impl Drop for OtlpReceiver {
     }
 }
 
-async fn serve_http(listener: tokio::net::TcpListener, store: Store) {
+async fn serve_http(listener: tokio::net::TcpListener, shared: Shared) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let store = Arc::clone(&store);
+        let store = shared.clone();
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let store = Arc::clone(&store);
+                    let store = store.clone();
                     async move {
                         let path = req.uri().path().to_owned();
                         let body = req.into_body().collect().await.map(|b| b.to_bytes());
@@ -204,7 +259,7 @@ async fn serve_http(listener: tokio::net::TcpListener, store: Store) {
                             ("/v1/traces", Ok(body)) => {
                                 match ExportTraceServiceRequest::decode(body) {
                                     Ok(request) => {
-                                        store.lock().unwrap().extend(flatten(&request));
+                                        store.accept(&request).await;
                                         200
                                     }
                                     Err(_) => 400,

@@ -1,0 +1,131 @@
+//! Many tokio tasks on a multi-thread runtime, spans moving between threads
+//! across awaits: every exported span has the right parent, and whatever
+//! overload dropped is counted.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use observe_runtime::{observe, Config, LogOutput, SpanContext};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+/// Keeps only what the assertions need, so a few hundred thousand spans fit
+/// in little memory.
+#[derive(Clone, Debug, Default)]
+struct Recorded {
+    spans: Arc<Mutex<HashMap<u64, Compact>>>,
+}
+
+#[derive(Clone, Debug)]
+struct Compact {
+    name: String,
+    trace_id: u128,
+    parent: u64,
+}
+
+impl SpanExporter for Recorded {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let mut spans = self.spans.lock().unwrap();
+        for s in batch {
+            spans.insert(
+                u64::from_be_bytes(s.span_context.span_id().to_bytes()),
+                Compact {
+                    name: s.name.to_string(),
+                    trace_id: u128::from_be_bytes(s.span_context.trace_id().to_bytes()),
+                    parent: u64::from_be_bytes(s.parent_span_id.to_bytes()),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+fn recorded() -> &'static Recorded {
+    static RECORDED: OnceLock<Recorded> = OnceLock::new();
+    RECORDED.get_or_init(|| {
+        let recorded = Recorded::default();
+        let guard = observe_runtime::init(
+            Config::default()
+                .service_name("reliability-test")
+                .logs(LogOutput::Off)
+                .exporter(recorded.clone()),
+        )
+        .expect("init");
+        std::mem::forget(guard);
+        recorded
+    })
+}
+
+fn flushed() -> HashMap<u64, Compact> {
+    assert!(observe_runtime::force_flush(Duration::from_secs(30)));
+    recorded().spans.lock().unwrap().clone()
+}
+
+// --- many tasks, spans moving between threads -------------------------------------
+
+const TASKS: usize = 1_000;
+const CHILDREN: usize = 199;
+
+#[observe(span = "Load.Child")]
+async fn load_child(i: usize) -> usize {
+    if i % 3 == 0 {
+        tokio::task::yield_now().await;
+    }
+    i
+}
+
+#[observe(span = "Load.Root")]
+async fn load_root() -> SpanContext {
+    let me = observe_runtime::current();
+    for i in 0..CHILDREN {
+        load_child(i).await;
+        tokio::task::yield_now().await;
+        assert_eq!(observe_runtime::current(), me);
+    }
+    me
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_span_keeps_its_parent_under_concurrency() {
+    recorded();
+    let handles: Vec<_> = (0..TASKS).map(|_| tokio::spawn(load_root())).collect();
+    let mut roots = HashMap::new();
+    for handle in handles {
+        let root = handle.await.unwrap();
+        roots.insert(root.span_id, root.trace_id);
+    }
+    assert_eq!(roots.len(), TASKS);
+    let spans = tokio::task::spawn_blocking(flushed).await.unwrap();
+    let mut children = 0;
+    for (span_id, span) in &spans {
+        match span.name.as_str() {
+            "Load.Child" => {
+                children += 1;
+                let parent_trace = roots.get(&span.parent).unwrap_or_else(|| {
+                    panic!("Load.Child {span_id:016x} has a parent that is no Load.Root")
+                });
+                assert_eq!(*parent_trace, span.trace_id);
+            }
+            "Load.Root" => assert!(roots.contains_key(span_id) && span.parent == 0),
+            _ => {}
+        }
+    }
+    // Under overload spans may be dropped, but never silently.
+    let exported = children + spans.values().filter(|s| s.name == "Load.Root").count();
+    let dropped = dropped_total();
+    assert!(
+        exported as u64 + dropped >= (TASKS * (CHILDREN + 1)) as u64,
+        "{exported} exported + {dropped} counted as dropped < {} ended",
+        TASKS * (CHILDREN + 1)
+    );
+    assert!(children > 0);
+}
+
+fn dropped_total() -> u64 {
+    observe_runtime::metrics::render()
+        .lines()
+        .filter(|l| l.starts_with("observe_spans_dropped_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
