@@ -1,0 +1,789 @@
+//! The syntax of `#[observe(...)]`: arguments parsed into a typed list that
+//! keeps the user's tokens (and so their spans) for error reporting.
+//!
+//! Only the *form* of each argument is checked here (a string literal where a
+//! string literal belongs, a path where a path belongs). Which values are
+//! allowed, and how many times a key may appear, is `validate`'s job.
+//!
+//! Parsing recovers at the next top-level comma after a mistake, so every
+//! malformed argument is reported in the same build.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::ext::IdentExt as _;
+use syn::parse::{ParseStream, Parser as _};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned as _;
+use syn::{token, Expr, Ident, Lit, LitStr, Path, Token};
+
+use crate::errors::Errors;
+
+/// The argument keywords that are not Rust keywords.
+pub(crate) mod kw {
+    syn::custom_keyword!(span);
+    syn::custom_keyword!(metric);
+    syn::custom_keyword!(fields);
+    syn::custom_keyword!(kind);
+}
+
+/// Every argument key, in the order the docs list them.
+pub(crate) const ARGUMENTS: &[&str] = &["span", "metric", "fields", "kind", "crate"];
+
+/// What `span = ...` should look like, quoted in messages.
+pub(crate) const SPAN_EXAMPLE: &str = "span = \"Order.Submit\"";
+
+/// The parsed argument list.
+pub(crate) struct Args {
+    /// Arguments with a known key, in source order. A value is `None` when it
+    /// was malformed (that error is already reported); the key is kept so
+    /// cardinality rules still see it.
+    pub(crate) list: Vec<Arg>,
+    /// Whether some argument was not recognised at all: it may be the
+    /// misspelled `span`, so "missing `span`" would only add noise.
+    pub(crate) has_unrecognised: bool,
+    /// The whole argument list, to point at when a required argument is missing.
+    pub(crate) tokens: TokenStream,
+}
+
+/// One `key = value` (or `fields(...)`) argument.
+pub(crate) enum Arg {
+    Span {
+        key: kw::span,
+        name: Option<LitStr>,
+    },
+    Metric {
+        key: kw::metric,
+        value: Option<LitStr>,
+    },
+    Fields {
+        key: kw::fields,
+        fields: Vec<Field>,
+    },
+    Kind {
+        key: kw::kind,
+        value: Option<Ident>,
+    },
+    Crate {
+        key: Token![crate],
+        path: Option<Path>,
+    },
+}
+
+impl Arg {
+    /// The key as written, for messages.
+    pub(crate) fn key_name(&self) -> &'static str {
+        match self {
+            Arg::Span { .. } => "span",
+            Arg::Metric { .. } => "metric",
+            Arg::Fields { .. } => "fields",
+            Arg::Kind { .. } => "kind",
+            Arg::Crate { .. } => "crate",
+        }
+    }
+
+    pub(crate) fn key_span(&self) -> Span {
+        match self {
+            Arg::Span { key, .. } => key.span,
+            Arg::Metric { key, .. } => key.span,
+            Arg::Fields { key, .. } => key.span,
+            Arg::Kind { key, .. } => key.span,
+            Arg::Crate { key, .. } => key.span,
+        }
+    }
+}
+
+/// One entry of `fields(...)`: `key = value`, `key = %value` or `key = ?value`.
+pub(crate) struct Field {
+    pub(crate) key: FieldKey,
+    pub(crate) format: FieldFormat,
+    pub(crate) value: Expr,
+}
+
+/// A field key: `order.id` (identifiers joined by `.`) or `"order.id"`.
+pub(crate) enum FieldKey {
+    Dotted(Punctuated<Ident, Token![.]>),
+    Literal(LitStr),
+}
+
+impl FieldKey {
+    /// The attribute key recorded on the span.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            FieldKey::Dotted(segments) => segments
+                .iter()
+                .map(|segment| segment.unraw().to_string())
+                .collect::<Vec<_>>()
+                .join("."),
+            FieldKey::Literal(literal) => literal.value(),
+        }
+    }
+
+    pub(crate) fn span(&self) -> Span {
+        match self {
+            FieldKey::Dotted(segments) => segments.span(),
+            FieldKey::Literal(literal) => literal.span(),
+        }
+    }
+}
+
+impl ToTokens for FieldKey {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            FieldKey::Dotted(segments) => segments.to_tokens(tokens),
+            FieldKey::Literal(literal) => literal.to_tokens(tokens),
+        }
+    }
+}
+
+/// How a field value becomes an attribute value.
+pub(crate) enum FieldFormat {
+    /// `key = value`: the value's own attribute type (string, integer, ...).
+    Value,
+    /// `key = %value`: formatted with `Display`.
+    Display,
+    /// `key = ?value`: formatted with `Debug`.
+    Debug,
+}
+
+impl Args {
+    /// Parses `tokens`, pushing every syntax mistake into `errors` and keeping
+    /// what could be parsed.
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
+        let mut has_unrecognised = false;
+        let parser = |input: ParseStream<'_>| Ok(parse_list(input, errors, &mut has_unrecognised));
+        // `parse_list` consumes every token, so this only fails if it has a bug;
+        // report that rather than panic.
+        let list = parser.parse2(tokens.clone()).unwrap_or_else(|error| {
+            errors.push(error);
+            Vec::new()
+        });
+        Args {
+            list,
+            has_unrecognised,
+            tokens,
+        }
+    }
+}
+
+fn parse_list(
+    input: ParseStream<'_>,
+    errors: &mut Errors,
+    has_unrecognised: &mut bool,
+) -> Vec<Arg> {
+    let mut list = Vec::new();
+    while !input.is_empty() {
+        match parse_arg(input, errors) {
+            Ok(Some(arg)) => list.push(arg),
+            Ok(None) => *has_unrecognised = true,
+            Err(error) => {
+                errors.push(error);
+                skip_to_comma(input);
+            }
+        }
+        if input.is_empty() {
+            break;
+        }
+        if let Err(error) = input.parse::<Token![,]>() {
+            errors.push(error);
+            skip_to_comma(input);
+            let _ = input.parse::<Option<Token![,]>>();
+        }
+    }
+    list
+}
+
+/// One argument; `Ok(None)` for an unrecognised one (already reported).
+fn parse_arg(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<Arg>> {
+    let arg = if input.peek(kw::span) {
+        let key: kw::span = input.parse()?;
+        let name = recover(input, errors, |input| parse_span_name(key.span, input));
+        Arg::Span { key, name }
+    } else if input.peek(kw::metric) {
+        let key: kw::metric = input.parse()?;
+        let value = recover(input, errors, |input| parse_metric(key.span, input));
+        Arg::Metric { key, value }
+    } else if input.peek(kw::fields) {
+        let key: kw::fields = input.parse()?;
+        // Not `recover`: mistakes inside the list are reported (and
+        // recovered from) field by field.
+        let fields = parse_fields(key.span, input, errors).unwrap_or_else(|error| {
+            errors.push(error);
+            skip_to_comma(input);
+            Vec::new()
+        });
+        Arg::Fields { key, fields }
+    } else if input.peek(kw::kind) {
+        let key: kw::kind = input.parse()?;
+        let value = recover(input, errors, |input| parse_kind(key.span, input));
+        Arg::Kind { key, value }
+    } else if input.peek(Token![crate]) {
+        let key: Token![crate] = input.parse()?;
+        let path = recover(input, errors, |input| parse_crate(key.span, input));
+        Arg::Crate { key, path }
+    } else {
+        errors.push(unrecognised(input));
+        skip_to_comma(input);
+        return Ok(None);
+    };
+    Ok(Some(arg))
+}
+
+/// Runs `parse`; on error, reports it and skips the rest of the argument.
+fn recover<T>(
+    input: ParseStream<'_>,
+    errors: &mut Errors,
+    parse: impl FnOnce(ParseStream<'_>) -> syn::Result<T>,
+) -> Option<T> {
+    match parse(input) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            errors.push(error);
+            skip_to_comma(input);
+            None
+        }
+    }
+}
+
+/// Consumes tokens up to (not including) the next top-level comma.
+fn skip_to_comma(input: ParseStream<'_>) {
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tree, next)) = rest.token_tree() {
+            if matches!(&tree, proc_macro2::TokenTree::Punct(p) if p.as_char() == ',') {
+                break;
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    });
+}
+
+fn at_value_end(input: ParseStream<'_>) -> bool {
+    input.is_empty() || input.peek(Token![,])
+}
+
+/// `=` after `key`, or an error on the key showing the whole argument.
+fn parse_eq(input: ParseStream<'_>, key: Span, example: &str) -> syn::Result<Token![=]> {
+    if input.peek(Token![=]) {
+        input.parse()
+    } else {
+        Err(syn::Error::new(key, format!("expected `{example}`")))
+    }
+}
+
+fn parse_span_name(key: Span, input: ParseStream<'_>) -> syn::Result<LitStr> {
+    let eq = parse_eq(input, key, SPAN_EXAMPLE)?;
+    if at_value_end(input) {
+        return Err(syn::Error::new(
+            eq.span,
+            format!("missing span name: write `{SPAN_EXAMPLE}`"),
+        ));
+    }
+    let value: Expr = input.parse()?;
+    match string_literal(&value) {
+        Some(name) => Ok(name.clone()),
+        None => Err(syn::Error::new_spanned(
+            &value,
+            format!(
+                "span name must be a string literal, found {}: span names are fixed at \
+                 compile time so they can be aggregated; write `{SPAN_EXAMPLE}` and record \
+                 varying values with `fields(...)`",
+                describe(&value)
+            ),
+        )),
+    }
+}
+
+fn parse_metric(key: Span, input: ParseStream<'_>) -> syn::Result<LitStr> {
+    const EXAMPLE: &str = "metric = \"latency\"";
+    let eq = parse_eq(input, key, EXAMPLE)?;
+    if at_value_end(input) {
+        return Err(syn::Error::new(
+            eq.span,
+            format!("missing metric: write `{EXAMPLE}`"),
+        ));
+    }
+    let value: Expr = input.parse()?;
+    match string_literal(&value) {
+        Some(metric) => Ok(metric.clone()),
+        None => Err(syn::Error::new_spanned(
+            &value,
+            format!("metric must be a string literal: write `{EXAMPLE}`"),
+        )),
+    }
+}
+
+fn parse_fields(key: Span, input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Vec<Field>> {
+    if !input.peek(token::Paren) {
+        return Err(syn::Error::new(key, "expected `fields(key = value, ...)`"));
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let mut fields = Vec::new();
+    while !content.is_empty() {
+        if let Some(field) = recover(&content, errors, parse_field) {
+            fields.push(field);
+        }
+        if content.is_empty() {
+            break;
+        }
+        if let Err(error) = content.parse::<Token![,]>() {
+            errors.push(error);
+            skip_to_comma(&content);
+            let _ = content.parse::<Option<Token![,]>>();
+        }
+    }
+    Ok(fields)
+}
+
+fn parse_field(input: ParseStream<'_>) -> syn::Result<Field> {
+    let key = if input.peek(LitStr) {
+        FieldKey::Literal(input.parse()?)
+    } else if input.peek(Ident::peek_any) {
+        let mut segments = Punctuated::new();
+        segments.push_value(Ident::parse_any(input)?);
+        while input.peek(Token![.]) {
+            segments.push_punct(input.parse()?);
+            segments.push_value(Ident::parse_any(input).map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    "expected an identifier after `.`: field keys look like `order.id`",
+                )
+            })?);
+        }
+        FieldKey::Dotted(segments)
+    } else {
+        return Err(
+            input.error("expected a field key: `order.id = value` or `\"order.id\" = value`")
+        );
+    };
+    if !input.peek(Token![=]) {
+        let name = key.name();
+        return Err(syn::Error::new_spanned(
+            &key,
+            format!("expected `=` after field `{name}`: write `{name} = value`"),
+        ));
+    }
+    let eq: Token![=] = input.parse()?;
+    let format = if input.peek(Token![%]) {
+        input.parse::<Token![%]>()?;
+        FieldFormat::Display
+    } else if input.peek(Token![?]) {
+        input.parse::<Token![?]>()?;
+        FieldFormat::Debug
+    } else {
+        FieldFormat::Value
+    };
+    if at_value_end(input) {
+        return Err(syn::Error::new(
+            eq.span,
+            format!("missing value for field `{}`", key.name()),
+        ));
+    }
+    let value = input.parse()?;
+    Ok(Field { key, format, value })
+}
+
+fn parse_kind(key: Span, input: ParseStream<'_>) -> syn::Result<Ident> {
+    const EXAMPLE: &str = "kind = server";
+    let eq = parse_eq(input, key, EXAMPLE)?;
+    if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
+        let suggestion = match syn::parse_str::<Ident>(&literal.value()) {
+            Ok(word) => format!("kind = {word}"),
+            Err(_) => EXAMPLE.to_owned(),
+        };
+        return Err(syn::Error::new(
+            literal.span(),
+            format!("`kind` takes a bare word, not a string: write `{suggestion}`"),
+        ));
+    }
+    if at_value_end(input) {
+        return Err(syn::Error::new(
+            eq.span,
+            format!("missing kind: write `{EXAMPLE}`"),
+        ));
+    }
+    let value: Expr = input.parse()?;
+    match &value {
+        Expr::Path(path) if path.attrs.is_empty() && path.qself.is_none() => {
+            if let Some(word) = path.path.get_ident() {
+                return Ok(word.clone());
+            }
+        }
+        _ => {}
+    }
+    Err(syn::Error::new_spanned(
+        &value,
+        format!("expected a kind, e.g. `{EXAMPLE}`"),
+    ))
+}
+
+fn parse_crate(key: Span, input: ParseStream<'_>) -> syn::Result<Path> {
+    const EXAMPLE: &str = "crate = my_facade::observe";
+    let eq = parse_eq(input, key, EXAMPLE)?;
+    if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
+        return Err(syn::Error::new(
+            literal.span(),
+            format!(
+                "`crate` takes a path, not a string: write `crate = {}`",
+                literal.value()
+            ),
+        ));
+    }
+    if at_value_end(input) {
+        return Err(syn::Error::new(
+            eq.span,
+            format!("missing path: write `{EXAMPLE}`"),
+        ));
+    }
+    Path::parse_mod_style(input).map_err(|error| {
+        syn::Error::new(error.span(), format!("expected a path, e.g. `{EXAMPLE}`"))
+    })
+}
+
+/// The error for something that is not a known argument.
+fn unrecognised(input: ParseStream<'_>) -> syn::Error {
+    let valid = crate::errors::expected(ARGUMENTS);
+    if input.peek(LitStr) {
+        if let Ok(literal) = input.fork().parse::<LitStr>() {
+            return syn::Error::new(
+                literal.span(),
+                format!("arguments are named: write `span = {}`", literal.token()),
+            );
+        }
+    }
+    match input.fork().call(Ident::parse_any) {
+        Ok(ident) => syn::Error::new(
+            ident.span(),
+            format!("unknown argument `{}`, expected {valid}", ident.unraw()),
+        ),
+        Err(_) => input.error(format!("expected an argument: {valid}")),
+    }
+}
+
+/// The string literal `value` is, looking through the invisible groups a
+/// `macro_rules!` wrapper adds around `$name:expr`.
+fn string_literal(value: &Expr) -> Option<&LitStr> {
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(literal),
+            attrs,
+        }) if attrs.is_empty() => Some(literal),
+        Expr::Group(group) => string_literal(&group.expr),
+        _ => None,
+    }
+}
+
+/// "found ..." wording for a value that should have been a string literal.
+fn describe(value: &Expr) -> String {
+    match value {
+        Expr::Lit(literal) => match &literal.lit {
+            Lit::Int(_) => "an integer literal".to_owned(),
+            Lit::Float(_) => "a float literal".to_owned(),
+            Lit::Bool(_) => "a boolean".to_owned(),
+            Lit::Char(_) => "a character literal".to_owned(),
+            Lit::Byte(_) => "a byte literal".to_owned(),
+            Lit::ByteStr(_) => "a byte string literal".to_owned(),
+            Lit::CStr(_) => "a C string literal".to_owned(),
+            _ => "a literal".to_owned(),
+        },
+        Expr::Path(path) if path.qself.is_none() => format!(
+            "`{}`, a variable or constant",
+            path.path.to_token_stream().to_string().replace(' ', "")
+        ),
+        Expr::Group(group) => describe(&group.expr),
+        _ => "an expression".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parse(tokens: TokenStream) -> (Args, Vec<String>) {
+        let mut errors = Errors::default();
+        let args = Args::parse(tokens, &mut errors);
+        let messages = match errors.finish() {
+            Ok(()) => Vec::new(),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        };
+        (args, messages)
+    }
+
+    fn messages(tokens: TokenStream) -> Vec<String> {
+        parse(tokens).1
+    }
+
+    #[test]
+    fn parses_every_argument() {
+        let (args, errors) = parse(quote! {
+            span = "Order.Submit",
+            metric = "latency",
+            fields(order.id = order.id, item_count = items.len(), customer = %order.customer, debug = ?thing, "http.method" = method),
+            kind = server,
+            crate = ::my_facade::observe,
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(!args.has_unrecognised);
+        let keys: Vec<&str> = args.list.iter().map(Arg::key_name).collect();
+        assert_eq!(keys, ["span", "metric", "fields", "kind", "crate"]);
+        match &args.list[0] {
+            Arg::Span {
+                name: Some(name), ..
+            } => assert_eq!(name.value(), "Order.Submit"),
+            _ => panic!("span"),
+        }
+        match &args.list[1] {
+            Arg::Metric {
+                value: Some(value), ..
+            } => assert_eq!(value.value(), "latency"),
+            _ => panic!("metric"),
+        }
+        match &args.list[2] {
+            Arg::Fields { fields, .. } => {
+                let summary: Vec<(String, &str, String)> = fields
+                    .iter()
+                    .map(|f| {
+                        let format = match f.format {
+                            FieldFormat::Value => "value",
+                            FieldFormat::Display => "display",
+                            FieldFormat::Debug => "debug",
+                        };
+                        (f.key.name(), format, f.value.to_token_stream().to_string())
+                    })
+                    .collect();
+                assert_eq!(
+                    summary,
+                    [
+                        ("order.id".to_owned(), "value", "order . id".to_owned()),
+                        (
+                            "item_count".to_owned(),
+                            "value",
+                            "items . len ()".to_owned()
+                        ),
+                        (
+                            "customer".to_owned(),
+                            "display",
+                            "order . customer".to_owned()
+                        ),
+                        ("debug".to_owned(), "debug", "thing".to_owned()),
+                        ("http.method".to_owned(), "value", "method".to_owned()),
+                    ]
+                );
+            }
+            _ => panic!("fields"),
+        }
+        match &args.list[3] {
+            Arg::Kind {
+                value: Some(value), ..
+            } => assert_eq!(value, "server"),
+            _ => panic!("kind"),
+        }
+        match &args.list[4] {
+            Arg::Crate {
+                path: Some(path), ..
+            } => {
+                assert_eq!(
+                    path.to_token_stream().to_string(),
+                    ":: my_facade :: observe"
+                );
+            }
+            _ => panic!("crate"),
+        }
+    }
+
+    #[test]
+    fn accepts_trailing_commas_and_keyword_segments() {
+        let (args, errors) = parse(quote!(span = "A", fields(r#type = 1, order.type = 2,),));
+        assert!(errors.is_empty(), "{errors:?}");
+        match &args.list[1] {
+            Arg::Fields { fields, .. } => {
+                let names: Vec<String> = fields.iter().map(|f| f.key.name()).collect();
+                assert_eq!(names, ["type", "order.type"]);
+            }
+            _ => panic!("fields"),
+        }
+    }
+
+    #[test]
+    fn accepts_crate_relative_path() {
+        let (args, errors) = parse(quote!(span = "A", crate = crate::observe));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(matches!(&args.list[1], Arg::Crate { path: Some(_), .. }));
+    }
+
+    #[test]
+    fn span_name_must_be_a_literal() {
+        assert_eq!(
+            messages(quote!(span = format!("x-{}", 1))),
+            [
+                "span name must be a string literal, found an expression: span names are fixed \
+              at compile time so they can be aggregated; write `span = \"Order.Submit\"` and \
+              record varying values with `fields(...)`"
+            ]
+        );
+        let variable = messages(quote!(span = NAME));
+        assert!(
+            variable[0].starts_with(
+                "span name must be a string literal, found `NAME`, a variable or constant: "
+            ),
+            "{variable:?}"
+        );
+        let path = messages(quote!(span = names::SUBMIT));
+        assert!(
+            path[0].contains("found `names::SUBMIT`, a variable"),
+            "{path:?}"
+        );
+        let integer = messages(quote!(span = 5));
+        assert!(
+            integer[0].contains("found an integer literal"),
+            "{integer:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_value_keeps_the_key() {
+        let (args, errors) = parse(quote!(span = NAME));
+        assert_eq!(errors.len(), 1);
+        assert!(matches!(&args.list[..], [Arg::Span { name: None, .. }]));
+    }
+
+    #[test]
+    fn missing_equals_or_value() {
+        assert_eq!(
+            messages(quote!(span)),
+            ["expected `span = \"Order.Submit\"`"]
+        );
+        assert_eq!(
+            messages(quote!(span =)),
+            ["missing span name: write `span = \"Order.Submit\"`"]
+        );
+        assert_eq!(
+            messages(quote!(span = , kind = server)),
+            ["missing span name: write `span = \"Order.Submit\"`"]
+        );
+        assert_eq!(
+            messages(quote!(metric)),
+            ["expected `metric = \"latency\"`"]
+        );
+        assert_eq!(
+            messages(quote!(metric = latency)),
+            ["metric must be a string literal: write `metric = \"latency\"`"]
+        );
+    }
+
+    #[test]
+    fn unknown_arguments() {
+        let (args, errors) = parse(quote!(name = "Order.Submit", span = "A"));
+        assert_eq!(
+            errors,
+            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `kind`, `crate`"]
+        );
+        assert!(args.has_unrecognised);
+        assert_eq!(
+            args.list.len(),
+            1,
+            "parsing recovers after the unknown argument"
+        );
+
+        assert_eq!(
+            messages(quote!("Order.Submit")),
+            ["arguments are named: write `span = \"Order.Submit\"`"]
+        );
+        assert_eq!(
+            messages(quote!(42)),
+            ["expected an argument: one of `span`, `metric`, `fields`, `kind`, `crate`"]
+        );
+    }
+
+    #[test]
+    fn kind_forms() {
+        assert_eq!(
+            messages(quote!(kind = "server")),
+            ["`kind` takes a bare word, not a string: write `kind = server`"]
+        );
+        assert_eq!(
+            messages(quote!(kind = "not a word")),
+            ["`kind` takes a bare word, not a string: write `kind = server`"]
+        );
+        assert_eq!(
+            messages(quote!(kind = SpanKind::Server)),
+            ["expected a kind, e.g. `kind = server`"]
+        );
+        let (args, errors) = parse(quote!(kind = consumer));
+        assert!(errors.is_empty());
+        assert!(matches!(&args.list[..], [Arg::Kind { value: Some(_), .. }]));
+    }
+
+    #[test]
+    fn crate_forms() {
+        assert_eq!(
+            messages(quote!(crate = "my_facade::observe")),
+            ["`crate` takes a path, not a string: write `crate = my_facade::observe`"]
+        );
+        assert_eq!(
+            messages(quote!(crate = 5)),
+            ["expected a path, e.g. `crate = my_facade::observe`"]
+        );
+    }
+
+    #[test]
+    fn field_forms() {
+        assert_eq!(
+            messages(quote!(fields = (a = 1))),
+            ["expected `fields(key = value, ...)`"]
+        );
+        assert_eq!(
+            messages(quote!(fields(order.id))),
+            ["expected `=` after field `order.id`: write `order.id = value`"]
+        );
+        assert_eq!(
+            messages(quote!(fields(order. = 1))),
+            ["expected an identifier after `.`: field keys look like `order.id`"]
+        );
+        assert_eq!(
+            messages(quote!(fields(a = ))),
+            ["missing value for field `a`"]
+        );
+        assert_eq!(
+            messages(quote!(fields(5 = 1))),
+            ["expected a field key: `order.id = value` or `\"order.id\" = value`"]
+        );
+    }
+
+    #[test]
+    fn reports_every_mistake_and_keeps_going() {
+        let (args, errors) = parse(quote! {
+            span = NAME,
+            spam = 1,
+            fields(a, b = 2, c = %),
+            kind = "server",
+            metric = "latency",
+        });
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        let keys: Vec<&str> = args.list.iter().map(Arg::key_name).collect();
+        assert_eq!(keys, ["span", "fields", "kind", "metric"]);
+        match &args.list[1] {
+            Arg::Fields { fields, .. } => assert_eq!(fields.len(), 1, "only `b` is well formed"),
+            _ => panic!("fields"),
+        }
+    }
+
+    #[test]
+    fn missing_comma() {
+        assert_eq!(messages(quote!(span = "A" kind = server)), ["expected `,`"]);
+    }
+
+    #[test]
+    fn closures_and_generics_in_values_do_not_split_arguments() {
+        let (args, errors) = parse(quote!(
+            span = "A",
+            fields(a = f::<u8, u16>(), b = (|x, y| x + y)(1, 2))
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(args.list.len(), 2);
+    }
+}

@@ -1,0 +1,516 @@
+//! Code generation: the instrumented function.
+//!
+//! The signature and attributes are emitted exactly as written; only the body
+//! changes. Generated code names the runtime by absolute path (`krate`, from
+//! `crate = ...`), prefixes its locals with `__observe_`, and wraps the user's
+//! block in tokens located at that block, so type errors inside it point at
+//! the user's code rather than at the attribute.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt as _;
+use syn::spanned::Spanned as _;
+use syn::{AttrStyle, Block, ItemFn, LitStr, Path, ReturnType, Type};
+
+use crate::args::{Args, FieldFormat};
+use crate::async_shapes::{self, Shape};
+use crate::errors::Errors;
+use crate::validate::{self, Observe};
+
+/// `#[observe(args)] item`: the instrumented function, or every mistake found
+/// in the arguments and the item.
+pub(crate) fn observe(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let args = Args::parse(args, &mut errors);
+    let observe = validate::validate(args, errors);
+    let function = parse_function(item);
+    match (observe, function) {
+        (Ok(observe), Ok(function)) => Ok(instrument(&observe, function)),
+        (Err(mut errors), Err(error)) => {
+            errors.combine(error);
+            Err(errors)
+        }
+        (Err(error), Ok(_)) | (Ok(_), Err(error)) => Err(error),
+    }
+}
+
+/// The errors, then `item` untouched: the user sees our diagnostics and not
+/// a second wave caused by the item going missing.
+pub(crate) fn original_with_errors(item: TokenStream, errors: syn::Error) -> TokenStream {
+    let mut tokens = errors.into_compile_error();
+    tokens.extend(item);
+    tokens
+}
+
+fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
+    let function: ItemFn = match syn::parse2(item.clone()) {
+        Ok(function) => function,
+        Err(_) => {
+            let message = if syn::parse2::<syn::TraitItemFn>(item).is_ok() {
+                "`#[observe]` needs a function body: put it on the implementation, not the declaration"
+            } else {
+                "`#[observe]` goes on a function or method"
+            };
+            // The attribute itself is the mistake here, and it is what
+            // `call_site` points at.
+            return Err(syn::Error::new(Span::call_site(), message));
+        }
+    };
+    if let Some(constness) = &function.sig.constness {
+        return Err(syn::Error::new(
+            constness.span,
+            "a `const fn` cannot be observed: spans and metrics are recorded at run time; \
+             remove `const` or `#[observe]`",
+        ));
+    }
+    Ok(function)
+}
+
+fn instrument(observe: &Observe, function: ItemFn) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
+    // syn keeps the block's inner attributes (`#![allow(..)]`) with the outer
+    // ones; they must stay at the top of the body.
+    let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = attrs
+        .into_iter()
+        .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+
+    let shape = async_shapes::classify(&sig, &block);
+    let prelude = prelude(observe, &sig, &shape);
+    let body = match shape {
+        Shape::Sync => sync_body(observe, &block, &sig.output),
+        Shape::AsyncFn => async_shapes::async_fn(observe, &block, &sig.output),
+        Shape::ImplFuture => async_shapes::impl_future(observe, &block, &sig.output),
+        Shape::BoxPinAsync {
+            before,
+            call,
+            future,
+        } => async_shapes::box_pin_async_body(observe, &sig.output, before, call, future),
+    };
+    quote! {
+        #(#outer_attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            #prelude
+            #body
+        }
+    }
+}
+
+/// The return type to annotate the user's block with, so `?` and `.into()`
+/// resolve against it as they did in the original function. `None` when it
+/// contains `impl Trait`, which is only allowed in the signature.
+pub(crate) fn return_annotation(output: &ReturnType) -> Option<TokenStream> {
+    match output {
+        ReturnType::Default => Some(quote!(())),
+        ReturnType::Type(_, ty) => type_annotation(ty),
+    }
+}
+
+/// `ty` as a type annotation for a local, unless it contains `impl Trait`.
+pub(crate) fn type_annotation(ty: &Type) -> Option<TokenStream> {
+    let tokens = quote!(#ty);
+    (!contains_impl_trait(tokens.clone())).then_some(tokens)
+}
+
+fn contains_impl_trait(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        TokenTree::Ident(ident) => ident == "impl",
+        TokenTree::Group(group) => contains_impl_trait(group.stream()),
+        _ => false,
+    })
+}
+
+/// Statements shared by every shape: the callsite, the span, its fields and,
+/// for shapes that call the user's block as a closure, the helper that forces
+/// that closure to be `FnOnce`.
+fn prelude(observe: &Observe, sig: &syn::Signature, shape: &Shape<'_>) -> TokenStream {
+    let krate = &observe.krate;
+    let name = &observe.name;
+    let kind = format_ident!("{}", observe.kind.variant());
+    let function = LitStr::new(&sig.ident.unraw().to_string(), sig.ident.span());
+    let metric = observe.metric.is_some();
+    let fields = fields(observe);
+    let mutability = (!observe.fields.is_empty()).then(|| quote!(mut));
+    // A closure that returns a borrow of a captured `&mut` must be `FnOnce`,
+    // and closure kind is only forced by the bound of the function it is
+    // passed to: calling `(move || ..)()` directly infers `FnMut` and rejects
+    // `fn get(&mut self) -> &mut T`.
+    let call_once = shape.uses_call_once().then(|| {
+        quote! {
+            #[inline(always)]
+            fn __observe_call_once<R>(f: impl ::core::ops::FnOnce() -> R) -> R {
+                f()
+            }
+        }
+    });
+    quote! {
+        #call_once
+        static __OBSERVE_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(
+            #name,
+            #krate::__private::SpanKind::#kind,
+            #function,
+            ::core::module_path!(),
+            ::core::file!(),
+            ::core::line!(),
+            #metric,
+        );
+        let #mutability __observe_span = #krate::__private::start(&__OBSERVE_CALLSITE);
+        #fields
+    }
+}
+
+/// Attributes from `fields(...)`, computed only for a span that is exported.
+fn fields(observe: &Observe) -> TokenStream {
+    if observe.fields.is_empty() {
+        return TokenStream::new();
+    }
+    let krate = &observe.krate;
+    let set = observe.fields.iter().map(|field| {
+        let key = LitStr::new(&field.key.name(), field.key.span());
+        let value = &field.value;
+        let convert = match field.format {
+            FieldFormat::Value => quote!(attribute_value),
+            FieldFormat::Display => quote!(display_value),
+            FieldFormat::Debug => quote!(debug_value),
+        };
+        // Located at the value, so "`T` doesn't implement `Display`" points
+        // at the user's expression.
+        let span = Span::call_site().located_at(value.span());
+        let converted = quote_spanned!(span=> #krate::__private::#convert(&(#value)));
+        quote! {
+            __observe_span.set_attribute(#key, #converted);
+        }
+    });
+    quote! {
+        if __observe_span.is_recording() {
+            #(#set)*
+        }
+    }
+}
+
+/// Body of a function whose value is ready when it returns. The user's block
+/// runs in a closure so its `return` and `?` leave the closure, not the
+/// function, and the outcome can still be recorded.
+fn sync_body(observe: &Observe, block: &Block, output: &ReturnType) -> TokenStream {
+    let span = body_span(block);
+    if let ReturnType::Type(_, ty) = output {
+        if let Type::Never(_) = **ty {
+            // Never returns: the span ends in `ActiveSpan`'s `Drop`, as a
+            // panic, and code after the call would be unreachable.
+            return quote_spanned! {span=>
+                let __observe_enter = __observe_span.enter();
+                __observe_call_once(move || -> #ty #block)
+            };
+        }
+    }
+    let call = match return_annotation(output) {
+        Some(ty) => quote_spanned!(span=> __observe_call_once(move || -> #ty #block)),
+        None => quote_spanned!(span=> __observe_call_once(move || #block)),
+    };
+    let outcome = outcome(&observe.krate);
+    quote! {
+        let __observe_enter = __observe_span.enter();
+        let __observe_ret = #call;
+        ::core::mem::drop(__observe_enter);
+        __observe_span.finish(#outcome);
+        __observe_ret
+    }
+}
+
+/// A span with the hygiene of generated code and the location of the user's
+/// block: errors about the block point at it, while lints still see
+/// macro-generated code (so e.g. `clippy::let_and_return` stays quiet).
+pub(crate) fn body_span(block: &Block) -> Span {
+    Span::call_site().located_at(block.brace_token.span.join())
+}
+
+/// The `Outcome` of `__observe_ret`, picked by the runtime's autoref
+/// specialisation so `Result` is recognised through any alias. Inlined rather
+/// than calling the runtime's `__observe_outcome!` so that `crate = path`
+/// only needs the re-exported `__private` module.
+pub(crate) fn outcome(krate: &Path) -> TokenStream {
+    quote! {{
+        #[allow(unused_imports)] // only the impl that applies to the value's type is used
+        use #krate::__private::{
+            ClassifyDebug as _, ClassifyDisplay as _, ClassifyErrorType as _, ClassifyOther as _,
+        };
+        (&&&#krate::__private::Classify(&__observe_ret)).__observe_outcome()
+    }}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: TokenStream, item: TokenStream) -> String {
+        let tokens = observe(args, item).unwrap_or_else(|e| panic!("{e}"));
+        // The output must be one well-formed function.
+        let function: ItemFn =
+            syn::parse2(tokens.clone()).unwrap_or_else(|e| panic!("{e}\n{tokens}"));
+        squash(&quote!(#function).to_string())
+    }
+
+    /// Without whitespace, which the printer puts between every token.
+    fn squash(tokens: &str) -> String {
+        tokens.split_whitespace().collect()
+    }
+
+    #[track_caller]
+    fn assert_has(out: &str, expected: &str) {
+        assert!(
+            out.contains(&squash(expected)),
+            "expected `{expected}` in\n{out}"
+        );
+    }
+
+    #[track_caller]
+    fn assert_lacks(out: &str, unexpected: &str) {
+        assert!(
+            !out.contains(&squash(unexpected)),
+            "unexpected `{unexpected}` in\n{out}"
+        );
+    }
+
+    fn error_messages(args: TokenStream, item: TokenStream) -> Vec<String> {
+        match observe(args, item) {
+            Ok(tokens) => panic!("expected errors, got {tokens}"),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn sync_function() {
+        let out = expand(
+            quote!(span = "Order.Submit", metric = "latency", kind = server),
+            quote!(
+                pub(crate) fn submit(id: u64) -> Result<u64, Error> {
+                    Ok(id)
+                }
+            ),
+        );
+        assert!(
+            out.starts_with(&squash(
+                "pub (crate) fn submit (id : u64) -> Result < u64 , Error > {"
+            )),
+            "{out}"
+        );
+        assert_has(&out, ":: observe_runtime :: __private :: Callsite :: new (\"Order.Submit\" , :: observe_runtime :: __private :: SpanKind :: Server , \"submit\" ,");
+        assert_has(&out, ", true ,)");
+        assert_has(
+            &out,
+            "let __observe_span = :: observe_runtime :: __private :: start",
+        );
+        assert_has(
+            &out,
+            "__observe_call_once (move || -> Result < u64 , Error > { Ok (id) })",
+        );
+        assert_has(&out, "fn __observe_call_once");
+        assert_lacks(&out, "is_recording");
+    }
+
+    #[test]
+    fn no_return_type_is_unit() {
+        let out = expand(
+            quote!(span = "A"),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert_has(&out, "move || -> () { }");
+        assert_has(&out, ", false ,)");
+    }
+
+    #[test]
+    fn impl_trait_return_is_not_annotated() {
+        let out = expand(
+            quote!(span = "A"),
+            quote!(
+                fn f() -> Box<impl Display> {
+                    Box::new(1)
+                }
+            ),
+        );
+        assert_has(&out, "__observe_call_once (move || { Box :: new (1) })");
+    }
+
+    #[test]
+    fn never_returning() {
+        let out = expand(
+            quote!(span = "A"),
+            quote!(
+                fn f() -> ! {
+                    loop {}
+                }
+            ),
+        );
+        assert_has(&out, "__observe_call_once (move || -> ! { loop { } })");
+        assert_lacks(&out, "finish");
+    }
+
+    #[test]
+    fn fields_are_recorded_when_recording() {
+        let out = expand(
+            quote!(span = "A", fields(order.id = order.id, customer = %order.customer, debug = ?thing)),
+            quote!(
+                fn f(order: &Order, thing: u8) {}
+            ),
+        );
+        assert_has(&out, "let mut __observe_span");
+        assert_has(&out, "if __observe_span . is_recording () { __observe_span . set_attribute (\"order.id\" , :: observe_runtime :: __private :: attribute_value (& (order . id))) ;");
+        assert_has(&out, "set_attribute (\"customer\" , :: observe_runtime :: __private :: display_value (& (order . customer)))");
+        assert_has(&out, "set_attribute (\"debug\" , :: observe_runtime :: __private :: debug_value (& (thing)))");
+    }
+
+    #[test]
+    fn crate_path_replaces_the_runtime_path() {
+        let out = expand(
+            quote!(span = "A", crate = facade::observe),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert_lacks(&out, "observe_runtime");
+        assert_has(&out, "facade :: observe :: __private :: Callsite :: new");
+        assert_has(&out, "use facade :: observe :: __private :: {");
+    }
+
+    #[test]
+    fn async_fn() {
+        let out = expand(
+            quote!(span = "A"),
+            quote!(
+                async fn f(&self) -> &str {
+                    &self.name
+                }
+            ),
+        );
+        assert!(
+            out.starts_with(&squash("async fn f (& self) -> & str {")),
+            "{out}"
+        );
+        assert_has(&out, "let (__observe_ret , __observe_span) : (& str , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __observe_body : & str = { & self . name } ; __observe_body } ,) . await");
+        assert_lacks(&out, "__observe_call_once");
+    }
+
+    #[test]
+    fn impl_future_fn() {
+        let out = expand(
+            quote!(span = "A"),
+            quote!(
+                fn f(x: &u8) -> impl Future<Output = u8> + '_ {
+                    async move { *x }
+                }
+            ),
+        );
+        assert_has(&out, "let __observe_fut = { let __observe_enter = __observe_span . enter () ; __observe_call_once (move || { async move { * x } }) } ; async move { let (__observe_ret , __observe_span) : (u8 , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __observe_body : u8 = __observe_fut . await ; __observe_body }) . await ;");
+    }
+
+    #[test]
+    fn async_trait_method() {
+        let out = expand(
+            quote!(span = "A", fields(id = self.id)),
+            quote!(
+                fn get<'life0, 'async_trait>(
+                    &'life0 self,
+                ) -> Pin<Box<dyn Future<Output = u8> + Send + 'async_trait>>
+                where
+                    'life0: 'async_trait,
+                    Self: 'async_trait,
+                {
+                    Box::pin(async move {
+                        let __self = self;
+                        let __ret: u8 = { __self.id };
+                        __ret
+                    })
+                }
+            ),
+        );
+        assert_has(&out, "set_attribute (\"id\" , :: observe_runtime :: __private :: attribute_value (& (self . id)))");
+        assert_has(&out, "Box :: pin (async move { let (__observe_ret , __observe_span) : (u8 , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __self = self ;");
+    }
+
+    #[test]
+    fn signature_and_attributes_are_preserved() {
+        let out = expand(
+            quote!(span = "A"),
+            quote!(
+                /// Docs.
+                #[inline]
+                pub unsafe extern "C" fn f<T: Copy>(x: T) -> T
+                where
+                    T: Send,
+                {
+                    #![allow(unused)]
+                    x
+                }
+            ),
+        );
+        assert!(out.starts_with(&squash("# [doc = r\" Docs.\"] # [inline] pub unsafe extern \"C\" fn f < T : Copy > (x : T) -> T where T : Send , { # ! [allow (unused)]")), "{out}");
+    }
+
+    #[test]
+    fn raw_identifier_function_name() {
+        let out = expand(
+            quote!(span = "A"),
+            quote!(
+                fn r#match() {}
+            ),
+        );
+        assert_has(&out, "\"match\" , :: core :: module_path ! ()");
+    }
+
+    #[test]
+    fn rejects_const_fn() {
+        assert_eq!(
+            error_messages(quote!(span = "A"), quote!(const fn f() {})),
+            ["a `const fn` cannot be observed: spans and metrics are recorded at run time; remove `const` or `#[observe]`"]
+        );
+    }
+
+    #[test]
+    fn rejects_other_items() {
+        assert_eq!(
+            error_messages(
+                quote!(span = "A"),
+                quote!(
+                    struct S;
+                )
+            ),
+            ["`#[observe]` goes on a function or method"]
+        );
+        assert_eq!(
+            error_messages(quote!(span = "A"), quote!(fn f(&self);)),
+            ["`#[observe]` needs a function body: put it on the implementation, not the declaration"]
+        );
+    }
+
+    #[test]
+    fn argument_and_item_errors_are_reported_together() {
+        assert_eq!(
+            error_messages(
+                quote!(span = NAME, kind = serve),
+                quote!(
+                    const fn f() {}
+                )
+            )
+            .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn original_item_follows_the_errors() {
+        let item = quote!(
+            fn f() {}
+        );
+        let error = observe(quote!(span = ""), item.clone()).unwrap_err();
+        let out = original_with_errors(item, error).to_string();
+        assert!(out.starts_with(":: core :: compile_error !"), "{out}");
+        assert!(out.ends_with("fn f () { }"), "{out}");
+    }
+}

@@ -1,0 +1,135 @@
+//! The `#[observe]` attribute of [observe]: one line gives a function a span,
+//! an optional latency histogram and logs correlated with both.
+//!
+//! Use it through `observe_runtime`, which re-exports it; the expansion calls
+//! into the runtime. (The examples here are not compiled: a proc-macro crate
+//! cannot depend on the runtime its output needs.)
+//!
+//! ```text
+//! use observe_runtime::observe;
+//!
+//! #[observe(span = "Order.Submit", metric = "latency", kind = server,
+//!           fields(order.id = order.id, item_count = order.items.len(), customer = %order.customer))]
+//! fn submit(order: &Order) -> Result<Receipt, OrderError> {
+//!     tracing::info!("submitting"); // carries the span's trace and span ids
+//!     ...
+//! }
+//! ```
+//!
+//! # Arguments
+//!
+//! | argument | value | default |
+//! |---|---|---|
+//! | `span = "Order.Submit"` | the span name: a non-empty string literal, fixed at compile time so calls can be aggregated | required |
+//! | `metric = "latency"` | also observe the call in the latency histogram; `latency` is the only metric so far | no metric |
+//! | `fields(key = value, ...)` | span attributes, computed only when the span is exported | none: nothing from the arguments is recorded unless listed |
+//! | `kind = server` | `internal`, `server`, `client`, `producer` or `consumer` | `internal` |
+//! | `crate = my_facade::observe` | the path generated code uses for the runtime | `::observe_runtime` |
+//!
+//! In `fields(...)` a key is identifiers joined by `.` (`order.id`) or a
+//! string literal (`"order.id"`); a value is any expression, evaluated by
+//! reference when the call starts:
+//!
+//! - `key = value` records strings, integers, floats and `bool` as such;
+//! - `key = %value` records `value` formatted with `Display`;
+//! - `key = ?value` records `value` formatted with `Debug`.
+//!
+//! Mistakes are compile errors pointing at the offending tokens, all reported
+//! in one build: a span name that is not a string literal, an empty one, an
+//! unknown argument, `metric` or `kind`, a duplicate argument or field key, a
+//! missing `span`, and `#[observe]` on a `const fn`.
+//!
+//! `crate = path` is for crates that re-export the runtime: generated code
+//! uses `path::__private` only, so re-export that module, e.g.
+//! `#[doc(hidden)] pub use observe_runtime::__private;` or a glob
+//! `pub use observe_runtime::*;` inside `path`.
+//!
+//! # What the expansion does
+//!
+//! The signature, attributes and docs are kept exactly as written; only the
+//! body changes. Every shape starts the same way:
+//!
+//! ```text
+//! static __OBSERVE_CALLSITE: Callsite = Callsite::new(
+//!     "Order.Submit", SpanKind::Server, "submit",
+//!     module_path!(), file!(), line!(), /* metric */ true);
+//! let mut __observe_span = start(&__OBSERVE_CALLSITE);
+//! if __observe_span.is_recording() {
+//!     __observe_span.set_attribute("order.id", attribute_value(&(order.id)));
+//!     __observe_span.set_attribute("customer", display_value(&(order.customer)));
+//! }
+//! ```
+//!
+//! Then, for a plain function, the original block runs as a closure with the
+//! span current, so `return` and `?` inside it still produce the value to
+//! classify:
+//!
+//! ```text
+//! let __observe_enter = __observe_span.enter();
+//! let __observe_ret = __observe_call_once(move || -> Result<Receipt, OrderError> { /* block */ });
+//! drop(__observe_enter);
+//! __observe_span.finish(/* Ok, or Err with its error.type */);
+//! __observe_ret
+//! ```
+//!
+//! `Result` is recognised by type, through aliases such as `io::Result<T>`
+//! and `anyhow::Result<T>`; every other return value is a success. A panic
+//! ends the span with outcome `panic`, and a future dropped before completing
+//! ends it as `cancelled`.
+//!
+//! For work that finishes later, the span covers the work, not the call that
+//! created it:
+//!
+//! - `async fn`: the block becomes a future polled with the span current, and
+//!   its output is classified when ready.
+//! - `fn ... -> impl Future<Output = T>`: the future is created with the span
+//!   current, then polled with it current.
+//! - `#[async_trait]` methods: `#[async_trait]` turns `async fn` into a `fn`
+//!   returning `Box::pin(async move { .. })`; that boxed future is wrapped the
+//!   same way. The fields are evaluated before it, where `self` and the
+//!   arguments still have their own names. This needs `#[async_trait]` on the
+//!   `impl` (or trait) block and `#[observe]` on the method inside it, so that
+//!   `#[async_trait]` runs first:
+//!
+//! ```text
+//! #[async_trait]
+//! impl Repository for Postgres {
+//!     #[observe(span = "Orders.Load", kind = client, fields(table = self.table))]
+//!     async fn load(&self, id: u64) -> anyhow::Result<Order> { ... }
+//! }
+//! ```
+//!
+//! # Limitations
+//!
+//! - `#[track_caller]` does not reach into the body, which runs in a closure.
+//! - A `-> impl Future` function returns an `async` block, so extra bounds
+//!   such as `+ Unpin` on the return type are not met.
+//! - In `#[async_trait]` methods, arguments bound by a pattern (`(a, b): (u8,
+//!   u8)`) are renamed by `#[async_trait]` and cannot be used in `fields`.
+//!
+//! [observe]: https://example.invalid/observe
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+
+use proc_macro::TokenStream;
+
+mod args;
+mod async_shapes;
+mod errors;
+mod expand;
+mod validate;
+
+/// Gives a function a span, an optional latency histogram and correlated
+/// logs; see the [crate documentation](crate) for the arguments and the
+/// expansion.
+///
+/// ```text
+/// #[observe(span = "Order.Submit", metric = "latency", fields(order.id = id))]
+/// fn submit(id: u64) -> Result<u64, OrderError> { ... }
+/// ```
+#[proc_macro_attribute]
+pub fn observe(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item = proc_macro2::TokenStream::from(item);
+    expand::observe(args.into(), item.clone())
+        .unwrap_or_else(|errors| expand::original_with_errors(item, errors))
+        .into()
+}

@@ -1,0 +1,6 @@
+use observe_runtime::observe;
+
+#[observe(span = "Order.Submit", kind = server, span = "Order.Send")]
+fn submit() {}
+
+fn main() {}
