@@ -46,7 +46,10 @@ fn collector_down_then_back() {
         assert_eq!(work(i).unwrap(), i);
     }
     observe_runtime::force_flush(Duration::from_secs(10));
-    assert!(health("observe_export_errors_total") > 0, "failed exports are counted");
+    assert!(
+        health("observe_export_errors_total") > 0,
+        "failed exports are counted"
+    );
     assert!(
         health("observe_spans_dropped_total{reason=\"export_failed\"}") >= 2_000,
         "spans lost to the outage are counted"
@@ -64,7 +67,10 @@ fn collector_down_then_back() {
         recovered(0);
         observe_runtime::force_flush(Duration::from_secs(5));
     }
-    assert!(arrived(1)(&receiver.spans()), "export resumed after the collector came back");
+    assert!(
+        arrived(1)(&receiver.spans()),
+        "export resumed after the collector came back"
+    );
 
     // Down mid-run, then back again.
     receiver.stop();
@@ -75,13 +81,20 @@ fn collector_down_then_back() {
     observe_runtime::force_flush(Duration::from_secs(10));
     assert!(health("observe_export_errors_total") > errors_before);
     receiver.restart();
-    let before = receiver.spans().iter().filter(|s| s.name == "Fault.Recovered").count();
+    let before = receiver
+        .spans()
+        .iter()
+        .filter(|s| s.name == "Fault.Recovered")
+        .count();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !arrived(before + 1)(&receiver.spans()) && Instant::now() < deadline {
         recovered(1);
         observe_runtime::force_flush(Duration::from_secs(5));
     }
-    assert!(arrived(before + 1)(&receiver.spans()), "export resumed a second time");
+    assert!(
+        arrived(before + 1)(&receiver.spans()),
+        "export resumed a second time"
+    );
 
     // Slow collector: the export timeout is honoured, memory stays bounded.
     receiver.set_delay(Duration::from_secs(3));
@@ -91,7 +104,10 @@ fn collector_down_then_back() {
     }
     let started = Instant::now();
     observe_runtime::force_flush(Duration::from_secs(10));
-    assert!(health("observe_export_errors_total") > errors_before, "a slow export times out");
+    assert!(
+        health("observe_export_errors_total") > errors_before,
+        "a slow export times out"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "the flush gave up after the 500 ms export timeout, not the collector's 3 s"
@@ -128,12 +144,18 @@ fn bounded_queue_with_a_stalled_exporter() {
     // Let the drain thread move what it can.
     std::thread::sleep(Duration::from_millis(300));
     let depth = health("observe_span_queue_depth");
-    assert!(depth <= 1_000 + 16_384 * 2, "queue depth {depth} is bounded");
+    assert!(
+        depth <= 1_000 + 16_384 * 2,
+        "queue depth {depth} is bounded"
+    );
     let dropped = health("observe_spans_dropped_total{reason=\"queue_full\"}") - dropped_before;
     assert!(dropped > 0, "the overflow is counted");
     let started = Instant::now();
     drop(guard);
-    assert!(started.elapsed() < Duration::from_secs(4), "shutdown is bounded by its timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "shutdown is bounded by its timeout"
+    );
 }
 
 #[test]
