@@ -393,7 +393,7 @@ mod tests {
             out.starts_with(&squash("async fn f (& self) -> & str {")),
             "{out}"
         );
-        assert_has(&out, "let (__observe_ret , __observe_span) : (& str , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __observe_body : & str = { & self . name } ; __observe_body } ,) . await");
+        assert_has(&out, "let (__observe_ret , __observe_span) : (& str , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __observe_body : & str = { & self . name } ; # [allow (unreachable_code)] __observe_body } ,) . await");
         assert_lacks(&out, "__observe_call_once");
     }
 
