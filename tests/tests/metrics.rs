@@ -165,6 +165,23 @@ fn metrics_endpoint_serves_a_histogram_per_outcome() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Users with their own registry register observe's collector there and
+    // serve classic text from their own handler.
+    let registry = prometheus::Registry::new();
+    registry
+        .register(observe_runtime::metrics::collector())
+        .expect("register observe's collector");
+    let mut own = String::new();
+    prometheus::TextEncoder::new()
+        .encode_utf8(&registry.gather(), &mut own)
+        .unwrap();
+    assert!(
+        own.contains(
+            "operation_duration_seconds_count{error_type=\"\",operation=\"Payment.Charge\",outcome=\"ok\"} 4"
+        ),
+        "{own}"
+    );
+
     let (status, _, _) = http_get(addr, "/nope", &[]);
     assert_eq!(status, 404);
 }
