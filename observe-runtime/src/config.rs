@@ -391,6 +391,16 @@ impl Config {
         Ok(())
     }
 
+    /// What `init` would say of these settings: every malformed variable or
+    /// setting, without starting anything.
+    pub fn validate(&self) -> Result<(), InitError> {
+        match self.errors.as_slice() {
+            [] => Ok(()),
+            [one] => Err(one.clone()),
+            many => Err(InitError::Many(many.to_vec())),
+        }
+    }
+
     /// `service.name`, used by spans, metrics and logs alike. Overrides
     /// `OTEL_SERVICE_NAME`.
     pub fn service_name(mut self, name: impl Into<String>) -> Self {

@@ -118,11 +118,7 @@ pub fn is_initialized() -> bool {
 /// # Ok::<(), observe_runtime::InitError>(())
 /// ```
 pub fn init(config: Config) -> Result<Guard, InitError> {
-    match config.errors.len() {
-        0 => {}
-        1 => return Err(config.errors[0].clone()),
-        _ => return Err(InitError::Many(config.errors.clone())),
-    }
+    config.validate()?;
     if INITIALIZED
         .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
