@@ -9,7 +9,11 @@
 //! assert!(!parent.is_valid()); // nothing is current outside an observed call
 //! ```
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+
+use once_cell::sync::Lazy;
+use prometheus::{IntCounterVec, Opts};
 
 use opentelemetry::propagation::{
     Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
@@ -73,6 +77,8 @@ fn to_otel(context: SpanContext) -> Context {
     ))
 }
 
+pub mod carriers;
+
 /// Writes the current observed span into outgoing headers (`traceparent`,
 /// plus `tracestate` / `baggage` as configured). Outside an observed call it
 /// writes nothing.
@@ -82,18 +88,98 @@ pub fn inject(carrier: &mut dyn Injector) {
 
 /// Writes `context` into outgoing headers.
 pub fn inject_context(context: SpanContext, carrier: &mut dyn Injector) {
-    if context.is_valid() {
-        propagator().inject_context(&to_otel(context), carrier);
+    for (name, value) in inject_fields(context) {
+        carrier.set(name, value);
     }
 }
 
-/// Reads the sender's span from incoming headers. A missing or malformed
-/// header gives [`SpanContext::NONE`], so the next span starts a new trace.
+/// Reads the sender's span from incoming headers. A missing, malformed or
+/// oversized header gives [`SpanContext::NONE`], so the next span starts a new
+/// trace; a malformed one is counted in `observe_propagation_errors_total`.
 pub fn extract(carrier: &dyn Extractor) -> SpanContext {
-    let cx = propagator().extract(carrier);
+    let mut fields = HeaderFields::default();
+    for name in carriers::NAMES {
+        if let Some(value) = carrier.get(name) {
+            fields.set(name, Ok(value));
+        }
+    }
+    extract_fields(fields)
+}
+
+/// The W3C Baggage limits: a header of at most 8192 bytes and 180 members.
+pub const BAGGAGE_MAX_BYTES: usize = 8192;
+/// See [`BAGGAGE_MAX_BYTES`].
+pub const BAGGAGE_MAX_MEMBERS: usize = 180;
+/// W3C Trace Context: `tracestate` has at most 32 list members; 512 bytes is
+/// the size vendors must accept.
+const TRACESTATE_MAX_BYTES: usize = 512;
+
+/// The W3C headers of one message, as text, before any interpretation.
+#[derive(Default)]
+pub(crate) struct HeaderFields {
+    traceparent: Option<String>,
+    tracestate: Option<String>,
+    baggage: Option<String>,
+}
+
+impl HeaderFields {
+    /// Records header `name`; `Err` is a value that was not text.
+    pub(crate) fn set(&mut self, name: &str, value: Result<&str, ()>) {
+        let Ok(value) = value else {
+            count_error("not_utf8");
+            return;
+        };
+        let slot = match name {
+            "traceparent" => &mut self.traceparent,
+            "tracestate" => &mut self.tracestate,
+            "baggage" => &mut self.baggage,
+            _ => return,
+        };
+        *slot = Some(value.to_owned());
+    }
+}
+
+impl Extractor for HeaderFields {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => self.traceparent.as_deref(),
+            "tracestate" => self.tracestate.as_deref(),
+            "baggage" => self.baggage.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        carriers::NAMES
+            .into_iter()
+            .filter(|k| self.get(k).is_some())
+            .collect()
+    }
+}
+
+/// Validates and interprets the headers of one message.
+pub(crate) fn extract_fields(mut fields: HeaderFields) -> SpanContext {
+    if let Some(baggage) = &fields.baggage {
+        let members = baggage.split(',').filter(|m| !m.trim().is_empty()).count();
+        if baggage.len() > BAGGAGE_MAX_BYTES || members > BAGGAGE_MAX_MEMBERS {
+            count_error("baggage_limit");
+            fields.baggage = None;
+        }
+    }
+    if let Some(state) = &fields.tracestate {
+        if state.len() > TRACESTATE_MAX_BYTES || state.split(',').count() > 32 {
+            count_error("tracestate_limit");
+            fields.tracestate = None;
+        }
+    }
+    let has_traceparent = fields.traceparent.is_some();
+    let cx = propagator().extract(&fields);
     let span = cx.span();
     let remote = span.span_context();
     if !remote.is_valid() {
+        if has_traceparent {
+            count_error("traceparent_invalid");
+        }
         return SpanContext::NONE;
     }
     SpanContext {
@@ -102,6 +188,49 @@ pub fn extract(carrier: &dyn Extractor) -> SpanContext {
         sampled: remote.is_sampled(),
         remote: true,
     }
+}
+
+/// The header fields that carry `context`, by W3C name.
+pub(crate) fn inject_fields(context: SpanContext) -> Vec<(&'static str, String)> {
+    if !context.is_valid() {
+        return Vec::new();
+    }
+    let mut map = HashMap::new();
+    propagator().inject_context(&to_otel(context), &mut map);
+    carriers::NAMES
+        .into_iter()
+        .filter_map(|name| map.remove(name).map(|value| (name, value)))
+        .collect()
+}
+
+/// Counts a header observe could not use, by reason: `traceparent_invalid`,
+/// `tracestate_limit`, `baggage_limit`, `not_utf8`, `amqp_value_type`.
+pub(crate) fn count_error(reason: &str) {
+    static ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
+        let counter = IntCounterVec::new(
+            Opts::new(
+                "observe_propagation_errors_total",
+                "Incoming trace headers that were ignored, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let _ = crate::metrics::registry().register(Box::new(counter.clone()));
+        counter
+    });
+    ERRORS.with_label_values(&[reason]).inc();
+}
+
+/// How many headers were ignored for `reason` so far.
+pub fn error_count(reason: &str) -> u64 {
+    crate::metrics::registry()
+        .gather()
+        .iter()
+        .filter(|f| f.name() == "observe_propagation_errors_total")
+        .flat_map(|f| f.get_metric().iter())
+        .filter(|m| m.get_label().iter().any(|l| l.value() == reason))
+        .map(|m| m.get_counter().get_value() as u64)
+        .sum()
 }
 
 #[cfg(test)]
@@ -136,7 +265,31 @@ mod tests {
             "garbage",
         ] {
             let headers = HashMap::from([("traceparent".to_owned(), bad.to_owned())]);
+            let before = error_count("traceparent_invalid");
             assert_eq!(extract(&headers), SpanContext::NONE, "{bad}");
+            assert_eq!(
+                error_count("traceparent_invalid"),
+                before + 1,
+                "{bad} is counted"
+            );
         }
+    }
+
+    #[test]
+    fn oversized_baggage_is_dropped_and_counted() {
+        let big = (0..200)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let headers = HashMap::from([
+            (
+                "traceparent".to_owned(),
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+            ),
+            ("baggage".to_owned(), big),
+        ]);
+        let before = error_count("baggage_limit");
+        assert!(extract(&headers).is_valid(), "the trace still continues");
+        assert_eq!(error_count("baggage_limit"), before + 1);
     }
 }
