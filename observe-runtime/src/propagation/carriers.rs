@@ -173,7 +173,7 @@ pub mod kafka {
     pub fn extract<H: Headers + ?Sized>(headers: Option<&H>) -> SpanContext {
         let mut fields = HeaderFields::default();
         if let Some(headers) = headers {
-            for header in headers.iter() {
+            for header in (0..headers.count()).filter_map(|i| headers.try_get(i)) {
                 let Some(name) = NAMES.iter().find(|n| header.key.eq_ignore_ascii_case(n)) else {
                     continue;
                 };
