@@ -284,6 +284,67 @@ async fn serve_http(listener: tokio::net::TcpListener, shared: Shared) {
     }
 }
 
+/// An exporter that keeps only what the assertions need, keyed by span id,
+/// so a few hundred thousand spans fit in little memory.
+#[derive(Clone, Debug, Default)]
+pub struct CompactExporter {
+    spans: Arc<Mutex<HashMap<u64, CompactSpan>>>,
+}
+
+/// One span as [`CompactExporter`] keeps it.
+#[derive(Clone, Debug)]
+pub struct CompactSpan {
+    pub name: String,
+    pub trace_id: u128,
+    pub parent: u64,
+    /// The span ended because its future was dropped.
+    pub cancelled: bool,
+    pub status_error: bool,
+}
+
+impl CompactExporter {
+    /// Every span exported so far, after flushing what has ended.
+    pub fn flushed(&self) -> HashMap<u64, CompactSpan> {
+        assert!(observe_runtime::force_flush(Duration::from_secs(30)));
+        self.spans.lock().unwrap().clone()
+    }
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for CompactExporter {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        let mut spans = self.spans.lock().unwrap();
+        for s in batch {
+            let cancelled = s
+                .attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == "observe.outcome" && kv.value.as_str() == "cancelled");
+            spans.insert(
+                u64::from_be_bytes(s.span_context.span_id().to_bytes()),
+                CompactSpan {
+                    name: s.name.to_string(),
+                    trace_id: u128::from_be_bytes(s.span_context.trace_id().to_bytes()),
+                    parent: u64::from_be_bytes(s.parent_span_id.to_bytes()),
+                    cancelled,
+                    status_error: matches!(s.status, opentelemetry::trace::Status::Error { .. }),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Flushes every ended span and returns what `exporter` holds. Blocking: from
+/// async code call it through `tokio::task::spawn_blocking`.
+pub fn flushed(
+    exporter: &opentelemetry_sdk::trace::InMemorySpanExporter,
+) -> Vec<opentelemetry_sdk::trace::SpanData> {
+    assert!(observe_runtime::force_flush(Duration::from_secs(10)));
+    exporter.get_finished_spans().expect("finished spans")
+}
+
 /// A `Write` that keeps everything written, for capturing log lines.
 #[derive(Clone, Default)]
 pub struct Capture(Arc<Mutex<Vec<u8>>>);

@@ -3,48 +3,15 @@
 //! overload dropped is counted.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::OnceLock;
 
 use observe_runtime::{observe, Config, LogOutput, SpanContext};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use observe_tests::{CompactExporter, CompactSpan};
 
-/// Keeps only what the assertions need, so a few hundred thousand spans fit
-/// in little memory.
-#[derive(Clone, Debug, Default)]
-struct Recorded {
-    spans: Arc<Mutex<HashMap<u64, Compact>>>,
-}
-
-#[derive(Clone, Debug)]
-struct Compact {
-    name: String,
-    trace_id: u128,
-    parent: u64,
-}
-
-impl SpanExporter for Recorded {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut spans = self.spans.lock().unwrap();
-        for s in batch {
-            spans.insert(
-                u64::from_be_bytes(s.span_context.span_id().to_bytes()),
-                Compact {
-                    name: s.name.to_string(),
-                    trace_id: u128::from_be_bytes(s.span_context.trace_id().to_bytes()),
-                    parent: u64::from_be_bytes(s.parent_span_id.to_bytes()),
-                },
-            );
-        }
-        Ok(())
-    }
-}
-
-fn recorded() -> &'static Recorded {
-    static RECORDED: OnceLock<Recorded> = OnceLock::new();
+fn recorded() -> &'static CompactExporter {
+    static RECORDED: OnceLock<CompactExporter> = OnceLock::new();
     RECORDED.get_or_init(|| {
-        let recorded = Recorded::default();
+        let recorded = CompactExporter::default();
         let guard = observe_runtime::init(
             Config::default()
                 .service_name("reliability-test")
@@ -57,9 +24,8 @@ fn recorded() -> &'static Recorded {
     })
 }
 
-fn flushed() -> HashMap<u64, Compact> {
-    assert!(observe_runtime::force_flush(Duration::from_secs(30)));
-    recorded().spans.lock().unwrap().clone()
+fn flushed() -> HashMap<u64, CompactSpan> {
+    recorded().flushed()
 }
 
 // --- many tasks, spans moving between threads -------------------------------------

@@ -2,7 +2,6 @@
 //! span_id of the span that was exported; lines outside carry none.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use observe_runtime::{observe, Config, LogOutput};
 use observe_tests::Capture;
@@ -44,12 +43,9 @@ async fn log_lines_carry_the_ids_of_the_exported_span() {
     handle(42).await.unwrap();
     tracing::info!("after the observed call");
 
-    let spans = tokio::task::spawn_blocking(move || {
-        assert!(observe_runtime::force_flush(Duration::from_secs(10)));
-        exporter.get_finished_spans().unwrap()
-    })
-    .await
-    .unwrap();
+    let spans = tokio::task::spawn_blocking(move || observe_tests::flushed(&exporter))
+        .await
+        .unwrap();
     let handle_span = spans.iter().find(|s| s.name == "Logs.Handle").unwrap();
     let step_span = spans.iter().find(|s| s.name == "Logs.Step").unwrap();
     let trace_id = handle_span.span_context.trace_id().to_string();

@@ -78,12 +78,9 @@ async fn trace_continues_through_kafka() {
     assert_eq!(parent.span_id, sent.span_id);
     assert_eq!(seen.trace_id, sent.trace_id);
 
-    let spans = tokio::task::spawn_blocking(move || {
-        assert!(observe_runtime::force_flush(Duration::from_secs(10)));
-        exporter.get_finished_spans().unwrap()
-    })
-    .await
-    .unwrap();
+    let spans = tokio::task::spawn_blocking(move || observe_tests::flushed(&exporter))
+        .await
+        .unwrap();
     let publish_span = spans.iter().find(|s| s.name == "Orders.Publish").unwrap();
     let process_span = spans.iter().find(|s| s.name == "Orders.Process").unwrap();
     assert_eq!(

@@ -77,12 +77,9 @@ async fn trace_continues_through_nats() {
         );
     }
 
-    let spans = tokio::task::spawn_blocking(move || {
-        assert!(observe_runtime::force_flush(Duration::from_secs(10)));
-        exporter.get_finished_spans().unwrap()
-    })
-    .await
-    .unwrap();
+    let spans = tokio::task::spawn_blocking(move || observe_tests::flushed(&exporter))
+        .await
+        .unwrap();
     let processes: Vec<_> = spans
         .iter()
         .filter(|s| s.name == "Orders.Process")

@@ -109,12 +109,9 @@ async fn trace_continues_through_rabbitmq() {
     assert_eq!(parent.span_id, producer.span_id);
     assert_eq!(consumer_span.trace_id, producer.trace_id);
 
-    let spans = tokio::task::spawn_blocking(move || {
-        assert!(observe_runtime::force_flush(Duration::from_secs(10)));
-        exporter.get_finished_spans().unwrap()
-    })
-    .await
-    .unwrap();
+    let spans = tokio::task::spawn_blocking(move || observe_tests::flushed(&exporter))
+        .await
+        .unwrap();
     let publish_span = spans.iter().find(|s| s.name == "Orders.Publish").unwrap();
     let process_span = spans.iter().find(|s| s.name == "Orders.Process").unwrap();
     assert_eq!(publish_span.span_kind, SpanKind::Producer);
