@@ -1,0 +1,78 @@
+//! A small driver for instruction-level profiles of one observe path (the
+//! machine has no hardware counters for `perf`, so BENCHMARKS.md uses
+//! callgrind):
+//!
+//! ```sh
+//! CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+//!   cargo build --release -p observe-benches --example profile
+//! valgrind --tool=callgrind --separate-threads=yes \
+//!   --callgrind-out-file=target/callgrind.%p \
+//!   target/release/examples/profile unsampled 1000000
+//! callgrind_annotate --inclusive=yes target/callgrind.<pid>-01
+//! ```
+//!
+//! Modes: `bare`, `uninit`, `unsampled`, `sampled`, `async`. Every mode
+//! makes the same number of calls, so instruction counts divide by it.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use observe_benches::{
+    bare, observe_config, observed, observed_async, CountingExporter, NoopExporter,
+};
+use observe_runtime::Sampler;
+
+fn calls(n: u64, f: impl Fn(u64)) {
+    for i in 0..n {
+        f(black_box(i));
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "unsampled".into());
+    let n: u64 = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    let sync = |i| {
+        let _ = black_box(observed(i));
+    };
+    match mode.as_str() {
+        "bare" => calls(n, |i| {
+            let _ = black_box(bare(i));
+        }),
+        "uninit" => calls(n, sync),
+        "unsampled" => {
+            let _guard = observe_runtime::init(observe_config(Sampler::AlwaysOff, NoopExporter))
+                .expect("observe starts");
+            calls(n, sync);
+        }
+        "sampled" | "async" => {
+            let exporter = CountingExporter::default();
+            let _guard = observe_runtime::init(observe_config(Sampler::AlwaysOn, exporter))
+                .expect("observe starts");
+            // Bursts that fit the ring, flushed between them: the path where
+            // every span is kept, as in the benchmark 04b.
+            let mut done = 0;
+            while done < n {
+                let burst = (n - done).min(4_096);
+                if mode == "async" {
+                    calls(burst, |i| {
+                        let _ = black_box(futures::executor::block_on(observed_async(i)));
+                    });
+                } else {
+                    calls(burst, sync);
+                }
+                done += burst;
+                observe_runtime::force_flush(Duration::from_secs(60));
+            }
+        }
+        other => {
+            eprintln!(
+                "unknown mode `{other}`, expected one of bare, uninit, unsampled, sampled, async"
+            );
+            std::process::exit(2);
+        }
+    }
+}
