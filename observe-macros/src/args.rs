@@ -24,10 +24,16 @@ pub(crate) mod kw {
     syn::custom_keyword!(metric);
     syn::custom_keyword!(fields);
     syn::custom_keyword!(kind);
+    syn::custom_keyword!(labels);
+    syn::custom_keyword!(skip);
+    syn::custom_keyword!(name);
+    syn::custom_keyword!(buckets);
 }
 
 /// Every argument key, in the order the docs list them.
-pub(crate) const ARGUMENTS: &[&str] = &["span", "metric", "fields", "kind", "crate"];
+pub(crate) const ARGUMENTS: &[&str] = &[
+    "span", "metric", "fields", "labels", "kind", "skip", "crate",
+];
 
 /// What `span = ...` should look like, quoted in messages.
 pub(crate) const SPAN_EXAMPLE: &str = "span = \"Order.Submit\"";
@@ -53,11 +59,18 @@ pub(crate) enum Arg {
     },
     Metric {
         key: kw::metric,
-        value: Option<LitStr>,
+        value: Option<MetricArg>,
     },
     Fields {
         key: kw::fields,
         fields: Vec<Field>,
+    },
+    Labels {
+        key: kw::labels,
+        labels: Vec<Label>,
+    },
+    Skip {
+        key: kw::skip,
     },
     Kind {
         key: kw::kind,
@@ -76,6 +89,8 @@ impl Arg {
             Arg::Span { .. } => "span",
             Arg::Metric { .. } => "metric",
             Arg::Fields { .. } => "fields",
+            Arg::Labels { .. } => "labels",
+            Arg::Skip { .. } => "skip",
             Arg::Kind { .. } => "kind",
             Arg::Crate { .. } => "crate",
         }
@@ -86,10 +101,44 @@ impl Arg {
             Arg::Span { key, .. } => key.span,
             Arg::Metric { key, .. } => key.span,
             Arg::Fields { key, .. } => key.span,
+            Arg::Labels { key, .. } => key.span,
+            Arg::Skip { key } => key.span,
             Arg::Kind { key, .. } => key.span,
             Arg::Crate { key, .. } => key.span,
         }
     }
+}
+
+/// `metric = "latency"` or `metric(name = "...", buckets = [...])`.
+pub(crate) enum MetricArg {
+    Named(LitStr),
+    Custom(CustomMetric),
+}
+
+/// `metric(name = "checkout_duration_seconds", buckets = [0.005, 0.5])`.
+pub(crate) struct CustomMetric {
+    /// The parentheses, to point at when `name` is missing.
+    pub(crate) parens: Span,
+    pub(crate) name: Option<LitStr>,
+    pub(crate) buckets: Option<Buckets>,
+}
+
+/// `buckets = [...]`: number literals, in seconds.
+pub(crate) struct Buckets {
+    pub(crate) brackets: Span,
+    pub(crate) bounds: Vec<Bound>,
+}
+
+/// One bucket bound as written, and its value.
+pub(crate) struct Bound {
+    pub(crate) tokens: TokenStream,
+    pub(crate) value: f64,
+}
+
+/// One entry of `labels(...)`: `key = "literal"` or `key = expression`.
+pub(crate) struct Label {
+    pub(crate) key: FieldKey,
+    pub(crate) value: Expr,
 }
 
 /// One entry of `fields(...)`: `key = value`, `key = %value` or `key = ?value`.
@@ -97,6 +146,9 @@ pub(crate) struct Field {
     pub(crate) key: FieldKey,
     pub(crate) format: FieldFormat,
     pub(crate) value: Expr,
+    /// Set by `validate` for a sensitive key: the value must be `Masked` or
+    /// `Hashed`.
+    pub(crate) redact: bool,
 }
 
 /// A field key: `order.id` (identifiers joined by `.`) or `"order.id"`.
@@ -212,6 +264,23 @@ fn parse_arg(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<
             Vec::new()
         });
         Arg::Fields { key, fields }
+    } else if input.peek(kw::labels) {
+        let key: kw::labels = input.parse()?;
+        let labels = parse_labels(key.span, input, errors).unwrap_or_else(|error| {
+            errors.push(error);
+            skip_to_comma(input);
+            Vec::new()
+        });
+        Arg::Labels { key, labels }
+    } else if input.peek(kw::skip) {
+        let key: kw::skip = input.parse()?;
+        if !at_value_end(input) {
+            return Err(syn::Error::new(
+                key.span,
+                "`skip` takes no value: write `#[observe(skip)]`",
+            ));
+        }
+        Arg::Skip { key }
     } else if input.peek(kw::kind) {
         let key: kw::kind = input.parse()?;
         let value = recover(input, errors, |input| parse_kind(key.span, input));
@@ -294,9 +363,20 @@ fn parse_span_name(key: Span, input: ParseStream<'_>) -> syn::Result<LitStr> {
     }
 }
 
-fn parse_metric(key: Span, input: ParseStream<'_>) -> syn::Result<LitStr> {
+fn parse_metric(key: Span, input: ParseStream<'_>) -> syn::Result<MetricArg> {
     const EXAMPLE: &str = "metric = \"latency\"";
-    let eq = parse_eq(input, key, EXAMPLE)?;
+    if input.peek(token::Paren) {
+        return parse_custom_metric(input).map(MetricArg::Custom);
+    }
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            key,
+            format!(
+                "expected `{EXAMPLE}` or `metric(name = \"checkout_duration_seconds\", buckets = [..])`"
+            ),
+        ));
+    }
+    let eq: Token![=] = input.parse()?;
     if at_value_end(input) {
         return Err(syn::Error::new(
             eq.span,
@@ -305,12 +385,215 @@ fn parse_metric(key: Span, input: ParseStream<'_>) -> syn::Result<LitStr> {
     }
     let value: Expr = input.parse()?;
     match string_literal(&value) {
-        Some(metric) => Ok(metric.clone()),
+        Some(metric) => Ok(MetricArg::Named(metric.clone())),
         None => Err(syn::Error::new_spanned(
             &value,
             format!("metric must be a string literal: write `{EXAMPLE}`"),
         )),
     }
+}
+
+fn parse_custom_metric(input: ParseStream<'_>) -> syn::Result<CustomMetric> {
+    let content;
+    let parens = syn::parenthesized!(content in input);
+    let mut metric = CustomMetric {
+        parens: parens.span.join(),
+        name: None,
+        buckets: None,
+    };
+    let mut errors = Errors::default();
+    while !content.is_empty() {
+        let result = if content.peek(kw::name) {
+            let key: kw::name = content.parse()?;
+            parse_metric_name(&content).and_then(|name| match metric.name.replace(name) {
+                Some(_) => Err(syn::Error::new(
+                    key.span,
+                    "duplicate `name` in `metric(...)`",
+                )),
+                None => Ok(()),
+            })
+        } else if content.peek(kw::buckets) {
+            let key: kw::buckets = content.parse()?;
+            parse_buckets(&content).and_then(|buckets| match metric.buckets.replace(buckets) {
+                Some(_) => Err(syn::Error::new(
+                    key.span,
+                    "duplicate `buckets` in `metric(...)`",
+                )),
+                None => Ok(()),
+            })
+        } else {
+            Err(match content.fork().call(Ident::parse_any) {
+                Ok(ident) => syn::Error::new(
+                    ident.span(),
+                    format!(
+                        "unknown `metric` argument `{}`, expected one of `name`, `buckets`",
+                        ident.unraw()
+                    ),
+                ),
+                Err(_) => content.error("expected `name = \"...\"` or `buckets = [...]`"),
+            })
+        };
+        if let Err(error) = result {
+            errors.push(error);
+            skip_to_comma(&content);
+        }
+        if content.is_empty() {
+            break;
+        }
+        if let Err(error) = content.parse::<Token![,]>() {
+            errors.push(error);
+            skip_to_comma(&content);
+            let _ = content.parse::<Option<Token![,]>>();
+        }
+    }
+    errors.finish()?;
+    Ok(metric)
+}
+
+fn parse_metric_name(input: ParseStream<'_>) -> syn::Result<LitStr> {
+    const EXAMPLE: &str = "name = \"checkout_duration_seconds\"";
+    if !input.peek(Token![=]) {
+        return Err(input.error(format!("expected `{EXAMPLE}`")));
+    }
+    input.parse::<Token![=]>()?;
+    let value: Expr = input.parse()?;
+    match string_literal(&value) {
+        Some(name) => Ok(name.clone()),
+        None => Err(syn::Error::new_spanned(
+            &value,
+            format!("metric name must be a string literal: write `{EXAMPLE}`"),
+        )),
+    }
+}
+
+fn parse_buckets(input: ParseStream<'_>) -> syn::Result<Buckets> {
+    const EXAMPLE: &str = "buckets = [0.005, 0.05, 0.5, 5.0]";
+    if !input.peek(Token![=]) {
+        return Err(input.error(format!("expected `{EXAMPLE}`")));
+    }
+    input.parse::<Token![=]>()?;
+    if !input.peek(token::Bracket) {
+        let value: Expr = input.parse()?;
+        return Err(syn::Error::new_spanned(
+            &value,
+            format!("buckets must be a list of number literals: write `{EXAMPLE}`"),
+        ));
+    }
+    let content;
+    let brackets = syn::bracketed!(content in input);
+    let values = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
+    let mut errors = Errors::default();
+    let mut bounds = Vec::new();
+    for value in values {
+        match number_literal(&value) {
+            Some(number) => bounds.push(Bound {
+                tokens: value.to_token_stream(),
+                value: number,
+            }),
+            None => errors.push(syn::Error::new_spanned(
+                &value,
+                "bucket bounds must be number literals, in seconds: computed bounds cannot be \
+                 checked at compile time",
+            )),
+        }
+    }
+    errors.finish()?;
+    Ok(Buckets {
+        brackets: brackets.span.join(),
+        bounds,
+    })
+}
+
+/// The value of an integer or float literal, negated under a unary `-`.
+fn number_literal(value: &Expr) -> Option<f64> {
+    match value {
+        Expr::Lit(syn::ExprLit { lit, attrs }) if attrs.is_empty() => match lit {
+            Lit::Float(float) => float.base10_parse().ok(),
+            Lit::Int(int) => int.base10_parse::<u64>().ok().map(|n| n as f64),
+            _ => None,
+        },
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => number_literal(expr).map(|n| -n),
+        Expr::Group(group) => number_literal(&group.expr),
+        _ => None,
+    }
+}
+
+fn parse_labels(key: Span, input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Vec<Label>> {
+    if !input.peek(token::Paren) {
+        return Err(syn::Error::new(key, "expected `labels(key = value, ...)`"));
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let mut labels = Vec::new();
+    while !content.is_empty() {
+        if let Some(label) = recover(&content, errors, parse_label) {
+            labels.push(label);
+        }
+        if content.is_empty() {
+            break;
+        }
+        if let Err(error) = content.parse::<Token![,]>() {
+            errors.push(error);
+            skip_to_comma(&content);
+            let _ = content.parse::<Option<Token![,]>>();
+        }
+    }
+    Ok(labels)
+}
+
+fn parse_label(input: ParseStream<'_>) -> syn::Result<Label> {
+    let key = parse_key(input, "label")?;
+    let eq: Token![=] = input.parse()?;
+    if input.peek(Token![%]) || input.peek(Token![?]) {
+        return Err(input.error(
+            "labels take a string literal or a `LabelValue` value, not a formatted one: a \
+             formatted value is unbounded, put it on the span with `fields(...)` instead",
+        ));
+    }
+    if at_value_end(input) {
+        return Err(syn::Error::new(
+            eq.span,
+            format!("missing value for label `{}`", key.name()),
+        ));
+    }
+    let value = input.parse()?;
+    Ok(Label { key, value })
+}
+
+/// A `fields` or `labels` key and the `=` after it.
+fn parse_key(input: ParseStream<'_>, what: &str) -> syn::Result<FieldKey> {
+    let key = if input.peek(LitStr) {
+        FieldKey::Literal(input.parse()?)
+    } else if input.peek(Ident::peek_any) {
+        let mut segments = Punctuated::new();
+        segments.push_value(Ident::parse_any(input)?);
+        while input.peek(Token![.]) {
+            segments.push_punct(input.parse()?);
+            segments.push_value(Ident::parse_any(input).map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    format!("expected an identifier after `.`: {what} keys look like `order.id`"),
+                )
+            })?);
+        }
+        FieldKey::Dotted(segments)
+    } else {
+        return Err(input.error(format!(
+            "expected a {what} key: `order.id = value` or `\"order.id\" = value`"
+        )));
+    };
+    if !input.peek(Token![=]) {
+        let name = key.name();
+        return Err(syn::Error::new_spanned(
+            &key,
+            format!("expected `=` after {what} `{name}`: write `{name} = value`"),
+        ));
+    }
+    Ok(key)
 }
 
 fn parse_fields(key: Span, input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Vec<Field>> {
@@ -337,33 +620,7 @@ fn parse_fields(key: Span, input: ParseStream<'_>, errors: &mut Errors) -> syn::
 }
 
 fn parse_field(input: ParseStream<'_>) -> syn::Result<Field> {
-    let key = if input.peek(LitStr) {
-        FieldKey::Literal(input.parse()?)
-    } else if input.peek(Ident::peek_any) {
-        let mut segments = Punctuated::new();
-        segments.push_value(Ident::parse_any(input)?);
-        while input.peek(Token![.]) {
-            segments.push_punct(input.parse()?);
-            segments.push_value(Ident::parse_any(input).map_err(|error| {
-                syn::Error::new(
-                    error.span(),
-                    "expected an identifier after `.`: field keys look like `order.id`",
-                )
-            })?);
-        }
-        FieldKey::Dotted(segments)
-    } else {
-        return Err(
-            input.error("expected a field key: `order.id = value` or `\"order.id\" = value`")
-        );
-    };
-    if !input.peek(Token![=]) {
-        let name = key.name();
-        return Err(syn::Error::new_spanned(
-            &key,
-            format!("expected `=` after field `{name}`: write `{name} = value`"),
-        ));
-    }
+    let key = parse_key(input, "field")?;
     let eq: Token![=] = input.parse()?;
     let format = if input.peek(Token![%]) {
         input.parse::<Token![%]>()?;
@@ -381,7 +638,12 @@ fn parse_field(input: ParseStream<'_>) -> syn::Result<Field> {
         ));
     }
     let value = input.parse()?;
-    Ok(Field { key, format, value })
+    Ok(Field {
+        key,
+        format,
+        value,
+        redact: false,
+    })
 }
 
 fn parse_kind(key: Span, input: ParseStream<'_>) -> syn::Result<Ident> {
@@ -539,7 +801,7 @@ mod tests {
         match &args.list[1] {
             Arg::Metric {
                 value: Some(value), ..
-            } => assert_eq!(value.value(), "latency"),
+            } => assert!(matches!(value, MetricArg::Named(v) if v.value() == "latency")),
             _ => panic!("metric"),
         }
         match &args.list[2] {
@@ -597,7 +859,7 @@ mod tests {
 
     #[test]
     fn accepts_trailing_commas_and_keyword_segments() {
-        let (args, errors) = parse(quote!(span = "A", fields(r#type = 1, order.type = 2,),));
+        let (args, errors) = parse(quote!(span = "Test.A", fields(r#type = 1, order.type = 2,),));
         assert!(errors.is_empty(), "{errors:?}");
         match &args.list[1] {
             Arg::Fields { fields, .. } => {
@@ -610,7 +872,7 @@ mod tests {
 
     #[test]
     fn accepts_crate_relative_path() {
-        let (args, errors) = parse(quote!(span = "A", crate = crate::observe));
+        let (args, errors) = parse(quote!(span = "Test.A", crate = crate::observe));
         assert!(errors.is_empty(), "{errors:?}");
         assert!(matches!(&args.list[1], Arg::Crate { path: Some(_), .. }));
     }
@@ -667,7 +929,7 @@ mod tests {
         );
         assert_eq!(
             messages(quote!(metric)),
-            ["expected `metric = \"latency\"`"]
+            ["expected `metric = \"latency\"` or `metric(name = \"checkout_duration_seconds\", buckets = [..])`"]
         );
         assert_eq!(
             messages(quote!(metric = latency)),
@@ -677,10 +939,10 @@ mod tests {
 
     #[test]
     fn unknown_arguments() {
-        let (args, errors) = parse(quote!(name = "Order.Submit", span = "A"));
+        let (args, errors) = parse(quote!(name = "Order.Submit", span = "Test.A"));
         assert_eq!(
             errors,
-            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `kind`, `crate`"]
+            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`"]
         );
         assert!(args.has_unrecognised);
         assert_eq!(
@@ -695,7 +957,7 @@ mod tests {
         );
         assert_eq!(
             messages(quote!(42)),
-            ["expected an argument: one of `span`, `metric`, `fields`, `kind`, `crate`"]
+            ["expected an argument: one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`"]
         );
     }
 
@@ -774,13 +1036,16 @@ mod tests {
 
     #[test]
     fn missing_comma() {
-        assert_eq!(messages(quote!(span = "A" kind = server)), ["expected `,`"]);
+        assert_eq!(
+            messages(quote!(span = "Test.A" kind = server)),
+            ["expected `,`"]
+        );
     }
 
     #[test]
     fn closures_and_generics_in_values_do_not_split_arguments() {
         let (args, errors) = parse(quote!(
-            span = "A",
+            span = "Test.A",
             fields(a = f::<u8, u16>(), b = (|x, y| x + y)(1, 2))
         ));
         assert!(errors.is_empty(), "{errors:?}");

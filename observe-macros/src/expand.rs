@@ -15,17 +15,50 @@ use syn::{AttrStyle, Block, ItemFn, LitStr, Path, ReturnType, Type};
 use crate::args::{Args, FieldFormat};
 use crate::async_shapes::{self, Shape};
 use crate::errors::Errors;
-use crate::validate::{self, Observe};
+use crate::impl_block;
+use crate::policy::Policy;
+use crate::validate::{self, Context, Metric, Observe};
 
 /// `#[observe(args)] item`: the instrumented function, or every mistake found
 /// in the arguments and the item.
 pub(crate) fn observe(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let policy = Policy::default();
+    if let Ok(block) = syn::parse2::<syn::ItemImpl>(item.clone()) {
+        return Ok(impl_block::observe(args, block, &policy));
+    }
+    let cx = Context {
+        policy,
+        ..Context::default()
+    };
+    observe_function(args, item, &cx).map(|(tokens, _)| tokens)
+}
+
+/// `#[observe(args)]` on one function: the instrumented function and its span
+/// name. `cx.function` and `cx.is_method` are filled in from the function.
+pub(crate) fn observe_function(
+    args: TokenStream,
+    item: TokenStream,
+    cx: &Context,
+) -> syn::Result<(TokenStream, String)> {
     let mut errors = Errors::default();
     let args = Args::parse(args, &mut errors);
-    let observe = validate::validate(args, errors);
     let function = parse_function(item);
+    let cx = Context {
+        policy: cx.policy.clone(),
+        function: function
+            .as_ref()
+            .ok()
+            .map(|f| f.sig.ident.unraw().to_string()),
+        is_method: function.as_ref().is_ok_and(|f| f.sig.receiver().is_some()),
+        default_name: cx.default_name.clone(),
+        in_impl: cx.in_impl,
+    };
+    let observe = validate::validate(args, errors, &cx);
     match (observe, function) {
-        (Ok(observe), Ok(function)) => Ok(instrument(&observe, function)),
+        (Ok(observe), Ok(function)) => {
+            let name = observe.name.value();
+            Ok((instrument(&observe, function), name))
+        }
         (Err(mut errors), Err(error)) => {
             errors.combine(error);
             Err(errors)
@@ -49,7 +82,7 @@ fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
             let message = if syn::parse2::<syn::TraitItemFn>(item).is_ok() {
                 "`#[observe]` needs a function body: put it on the implementation, not the declaration"
             } else {
-                "`#[observe]` goes on a function or method"
+                "`#[observe]` goes on a function, a method or an `impl` block"
             };
             // The attribute itself is the mistake here, and it is what
             // `call_site` points at.
@@ -133,9 +166,11 @@ fn prelude(observe: &Observe, sig: &syn::Signature, shape: &Shape<'_>) -> TokenS
     let name = &observe.name;
     let kind = format_ident!("{}", observe.kind.variant());
     let function = LitStr::new(&sig.ident.unraw().to_string(), sig.ident.span());
-    let metric = observe.metric.is_some();
+    let (metric_static, metric) = metric(observe);
     let fields = fields(observe);
-    let mutability = (!observe.fields.is_empty()).then(|| quote!(mut));
+    let labels = labels(observe);
+    let mutability =
+        (!observe.fields.is_empty() || !observe.labels.is_empty()).then(|| quote!(mut));
     // A closure that returns a borrow of a captured `&mut` must be `FnOnce`,
     // and closure kind is only forced by the bound of the function it is
     // passed to: calling `(move || ..)()` directly infers `FnMut` and rejects
@@ -150,6 +185,7 @@ fn prelude(observe: &Observe, sig: &syn::Signature, shape: &Shape<'_>) -> TokenS
     });
     quote! {
         #call_once
+        #metric_static
         static __OBSERVE_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(
             #name,
             #krate::__private::SpanKind::#kind,
@@ -160,7 +196,83 @@ fn prelude(observe: &Observe, sig: &syn::Signature, shape: &Shape<'_>) -> TokenS
             #metric,
         );
         let #mutability __observe_span = #krate::__private::start(&__OBSERVE_CALLSITE);
+        #labels
         #fields
+    }
+}
+
+/// The callsite's `Metric` static, if any, and the `Option` naming it.
+fn metric(observe: &Observe) -> (TokenStream, TokenStream) {
+    let krate = &observe.krate;
+    let Some(metric) = &observe.metric else {
+        return (TokenStream::new(), quote!(::core::option::Option::None));
+    };
+    let labels = observe.labels.iter().map(|label| &label.prometheus);
+    let labels = quote!(&[#(#labels),*]);
+    let spec = match metric {
+        Metric::Latency => quote!(#krate::__private::Metric::latency(#labels)),
+        Metric::Custom { name, buckets } => {
+            let (seconds, nanos) = match buckets {
+                Some(buckets) => (quote!(&[#(#buckets),*]), {
+                    let nanos = buckets.iter().map(|b| (b * 1e9).round() as u64);
+                    quote!(&[#(#nanos),*])
+                }),
+                None => (
+                    quote!(&#krate::__private::LATENCY_BUCKETS),
+                    quote!(&#krate::__private::LATENCY_BUCKET_NANOS),
+                ),
+            };
+            quote!(#krate::__private::Metric::custom(#name, #seconds, #nanos, #labels))
+        }
+    };
+    (
+        quote! {
+            static __OBSERVE_METRIC: #krate::__private::Metric = #spec;
+        },
+        quote!(::core::option::Option::Some(&__OBSERVE_METRIC)),
+    )
+}
+
+/// The call's label values: a string literal is a set of one; anything else
+/// must be a `LabelValue`. Also recorded on the span when it is exported.
+fn labels(observe: &Observe) -> TokenStream {
+    if observe.labels.is_empty() {
+        return TokenStream::new();
+    }
+    let krate = &observe.krate;
+    let slots = observe.labels.iter().map(|label| match &label.value {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(literal),
+            ..
+        }) => quote! {{
+            const __OBSERVE_VALUES: &[&str] = &[#literal];
+            (0_usize, __OBSERVE_VALUES)
+        }},
+        value => {
+            // Located at the value, so "`T` is not a closed set of label
+            // values" points at the user's expression.
+            let span = Span::call_site().located_at(value.span());
+            quote_spanned!(span=> #krate::__private::label_slot(&(#value)))
+        }
+    });
+    let attributes = observe.labels.iter().enumerate().map(|(i, label)| {
+        let key = LitStr::new(&label.key.name(), label.key.span());
+        quote! {
+            let (__observe_index, __observe_values) = __observe_labels[#i];
+            __observe_span.set_attribute(
+                #key,
+                #krate::__private::Value::from(__observe_values[__observe_index]),
+            );
+        }
+    });
+    quote! {
+        if __observe_span.is_active() {
+            let __observe_labels = [#(#slots),*];
+            if __observe_span.is_recording() {
+                #(#attributes)*
+            }
+            __observe_span.set_labels(&__observe_labels);
+        }
     }
 }
 
@@ -174,6 +286,7 @@ fn fields(observe: &Observe) -> TokenStream {
         let key = LitStr::new(&field.key.name(), field.key.span());
         let value = &field.value;
         let convert = match field.format {
+            _ if field.redact => quote!(redacted_value),
             FieldFormat::Value => quote!(attribute_value),
             FieldFormat::Display => quote!(display_value),
             FieldFormat::Debug => quote!(debug_value),
@@ -300,7 +413,11 @@ mod tests {
             "{out}"
         );
         assert_has(&out, ":: observe_runtime :: __private :: Callsite :: new (\"Order.Submit\" , :: observe_runtime :: __private :: SpanKind :: Server , \"submit\" ,");
-        assert_has(&out, ", true ,)");
+        assert_has(&out, "static __OBSERVE_METRIC : :: observe_runtime :: __private :: Metric = :: observe_runtime :: __private :: Metric :: latency (& []) ;");
+        assert_has(
+            &out,
+            ":: core :: option :: Option :: Some (& __OBSERVE_METRIC) ,)",
+        );
         assert_has(
             &out,
             "let __observe_span = :: observe_runtime :: __private :: start",
@@ -316,19 +433,22 @@ mod tests {
     #[test]
     fn no_return_type_is_unit() {
         let out = expand(
-            quote!(span = "A"),
+            quote!(span = "Test.A"),
             quote!(
                 fn f() {}
             ),
         );
         assert_has(&out, "move || -> () { }");
-        assert_has(&out, ", false ,)");
+        assert_has(
+            &out,
+            ":: core :: line ! () , :: core :: option :: Option :: None ,)",
+        );
     }
 
     #[test]
     fn impl_trait_return_is_not_annotated() {
         let out = expand(
-            quote!(span = "A"),
+            quote!(span = "Test.A"),
             quote!(
                 fn f() -> Box<impl Display> {
                     Box::new(1)
@@ -341,7 +461,7 @@ mod tests {
     #[test]
     fn never_returning() {
         let out = expand(
-            quote!(span = "A"),
+            quote!(span = "Test.A"),
             quote!(
                 fn f() -> ! {
                     loop {}
@@ -355,7 +475,7 @@ mod tests {
     #[test]
     fn fields_are_recorded_when_recording() {
         let out = expand(
-            quote!(span = "A", fields(order.id = order.id, customer = %order.customer, debug = ?thing)),
+            quote!(span = "Test.A", fields(order.id = order.id, customer = %order.customer, debug = ?thing)),
             quote!(
                 fn f(order: &Order, thing: u8) {}
             ),
@@ -369,7 +489,7 @@ mod tests {
     #[test]
     fn crate_path_replaces_the_runtime_path() {
         let out = expand(
-            quote!(span = "A", crate = facade::observe),
+            quote!(span = "Test.A", crate = facade::observe),
             quote!(
                 fn f() {}
             ),
@@ -382,7 +502,7 @@ mod tests {
     #[test]
     fn async_fn() {
         let out = expand(
-            quote!(span = "A"),
+            quote!(span = "Test.A"),
             quote!(
                 async fn f(&self) -> &str {
                     &self.name
@@ -400,7 +520,7 @@ mod tests {
     #[test]
     fn impl_future_fn() {
         let out = expand(
-            quote!(span = "A"),
+            quote!(span = "Test.A"),
             quote!(
                 fn f(x: &u8) -> impl Future<Output = u8> + '_ {
                     async move { *x }
@@ -413,7 +533,7 @@ mod tests {
     #[test]
     fn async_trait_method() {
         let out = expand(
-            quote!(span = "A", fields(id = self.id)),
+            quote!(span = "Test.A", fields(id = self.id)),
             quote!(
                 fn get<'life0, 'async_trait>(
                     &'life0 self,
@@ -437,7 +557,7 @@ mod tests {
     #[test]
     fn signature_and_attributes_are_preserved() {
         let out = expand(
-            quote!(span = "A"),
+            quote!(span = "Test.A"),
             quote!(
                 /// Docs.
                 #[inline]
@@ -456,7 +576,7 @@ mod tests {
     #[test]
     fn raw_identifier_function_name() {
         let out = expand(
-            quote!(span = "A"),
+            quote!(span = "Test.A"),
             quote!(
                 fn r#match() {}
             ),
@@ -467,7 +587,7 @@ mod tests {
     #[test]
     fn rejects_const_fn() {
         assert_eq!(
-            error_messages(quote!(span = "A"), quote!(const fn f() {})),
+            error_messages(quote!(span = "Test.A"), quote!(const fn f() {})),
             ["a `const fn` cannot be observed: spans and metrics are recorded at run time; remove `const` or `#[observe]`"]
         );
     }
@@ -476,15 +596,15 @@ mod tests {
     fn rejects_other_items() {
         assert_eq!(
             error_messages(
-                quote!(span = "A"),
+                quote!(span = "Test.A"),
                 quote!(
                     struct S;
                 )
             ),
-            ["`#[observe]` goes on a function or method"]
+            ["`#[observe]` goes on a function, a method or an `impl` block"]
         );
         assert_eq!(
-            error_messages(quote!(span = "A"), quote!(fn f(&self);)),
+            error_messages(quote!(span = "Test.A"), quote!(fn f(&self);)),
             ["`#[observe]` needs a function body: put it on the implementation, not the declaration"]
         );
     }

@@ -116,6 +116,10 @@ mod args;
 mod async_shapes;
 mod errors;
 mod expand;
+mod impl_block;
+mod label_value;
+mod naming;
+mod policy;
 mod validate;
 
 /// Gives a function a span, an optional latency histogram and correlated
@@ -131,5 +135,23 @@ pub fn observe(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
     expand::observe(args.into(), item.clone())
         .unwrap_or_else(|errors| expand::original_with_errors(item, errors))
+        .into()
+}
+
+/// Derives `observe_runtime::LabelValue` for a fieldless enum, so its values
+/// can be metric labels: `labels(payment.method = method)`.
+///
+/// Each variant's value is its name in snake_case (`BankTransfer` ->
+/// `bank_transfer`), or `#[label(rename = "...")]`. `#[label(crate = path)]`
+/// on the enum names a crate that re-exports the runtime.
+///
+/// ```text
+/// #[derive(LabelValue)]
+/// enum PaymentMethod { Card, BankTransfer, #[label(rename = "wallet")] ApplePay }
+/// ```
+#[proc_macro_derive(LabelValue, attributes(label))]
+pub fn derive_label_value(input: TokenStream) -> TokenStream {
+    label_value::derive(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

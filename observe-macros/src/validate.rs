@@ -7,11 +7,31 @@
 use std::collections::BTreeSet;
 
 use proc_macro2::Span;
+use quote::ToTokens as _;
 use syn::ext::IdentExt as _;
 use syn::{Ident, LitStr, Path};
 
-use crate::args::{Arg, Args, Field, FieldKey, SPAN_EXAMPLE};
+use crate::args::{Arg, Args, Buckets, Field, FieldKey, Label, MetricArg};
 use crate::errors::{expected, Errors};
+use crate::naming::{self, KeyUse};
+use crate::policy::Policy;
+
+/// What the rules need to know beyond the arguments.
+#[derive(Default)]
+pub(crate) struct Context {
+    /// The crate's naming policy.
+    pub(crate) policy: Policy,
+    /// The annotated function's name, to suggest a span name from.
+    pub(crate) function: Option<String>,
+    /// Whether the function is a method (has a `self` receiver).
+    pub(crate) is_method: bool,
+    /// The span name when `span` is not given: `Type.Method`, for methods of
+    /// an `#[observe]` impl block.
+    pub(crate) default_name: Option<LitStr>,
+    /// Whether the attribute is on a method of an `#[observe]` impl block,
+    /// where `skip` is allowed.
+    pub(crate) in_impl: bool,
+}
 
 /// Arguments that passed every rule, with defaults filled in.
 pub(crate) struct Observe {
@@ -20,6 +40,8 @@ pub(crate) struct Observe {
     pub(crate) kind: Kind,
     pub(crate) metric: Option<Metric>,
     pub(crate) fields: Vec<Field>,
+    /// Metric labels, in the order written.
+    pub(crate) labels: Vec<ValidLabel>,
     /// Where the runtime is: `::observe_runtime` unless `crate = path`.
     pub(crate) krate: Path,
 }
@@ -56,54 +78,59 @@ impl Kind {
     }
 }
 
-/// `metric = "..."`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The histogram a call is observed in.
+#[derive(Clone)]
 pub(crate) enum Metric {
-    /// The call-latency histogram.
+    /// `metric = "latency"`: the default family and buckets.
     Latency,
+    /// `metric(name = "...", buckets = [...])`.
+    Custom {
+        name: LitStr,
+        /// Bucket bounds in seconds; `None` for the default buckets.
+        buckets: Option<Vec<f64>>,
+    },
 }
 
 impl Metric {
-    const ALL: [(&'static str, Metric); 1] = [("latency", Metric::Latency)];
+    const NAMED: [(&'static str, Metric); 1] = [("latency", Metric::Latency)];
 }
 
-/// A rule for span names: the message for a violation, if any.
-type SpanNameRule = fn(&str) -> Option<String>;
-
-/// Checked in order; the first violation is reported. Naming conventions
-/// (e.g. PascalCase segments) are added here as they are decided.
-const SPAN_NAME_RULES: &[SpanNameRule] = &[not_empty];
-
-fn not_empty(name: &str) -> Option<String> {
-    name.is_empty()
-        .then(|| format!("span name must not be empty: name the operation, e.g. `{SPAN_EXAMPLE}`"))
+/// A label that passed the rules.
+pub(crate) struct ValidLabel {
+    /// The key as written, recorded on the span too (`payment.method`).
+    pub(crate) key: FieldKey,
+    /// The Prometheus label name (`payment_method`).
+    pub(crate) prometheus: String,
+    pub(crate) value: syn::Expr,
 }
 
 /// Checks `args`, adding to the syntax errors already in `errors`; `Ok` only
 /// when there are no errors at all.
-pub(crate) fn validate(args: Args, mut errors: Errors) -> syn::Result<Observe> {
+pub(crate) fn validate(args: Args, mut errors: Errors, cx: &Context) -> syn::Result<Observe> {
     reject_duplicate_arguments(&args.list, &mut errors);
 
     let mut span_given = false;
     let mut name = None;
     let mut kind = None;
     let mut metric = None;
+    let mut metric_key = None;
     let mut fields = None;
+    let mut labels = None;
     let mut krate = None;
+    let mut skip = None;
     for arg in args.list {
         // Duplicates are reported above; the first occurrence is the one used.
         match arg {
             Arg::Span { name: value, .. } => {
                 span_given = true;
                 if let (None, Some(value)) = (&name, value) {
-                    check_span_name(&value, &mut errors);
+                    check_span_name(&value, &cx.policy, &mut errors);
                     name = Some(value);
                 }
             }
-            Arg::Metric {
-                value: Some(value), ..
-            } if metric.is_none() => {
-                metric = Some(check_metric(&value, &mut errors));
+            Arg::Metric { key, value } if metric_key.is_none() => {
+                metric_key = Some(key.span);
+                metric = value.map(|value| check_metric(value, &cx.policy, &mut errors));
             }
             Arg::Kind {
                 value: Some(value), ..
@@ -111,45 +138,86 @@ pub(crate) fn validate(args: Args, mut errors: Errors) -> syn::Result<Observe> {
                 kind = Some(check_kind(&value, &mut errors));
             }
             Arg::Fields { fields: value, .. } if fields.is_none() => {
-                check_fields(&value, &mut errors);
-                fields = Some(value);
+                fields = Some(check_fields(value, &cx.policy, &mut errors));
             }
+            Arg::Labels { key, labels: value } if labels.is_none() => {
+                labels = Some((key.span, value));
+            }
+            Arg::Skip { key } if skip.is_none() => skip = Some(key.span),
             Arg::Crate {
                 path: Some(path), ..
             } if krate.is_none() => krate = Some(path),
             _ => {}
         }
     }
+    let fields = fields.unwrap_or_default();
+    let labels = match labels {
+        Some((key, labels)) => {
+            if metric_key.is_none() {
+                errors.push(syn::Error::new(
+                    key,
+                    "`labels` are dimensions of the latency histogram: add `metric = \"latency\"`, \
+                     or record the values on the span with `fields(...)`",
+                ));
+            }
+            check_labels(labels, &fields, &cx.policy, &mut errors)
+        }
+        None => Vec::new(),
+    };
 
-    if !span_given && !args.has_unrecognised {
-        errors.push(missing_span(&args.tokens));
+    if let Some(skip) = skip {
+        if !cx.in_impl {
+            errors.push(syn::Error::new(
+                skip,
+                "`skip` opts a method out of an `#[observe]` impl block: put `#[observe]` on the \
+                 `impl`, or remove this attribute",
+            ));
+        }
+    }
+    if !span_given && cx.default_name.is_none() && skip.is_none() && !args.has_unrecognised {
+        errors.push(missing_span(&args.tokens, cx));
     }
     errors.finish()?;
     Ok(Observe {
         // Only reachable without a name if `span` was malformed, which
-        // `errors.finish()` has already returned for.
-        name: name.ok_or_else(|| missing_span(&args.tokens))?,
+        // `errors.finish()` has already returned for, or skipped.
+        name: name
+            .or_else(|| cx.default_name.clone())
+            .unwrap_or_else(|| LitStr::new("", Span::call_site())),
         kind: kind.flatten().unwrap_or(Kind::Internal),
         metric: metric.flatten(),
-        fields: fields.unwrap_or_default(),
+        fields,
+        labels,
         krate: krate.unwrap_or_else(|| syn::parse_quote!(::observe_runtime)),
     })
 }
 
-fn missing_span(args: &proc_macro2::TokenStream) -> syn::Error {
+fn missing_span(args: &proc_macro2::TokenStream, cx: &Context) -> syn::Error {
+    let operation = cx
+        .function
+        .as_deref()
+        .map(naming::pascal_case)
+        .filter(|operation| operation.starts_with(|c: char| c.is_ascii_uppercase()))
+        .unwrap_or_else(|| "Submit".to_owned());
+    let example = format!("span = \"{}.{operation}\"", cx.policy.example_domain());
+    let example = if args.is_empty() {
+        format!("#[observe({example})]")
+    } else {
+        example
+    };
+    let mut message = format!(
+        "missing `span = \"...\"`: name the operation `<Domain>.{operation}`, e.g. `{example}`"
+    );
+    if cx.is_method {
+        message.push_str(
+            ", or put `#[observe]` on the `impl` block to name every method `Type.Method`",
+        );
+    }
     if args.is_empty() {
         // Nothing to point at but the attribute itself.
-        syn::Error::new(
-            Span::call_site(),
-            format!(
-                "missing `span = \"...\"`: name the operation, e.g. `#[observe({SPAN_EXAMPLE})]`"
-            ),
-        )
+        syn::Error::new(Span::call_site(), message)
     } else {
-        syn::Error::new_spanned(
-            args,
-            format!("missing `span = \"...\"`: name the operation, e.g. `{SPAN_EXAMPLE}`"),
-        )
+        syn::Error::new_spanned(args, message)
     }
 }
 
@@ -168,24 +236,153 @@ fn reject_duplicate_arguments(list: &[Arg], errors: &mut Errors) {
     }
 }
 
-fn check_span_name(name: &LitStr, errors: &mut Errors) {
-    let value = name.value();
-    if let Some(message) = SPAN_NAME_RULES.iter().find_map(|rule| rule(&value)) {
+fn check_span_name(name: &LitStr, policy: &Policy, errors: &mut Errors) {
+    if let Err(message) = naming::check_span_name(&name.value(), policy) {
         errors.push(syn::Error::new(name.span(), message));
     }
 }
 
-fn check_metric(value: &LitStr, errors: &mut Errors) -> Option<Metric> {
-    let word = value.value();
-    let found = Metric::ALL.iter().find(|(name, _)| *name == word);
-    if found.is_none() {
-        let valid: Vec<&str> = Metric::ALL.iter().map(|(name, _)| *name).collect();
-        errors.push(syn::Error::new(
-            value.span(),
-            format!("unknown `metric` {word:?}, expected {}", expected(&valid)),
-        ));
+fn check_metric(value: MetricArg, policy: &Policy, errors: &mut Errors) -> Option<Metric> {
+    let custom = match value {
+        MetricArg::Named(value) => {
+            let word = value.value();
+            let found = Metric::NAMED.iter().find(|(name, _)| *name == word);
+            if found.is_none() {
+                let valid: Vec<&str> = Metric::NAMED.iter().map(|(name, _)| *name).collect();
+                errors.push(syn::Error::new(
+                    value.span(),
+                    format!(
+                        "unknown `metric` {word:?}, expected {}, or a family of your own: \
+                         `metric(name = \"checkout_duration_seconds\")`",
+                        expected(&valid)
+                    ),
+                ));
+            }
+            return found.map(|(_, metric)| metric.clone());
+        }
+        MetricArg::Custom(custom) => custom,
+    };
+    let mut valid = true;
+    match &custom.name {
+        Some(name) => {
+            if let Err(message) = naming::check_metric_name(&name.value(), policy) {
+                errors.push(syn::Error::new(name.span(), message));
+                valid = false;
+            }
+        }
+        None => {
+            errors.push(syn::Error::new(
+                custom.parens,
+                "missing `name`: write `metric(name = \"checkout_duration_seconds\")`, or \
+                 `metric = \"latency\"` for the default family",
+            ));
+            valid = false;
+        }
     }
-    found.map(|(_, metric)| *metric)
+    let buckets = custom.buckets.map(|buckets| check_buckets(buckets, errors));
+    match (valid, custom.name, buckets) {
+        (true, Some(name), None) => Some(Metric::Custom {
+            name,
+            buckets: None,
+        }),
+        (true, Some(name), Some(Some(buckets))) => Some(Metric::Custom {
+            name,
+            buckets: Some(buckets),
+        }),
+        _ => None,
+    }
+}
+
+/// The bounds, if they are positive, finite, strictly increasing and at
+/// least a nanosecond apart (the resolution calls are measured in).
+fn check_buckets(buckets: Buckets, errors: &mut Errors) -> Option<Vec<f64>> {
+    if buckets.bounds.is_empty() {
+        errors.push(syn::Error::new(
+            buckets.brackets,
+            "buckets must not be empty: e.g. `buckets = [0.005, 0.05, 0.5, 5.0]`",
+        ));
+        return None;
+    }
+    let mut valid = true;
+    let mut previous: Option<(f64, String)> = None;
+    for bound in &buckets.bounds {
+        let value = bound.value;
+        let written = bound.tokens.to_string().replace(' ', "");
+        let problem = if !value.is_finite() {
+            Some("bucket bounds must be finite: the `+Inf` bucket is always there".to_owned())
+        } else if value <= 0.0 {
+            Some(format!(
+                "bucket bounds must be positive: a call takes more than `0` seconds, found \
+                 `{written}`"
+            ))
+        } else if value < 1e-9 {
+            Some(format!(
+                "bucket bound `{written}` is below a nanosecond, the resolution calls are \
+                 measured in"
+            ))
+        } else if value > 1e9 {
+            Some(format!(
+                "bucket bound `{written}` is over 30 years: write it in seconds"
+            ))
+        } else {
+            match &previous {
+                Some((previous, shown)) if (value * 1e9).round() <= (previous * 1e9).round() => {
+                    Some(format!(
+                        "buckets must be strictly increasing: `{written}` follows `{shown}`"
+                    ))
+                }
+                _ => None,
+            }
+        };
+        if let Some(problem) = problem {
+            errors.push(syn::Error::new_spanned(&bound.tokens, problem));
+            valid = false;
+        }
+        if value.is_finite() && previous.as_ref().is_none_or(|(p, _)| value > *p) {
+            previous = Some((value, written));
+        }
+    }
+    valid.then(|| buckets.bounds.iter().map(|bound| bound.value).collect())
+}
+
+fn check_labels(
+    labels: Vec<Label>,
+    fields: &[Field],
+    policy: &Policy,
+    errors: &mut Errors,
+) -> Vec<ValidLabel> {
+    let mut seen = BTreeSet::new();
+    let mut valid = Vec::new();
+    for label in labels {
+        let name = label.key.name();
+        let prometheus = name.replace('.', "_");
+        if let Err(message) = naming::check_label_key(&name, policy) {
+            errors.push(syn::Error::new_spanned(&label.key, message));
+        } else if !seen.insert(prometheus.clone()) {
+            errors.push(syn::Error::new_spanned(
+                &label.key,
+                format!(
+                    "duplicate label `{name}`: each label may be given once (`.` and `_` are the \
+                     same in Prometheus, `{prometheus}`)"
+                ),
+            ));
+        } else if fields.iter().any(|field| field.key.name() == name) {
+            errors.push(syn::Error::new_spanned(
+                &label.key,
+                format!(
+                    "`{name}` is both a field and a label: labels are recorded on the span too, \
+                     remove it from `fields(...)`"
+                ),
+            ));
+        } else {
+            valid.push(ValidLabel {
+                key: label.key,
+                prometheus,
+                value: label.value,
+            });
+        }
+    }
+    valid
 }
 
 fn check_kind(value: &Ident, errors: &mut Errors) -> Option<Kind> {
@@ -205,17 +402,16 @@ fn check_kind(value: &Ident, errors: &mut Errors) -> Option<Kind> {
     None
 }
 
-fn check_fields(fields: &[Field], errors: &mut Errors) {
+fn check_fields(mut fields: Vec<Field>, policy: &Policy, errors: &mut Errors) -> Vec<Field> {
     let mut seen = BTreeSet::new();
-    for field in fields {
+    for field in &mut fields {
         let name = field.key.name();
         if name.is_empty() {
             errors.push(syn::Error::new_spanned(
                 &field.key,
                 "field key must not be empty",
             ));
-        } else if !seen.insert(name) {
-            let name = field.key.name();
+        } else if !seen.insert(name.clone()) {
             let shown = match &field.key {
                 FieldKey::Dotted(_) => format!("`{name}`"),
                 FieldKey::Literal(_) => format!("`{name:?}`"),
@@ -224,7 +420,128 @@ fn check_fields(fields: &[Field], errors: &mut Errors) {
                 &field.key,
                 format!("duplicate field {shown}: each key may be recorded once"),
             ));
+        } else if let Err(message) = naming::check_key(&name, KeyUse::Field) {
+            errors.push(syn::Error::new_spanned(&field.key, message));
+        } else {
+            check_sensitive(field, policy, errors);
         }
+    }
+    fields
+}
+
+/// A sensitive value must go through `mask(..)` or `hash(..)`. Sensitive is
+/// told by the key (`user.phone = ..`) or, for a plain variable or field
+/// access, by the value (`contact = user.phone`). The expansion then also
+/// requires the value's type to be `Masked` or `Hashed`, so a look-alike
+/// `mask` of one's own does not pass.
+fn check_sensitive(field: &mut Field, policy: &Policy, errors: &mut Errors) {
+    let key = field.key.name();
+    if policy.allows_sensitive_key(&key) {
+        return;
+    }
+    if is_fact_about(&field.value) {
+        return;
+    }
+    if let Some(word) = naming::sensitive_word(&key, policy) {
+        field.redact = true;
+        if !is_redaction(&field.value) {
+            let value = field.value.to_token_stream().to_string().replace(' ', "");
+            errors.push(syn::Error::new_spanned(
+                &field.value,
+                format!(
+                    "field `{key}` is sensitive (`{word}`) and cannot be recorded raw: write \
+                     `{key} = observe_runtime::mask(&{value})` to keep its shape, or \
+                     `observe_runtime::hash(&{value})` to keep it joinable"
+                ),
+            ));
+        }
+        return;
+    }
+    if let Some(path) = plain_place(&field.value) {
+        let last = path.rsplit('.').next().unwrap_or_default();
+        if let Some(word) = naming::sensitive_word(last, policy) {
+            field.redact = true;
+            errors.push(syn::Error::new_spanned(
+                &field.value,
+                format!(
+                    "`{path}` is sensitive (`{word}`) and cannot be recorded raw: write \
+                     `{key} = observe_runtime::mask(&{path})` or `observe_runtime::hash(&{path})`"
+                ),
+            ));
+        }
+    }
+}
+
+/// A test or a count computed from a value, not the value itself:
+/// `!email.is_empty()`, `a == b`, `email.len()`, a literal.
+fn is_fact_about(value: &syn::Expr) -> bool {
+    match value {
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Not(_),
+            ..
+        }) => true,
+        syn::Expr::Binary(binary) => matches!(
+            binary.op,
+            syn::BinOp::Eq(_)
+                | syn::BinOp::Ne(_)
+                | syn::BinOp::Lt(_)
+                | syn::BinOp::Le(_)
+                | syn::BinOp::Gt(_)
+                | syn::BinOp::Ge(_)
+                | syn::BinOp::And(_)
+                | syn::BinOp::Or(_)
+        ),
+        syn::Expr::MethodCall(call) => {
+            let method = call.method.to_string();
+            method.starts_with("is_")
+                || method.starts_with("has_")
+                || matches!(
+                    method.as_str(),
+                    "len" | "count" | "contains" | "starts_with" | "ends_with"
+                )
+        }
+        syn::Expr::Lit(_) => true,
+        syn::Expr::Paren(paren) => is_fact_about(&paren.expr),
+        syn::Expr::Group(group) => is_fact_about(&group.expr),
+        _ => false,
+    }
+}
+
+/// `mask(..)` or `hash(..)`, by any path (`observe_runtime::mask(..)`).
+fn is_redaction(value: &syn::Expr) -> bool {
+    match value {
+        syn::Expr::Call(call) => match &*call.func {
+            syn::Expr::Path(path) => path
+                .path
+                .segments
+                .last()
+                .is_some_and(|segment| segment.ident == "mask" || segment.ident == "hash"),
+            _ => false,
+        },
+        syn::Expr::Paren(paren) => is_redaction(&paren.expr),
+        syn::Expr::Group(group) => is_redaction(&group.expr),
+        _ => false,
+    }
+}
+
+/// `user.phone`, `phone`, `&self.email`: a variable or field access, written
+/// out as `a.b.c`.
+fn plain_place(value: &syn::Expr) -> Option<String> {
+    match value {
+        syn::Expr::Path(path) if path.qself.is_none() => {
+            path.path.get_ident().map(|ident| ident.unraw().to_string())
+        }
+        syn::Expr::Field(field) => {
+            let base = plain_place(&field.base)?;
+            match &field.member {
+                syn::Member::Named(name) => Some(format!("{base}.{}", name.unraw())),
+                syn::Member::Unnamed(_) => None,
+            }
+        }
+        syn::Expr::Reference(reference) => plain_place(&reference.expr),
+        syn::Expr::Paren(paren) => plain_place(&paren.expr),
+        syn::Expr::Group(group) => plain_place(&group.expr),
+        _ => None,
     }
 }
 
@@ -232,12 +549,13 @@ fn check_fields(fields: &[Field], errors: &mut Errors) {
 mod tests {
     use super::*;
     use proc_macro2::TokenStream;
-    use quote::{quote, ToTokens as _};
+    use quote::quote;
 
     fn run(tokens: TokenStream) -> Result<Observe, Vec<String>> {
         let mut errors = Errors::default();
         let args = Args::parse(tokens, &mut errors);
-        validate(args, errors).map_err(|error| error.into_iter().map(|e| e.to_string()).collect())
+        validate(args, errors, &Context::default())
+            .map_err(|error| error.into_iter().map(|e| e.to_string()).collect())
     }
 
     fn errors(tokens: TokenStream) -> Vec<String> {
@@ -252,7 +570,7 @@ mod tests {
         let observe = run(quote!(span = "Order.Submit")).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(observe.name.value(), "Order.Submit");
         assert_eq!(observe.kind, Kind::Internal);
-        assert_eq!(observe.metric, None);
+        assert!(observe.metric.is_none());
         assert!(observe.fields.is_empty());
         assert_eq!(
             observe.krate.to_token_stream().to_string(),
@@ -271,7 +589,7 @@ mod tests {
         ))
         .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(observe.kind, Kind::Producer);
-        assert_eq!(observe.metric, Some(Metric::Latency));
+        assert!(matches!(observe.metric, Some(Metric::Latency)));
         assert_eq!(observe.fields.len(), 1);
         assert_eq!(
             observe.krate.to_token_stream().to_string(),
@@ -279,7 +597,8 @@ mod tests {
         );
         for (word, kind) in Kind::ALL {
             let word = syn::Ident::new(word, Span::call_site());
-            let observe = run(quote!(span = "A", kind = #word)).unwrap_or_else(|e| panic!("{e:?}"));
+            let observe =
+                run(quote!(span = "Test.A", kind = #word)).unwrap_or_else(|e| panic!("{e:?}"));
             assert_eq!(observe.kind, kind);
         }
     }
@@ -288,11 +607,11 @@ mod tests {
     fn missing_span() {
         assert_eq!(
             errors(quote!()),
-            ["missing `span = \"...\"`: name the operation, e.g. `#[observe(span = \"Order.Submit\")]`"]
+            ["missing `span = \"...\"`: name the operation `<Domain>.Submit`, e.g. `#[observe(span = \"Order.Submit\")]`"]
         );
         assert_eq!(
             errors(quote!(metric = "latency")),
-            ["missing `span = \"...\"`: name the operation, e.g. `span = \"Order.Submit\"`"]
+            ["missing `span = \"...\"`: name the operation `<Domain>.Submit`, e.g. `span = \"Order.Submit\"`"]
         );
     }
 
@@ -300,7 +619,7 @@ mod tests {
     fn no_missing_span_when_an_argument_was_not_recognised() {
         assert_eq!(
             errors(quote!(name = "Order.Submit")),
-            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `kind`, `crate`"]
+            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`"]
         );
     }
 
@@ -318,26 +637,73 @@ mod tests {
     }
 
     #[test]
-    fn naming_conventions_are_not_enforced_yet() {
-        assert!(run(quote!(span = "order submit!")).is_ok());
+    fn span_naming_conventions() {
+        assert_eq!(
+            errors(quote!(span = "order.submit")),
+            [
+                "span name segment `order` is not PascalCase (an uppercase letter, then ASCII \
+              letters and digits): write `Order.Submit`"
+            ]
+        );
+        assert!(run(quote!(span = "Payment.OrderService.CreateOrder")).is_ok());
+    }
+
+    #[test]
+    fn missing_span_suggests_a_name() {
+        let cx = Context {
+            function: Some("submit_order".into()),
+            is_method: true,
+            ..Context::default()
+        };
+        let mut errors = Errors::default();
+        let args = Args::parse(quote!(kind = server), &mut errors);
+        let messages: Vec<String> = validate(args, errors, &cx)
+            .err()
+            .map(|e| e.into_iter().map(|e| e.to_string()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            messages,
+            [
+                "missing `span = \"...\"`: name the operation `<Domain>.SubmitOrder`, e.g. \
+              `span = \"Order.SubmitOrder\"`, or put `#[observe]` on the `impl` block to name \
+              every method `Type.Method`"
+            ]
+        );
+    }
+
+    #[test]
+    fn field_key_conventions() {
+        assert_eq!(
+            errors(quote!(
+                span = "A.B",
+                fields(tenantId = 1, "Order.Id" = 2, ok.key = 3)
+            )),
+            [
+                "field key `tenantId` is not lowercase snake_case: keys are lowercase snake_case \
+                 segments joined by `.`, write `tenant.id`",
+                "field key `Order.Id` has the segment `Order`, which does not start with a \
+                 lowercase letter: keys are lowercase snake_case segments joined by `.`, write \
+                 `order.id`",
+            ]
+        );
     }
 
     #[test]
     fn unknown_metric() {
         assert_eq!(
-            errors(quote!(span = "A", metric = "latncy")),
-            ["unknown `metric` \"latncy\", expected `latency`"]
+            errors(quote!(span = "Test.A", metric = "latncy")),
+            ["unknown `metric` \"latncy\", expected `latency`, or a family of your own: `metric(name = \"checkout_duration_seconds\")`"]
         );
     }
 
     #[test]
     fn unknown_kind() {
         assert_eq!(
-            errors(quote!(span = "A", kind = serve)),
+            errors(quote!(span = "Test.A", kind = serve)),
             ["unknown `kind` `serve`, expected one of `internal`, `server`, `client`, `producer`, `consumer`"]
         );
         assert_eq!(
-            errors(quote!(span = "A", kind = Server)),
+            errors(quote!(span = "Test.A", kind = Server)),
             ["unknown `kind` `Server`, expected one of `internal`, `server`, `client`, `producer`, `consumer`: write `kind = server`"]
         );
     }
@@ -345,16 +711,16 @@ mod tests {
     #[test]
     fn duplicate_arguments() {
         assert_eq!(
-            errors(quote!(span = "A", kind = server, span = "B")),
+            errors(quote!(span = "Test.A", kind = server, span = "Test.B")),
             ["duplicate `span` argument: each argument may be given once"]
         );
         assert_eq!(
-            errors(quote!(span = "A", fields(a = 1), fields(b = 2))),
+            errors(quote!(span = "Test.A", fields(a = 1), fields(b = 2))),
             ["duplicate `fields` argument: each argument may be given once"]
         );
         // A malformed duplicate is still a duplicate.
         assert_eq!(
-            errors(quote!(span = "A", span = NAME)).len(),
+            errors(quote!(span = "Test.A", span = NAME)).len(),
             2,
             "the malformed value and the duplicate"
         );
@@ -364,17 +730,20 @@ mod tests {
     fn duplicate_fields() {
         assert_eq!(
             errors(quote!(
-                span = "A",
+                span = "Test.A",
                 fields(order.id = 1, other = 2, order.id = 3)
             )),
             ["duplicate field `order.id`: each key may be recorded once"]
         );
         assert_eq!(
-            errors(quote!(span = "A", fields(order.id = 1, "order.id" = 3))),
+            errors(quote!(
+                span = "Test.A",
+                fields(order.id = 1, "order.id" = 3)
+            )),
             ["duplicate field `\"order.id\"`: each key may be recorded once"]
         );
         assert_eq!(
-            errors(quote!(span = "A", fields("" = 1))),
+            errors(quote!(span = "Test.A", fields("" = 1))),
             ["field key must not be empty"]
         );
     }
@@ -384,9 +753,9 @@ mod tests {
         assert_eq!(
             errors(quote!(span = "", metric = "latncy", kind = serve, colour = red)),
             [
-                "unknown argument `colour`, expected one of `span`, `metric`, `fields`, `kind`, `crate`",
+                "unknown argument `colour`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`",
                 "span name must not be empty: name the operation, e.g. `span = \"Order.Submit\"`",
-                "unknown `metric` \"latncy\", expected `latency`",
+                "unknown `metric` \"latncy\", expected `latency`, or a family of your own: `metric(name = \"checkout_duration_seconds\")`",
                 "unknown `kind` `serve`, expected one of `internal`, `server`, `client`, `producer`, `consumer`",
             ]
         );

@@ -34,8 +34,10 @@ mod config;
 pub mod context;
 mod export;
 mod ids;
+mod label;
 pub mod logs;
 pub mod metrics;
+mod pii;
 pub mod propagation;
 mod runtime;
 mod serve;
@@ -46,7 +48,9 @@ pub use config::{
     Config, ExportProtocol, InitError, LogOutput, ParentBasedRoot, Propagator, Sampler, SpanOutput,
 };
 pub use context::{current, spawn, spawn_thread, FutureExt, SpanContext};
-pub use observe_macros::observe;
+pub use label::LabelValue;
+pub use observe_macros::{observe, LabelValue};
+pub use pii::{hash, mask, set_hash_key, Hashed, Masked, Redacted};
 pub use runtime::{force_flush, init, is_initialized, Guard};
 pub use span::{OutcomeKind, SpanKind};
 
@@ -79,10 +83,13 @@ pub trait ErrorType {
 /// **Not a stable API**: it changes with the macro, in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::label::{label_slot, LabelSlot, LabelValue};
+    pub use crate::metrics::{LATENCY_BUCKETS, LATENCY_BUCKET_NANOS};
+    pub use crate::pii::redacted_value;
     pub use crate::span::{
         attribute_value, debug_value, display_value, start, start_with_parent, ActiveSpan,
         Callsite, Classify, ClassifyDebug, ClassifyDisplay, ClassifyErrorType, ClassifyOther,
-        ErrorRef, Instrumented, Outcome, SpanKind,
+        ErrorRef, Instrumented, Metric, Outcome, SpanKind,
     };
     pub use opentelemetry::Value;
 }

@@ -11,9 +11,11 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
+use once_cell::sync::OnceCell;
 use opentelemetry::{KeyValue, Value};
 
 use crate::context::{self, ContextGuard, SpanContext};
+use crate::label::LabelSlot;
 use crate::{clock, export, ids, metrics, state};
 
 /// What a span represents, as in OpenTelemetry's `SpanKind`.
@@ -59,15 +61,58 @@ pub struct Callsite {
     pub file: &'static str,
     /// `code.lineno`.
     pub line: u32,
-    /// Whether calls are observed by the latency histogram.
-    pub metric: bool,
+    /// The histogram calls are observed in, if any.
+    pub metric: Option<&'static Metric>,
     /// Dense index assigned on first use; `0` until then.
     index: AtomicU32,
+    /// The value set of each label, in `Metric::labels` order; set by the
+    /// first call, since only the call knows the values' types.
+    label_sets: OnceCell<Box<[&'static [&'static str]]>>,
+}
+
+/// The latency histogram of one callsite: its family, buckets and labels.
+#[derive(Debug)]
+pub struct Metric {
+    /// The family name; `None` for the default family,
+    /// `[<prefix>_]operation_duration_seconds`.
+    pub family: Option<&'static str>,
+    /// Bucket upper bounds, in seconds, strictly increasing.
+    pub buckets: &'static [f64],
+    /// The same bounds in nanoseconds, which the hot path compares against.
+    pub bucket_nanos: &'static [u64],
+    /// Prometheus label names from `labels(...)` (`payment_method`).
+    pub labels: &'static [&'static str],
+}
+
+impl Metric {
+    /// The default family and its buckets, with `labels`.
+    pub const fn latency(labels: &'static [&'static str]) -> Metric {
+        Metric {
+            family: None,
+            buckets: &metrics::LATENCY_BUCKETS,
+            bucket_nanos: &metrics::LATENCY_BUCKET_NANOS,
+            labels,
+        }
+    }
+
+    /// A custom family. The macro has checked the name and the buckets.
+    pub const fn custom(
+        family: &'static str,
+        buckets: &'static [f64],
+        bucket_nanos: &'static [u64],
+        labels: &'static [&'static str],
+    ) -> Metric {
+        Metric {
+            family: Some(family),
+            buckets,
+            bucket_nanos,
+            labels,
+        }
+    }
 }
 
 impl Callsite {
     /// Used by the expansion of `#[observe]` only.
-    #[allow(clippy::too_many_arguments)] // one argument per field of a const constructor
     pub const fn new(
         name: &'static str,
         kind: SpanKind,
@@ -75,7 +120,7 @@ impl Callsite {
         namespace: &'static str,
         file: &'static str,
         line: u32,
-        metric: bool,
+        metric: Option<&'static Metric>,
     ) -> Callsite {
         Callsite {
             name,
@@ -86,6 +131,7 @@ impl Callsite {
             line,
             metric,
             index: AtomicU32::new(0),
+            label_sets: OnceCell::new(),
         }
     }
 
@@ -96,6 +142,27 @@ impl Callsite {
             0 => state::register_callsite(self, &self.index),
             index => index,
         }
+    }
+
+    /// The label values of the label combination `combination`, in
+    /// `Metric::labels` order.
+    pub(crate) fn label_values(&self, combination: u32) -> Vec<&'static str> {
+        let Some(sets) = self.label_sets.get() else {
+            return Vec::new();
+        };
+        let mut rest = combination as usize;
+        let mut values: Vec<&'static str> = sets
+            .iter()
+            .rev()
+            .map(|set| {
+                let len = set.len().max(1);
+                let value = set.get(rest % len).copied().unwrap_or("");
+                rest /= len;
+                value
+            })
+            .collect();
+        values.reverse();
+        values
     }
 }
 
@@ -109,7 +176,7 @@ impl fmt::Debug for Callsite {
             .field("file", &self.file)
             .field("line", &self.line)
             .field("metric", &self.metric)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -197,6 +264,8 @@ pub(crate) struct SpanState {
     pub(crate) parent: SpanContext,
     pub(crate) start: u64,
     pub(crate) attributes: Vec<KeyValue>,
+    /// The label combination, a mixed-radix number over the label sets.
+    pub(crate) labels: u32,
 }
 
 /// A finished, sampled span waiting for export.
@@ -245,6 +314,7 @@ pub fn start_with_parent(callsite: &'static Callsite, parent: SpanContext) -> Ac
             parent,
             start: clock::raw(),
             attributes: Vec::new(),
+            labels: 0,
         }),
     }
 }
@@ -268,6 +338,28 @@ impl ActiveSpan {
             if state.context.sampled {
                 state.attributes.push(KeyValue::new(key, value));
             }
+        }
+    }
+
+    /// `true` when the runtime is on, so labels are worth computing.
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Sets the call's metric labels: one `(index, value set)` per label, in
+    /// the order of `Metric::labels`.
+    #[inline]
+    pub fn set_labels(&mut self, labels: &[LabelSlot]) {
+        if let Some(state) = &mut self.inner {
+            let callsite = state.callsite;
+            callsite
+                .label_sets
+                .get_or_init(|| labels.iter().map(|(_, set)| *set).collect());
+            let combination = labels.iter().fold(0_usize, |acc, (index, set)| {
+                acc.wrapping_mul(set.len()).wrapping_add(*index)
+            });
+            state.labels = u32::try_from(combination).unwrap_or(u32::MAX);
         }
     }
 
@@ -330,9 +422,12 @@ fn end(
         parent,
         start,
         attributes,
+        labels,
     } = state;
-    if callsite.metric {
-        metrics::observe(callsite, outcome, error_type, start, end, context);
+    if let Some(metric) = callsite.metric {
+        metrics::observe(
+            callsite, metric, labels, outcome, error_type, start, end, context,
+        );
     }
     if context.sampled {
         export::submit(SpanRecord {

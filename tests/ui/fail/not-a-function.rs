@@ -1,6 +1,6 @@
 use observe_runtime::observe;
 
-#[observe(span = "Order")]
+#[observe(span = "Order.Item")]
 struct Order {
     id: u64,
 }

@@ -1,0 +1,6 @@
+use observe_runtime::observe;
+
+#[observe(span = "Order.Submit", fields(error.type = "mine"))]
+fn submit() {}
+
+fn main() {}

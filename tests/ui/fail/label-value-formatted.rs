@@ -1,0 +1,8 @@
+use observe_runtime::observe;
+
+#[observe(span = "Payment.Charge", metric = "latency", labels(payment.method = %method))]
+fn charge(method: &str) -> usize {
+    method.len()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use observe_runtime::observe;
+
+#[observe(skip)]
+fn helper() {}
+
+fn main() {}

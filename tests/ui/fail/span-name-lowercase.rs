@@ -1,0 +1,6 @@
+use observe_runtime::observe;
+
+#[observe(span = "order.submit")]
+fn submit() {}
+
+fn main() {}

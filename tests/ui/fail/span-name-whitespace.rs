@@ -1,0 +1,6 @@
+use observe_runtime::observe;
+
+#[observe(span = "Order Submit")]
+fn submit() {}
+
+fn main() {}
