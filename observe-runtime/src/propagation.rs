@@ -203,9 +203,7 @@ pub(crate) fn inject_fields(context: SpanContext) -> Vec<(&'static str, String)>
         .collect()
 }
 
-/// Counts a header observe could not use, by reason: `traceparent_invalid`,
-/// `tracestate_limit`, `baggage_limit`, `not_utf8`, `amqp_value_type`.
-pub(crate) fn count_error(reason: &str) {
+fn errors() -> &'static IntCounterVec {
     static ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
         let counter = IntCounterVec::new(
             Opts::new(
@@ -218,19 +216,18 @@ pub(crate) fn count_error(reason: &str) {
         let _ = crate::metrics::registry().register(Box::new(counter.clone()));
         counter
     });
-    ERRORS.with_label_values(&[reason]).inc();
+    &ERRORS
+}
+
+/// Counts a header observe could not use, by reason: `traceparent_invalid`,
+/// `tracestate_limit`, `baggage_limit`, `not_utf8`, `amqp_value_type`.
+pub(crate) fn count_error(reason: &str) {
+    errors().with_label_values(&[reason]).inc();
 }
 
 /// How many headers were ignored for `reason` so far.
 pub fn error_count(reason: &str) -> u64 {
-    crate::metrics::registry()
-        .gather()
-        .iter()
-        .filter(|f| f.name() == "observe_propagation_errors_total")
-        .flat_map(|f| f.get_metric().iter())
-        .filter(|m| m.get_label().iter().any(|l| l.value() == reason))
-        .map(|m| m.get_counter().get_value() as u64)
-        .sum()
+    errors().with_label_values(&[reason]).get()
 }
 
 #[cfg(test)]

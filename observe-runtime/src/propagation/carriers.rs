@@ -5,16 +5,15 @@
 //! Each carrier is read into a plain list of W3C header strings first, so that
 //! validation and counting happen in one place, whatever the broker.
 
-use super::{extract_fields, inject_fields, HeaderFields};
-use crate::context::SpanContext;
-
 /// The W3C header names observe reads and writes.
 pub(crate) const NAMES: [&str; 3] = ["traceparent", "tracestate", "baggage"];
 
 #[cfg(feature = "http")]
 pub mod http {
     //! `http::HeaderMap` (hyper, axum, reqwest, tonic metadata via `into_headers`).
-    use super::*;
+    use super::NAMES;
+    use crate::context::SpanContext;
+    use crate::propagation::{extract_fields, inject_fields, HeaderFields};
     use ::http::{HeaderMap, HeaderName, HeaderValue};
 
     /// Writes the current span's context into outgoing HTTP headers.
@@ -47,7 +46,9 @@ pub mod http {
 #[cfg(feature = "amqp")]
 pub mod amqp {
     //! AMQP 0-9-1 message headers: lapin's `FieldTable`.
-    use super::*;
+    use super::NAMES;
+    use crate::context::SpanContext;
+    use crate::propagation::{extract_fields, inject_fields, HeaderFields};
     use lapin::types::{AMQPValue, FieldTable, LongString};
 
     /// Writes the current span's context into outgoing message headers
@@ -84,7 +85,7 @@ pub mod amqp {
                     AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).map_err(|_| ()),
                     AMQPValue::ShortString(s) => Ok(s.as_str()),
                     _ => {
-                        super::super::count_error("amqp_value_type");
+                        crate::propagation::count_error("amqp_value_type");
                         continue;
                     }
                 };
@@ -99,7 +100,9 @@ pub mod amqp {
 pub mod nats {
     //! NATS message headers: async-nats's `HeaderMap`, whose lookup is
     //! case-sensitive; extraction finds `traceparent` whatever its case.
-    use super::*;
+    use super::NAMES;
+    use crate::context::SpanContext;
+    use crate::propagation::{extract_fields, inject_fields, HeaderFields};
     use async_nats::HeaderMap;
 
     /// Writes the current span's context into outgoing message headers
@@ -144,7 +147,9 @@ pub mod nats {
 pub mod kafka {
     //! Kafka record headers through rdkafka: `OwnedHeaders` to inject, any
     //! `Headers` (owned or borrowed) to extract.
-    use super::*;
+    use super::NAMES;
+    use crate::context::SpanContext;
+    use crate::propagation::{extract_fields, inject_fields, HeaderFields};
     use rdkafka::message::{Header, Headers, OwnedHeaders};
 
     /// `headers` plus the current span's context.
