@@ -16,20 +16,23 @@ use crate::args::{Args, FieldFormat};
 use crate::async_shapes::{self, Shape};
 use crate::errors::Errors;
 use crate::impl_block;
-use crate::policy::Policy;
+use crate::policy;
 use crate::validate::{self, Context, Metric, Observe};
 
 /// `#[observe(args)] item`: the instrumented function, or every mistake found
 /// in the arguments and the item.
 pub(crate) fn observe(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let policy = Policy::default();
-    if let Ok(block) = syn::parse2::<syn::ItemImpl>(item.clone()) {
-        return Ok(impl_block::observe(args, block, &policy));
-    }
+    // The policy is the crate's, so a malformed one is reported at the
+    // attribute: there is no token of the user's to point at.
+    let loaded = policy::load().map_err(|message| syn::Error::new(Span::call_site(), message))?;
     let cx = Context {
-        policy,
+        policy: loaded.policy.clone(),
+        track: loaded.track(),
         ..Context::default()
     };
+    if let Ok(block) = syn::parse2::<syn::ItemImpl>(item.clone()) {
+        return Ok(impl_block::observe(args, block, &cx));
+    }
     observe_function(args, item, &cx).map(|(tokens, _)| tokens)
 }
 
@@ -52,12 +55,13 @@ pub(crate) fn observe_function(
         is_method: function.as_ref().is_ok_and(|f| f.sig.receiver().is_some()),
         default_name: cx.default_name.clone(),
         in_impl: cx.in_impl,
+        track: cx.track.clone(),
     };
     let observe = validate::validate(args, errors, &cx);
     match (observe, function) {
         (Ok(observe), Ok(function)) => {
             let name = observe.name.value();
-            Ok((instrument(&observe, function), name))
+            Ok((instrument(&observe, function, &cx.track), name))
         }
         (Err(mut errors), Err(error)) => {
             errors.combine(error);
@@ -99,7 +103,7 @@ fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
     Ok(function)
 }
 
-fn instrument(observe: &Observe, function: ItemFn) -> TokenStream {
+fn instrument(observe: &Observe, function: ItemFn, track: &TokenStream) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -128,6 +132,7 @@ fn instrument(observe: &Observe, function: ItemFn) -> TokenStream {
         #(#outer_attrs)*
         #vis #sig {
             #(#inner_attrs)*
+            #track
             #prelude
             #body
         }

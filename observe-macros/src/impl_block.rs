@@ -18,13 +18,13 @@ use crate::args::{Arg, Args};
 use crate::errors::Errors;
 use crate::expand;
 use crate::naming;
-use crate::policy::Policy;
 use crate::validate::Context;
 
 /// Block-level arguments that are defaults for each method.
 const DEFAULTS: &[&str] = &["kind", "metric", "crate"];
 
-pub(crate) fn observe(args: TokenStream, mut block: ItemImpl, policy: &Policy) -> TokenStream {
+pub(crate) fn observe(args: TokenStream, mut block: ItemImpl, block_cx: &Context) -> TokenStream {
+    let policy = &block_cx.policy;
     let mut errors = Errors::default();
     let (prefix, defaults) = block_arguments(args, &mut errors);
     let type_name = type_name(&block.self_ty);
@@ -72,6 +72,7 @@ pub(crate) fn observe(args: TokenStream, mut block: ItemImpl, policy: &Policy) -
             is_method: method.sig.receiver().is_some(),
             default_name,
             in_impl: true,
+            track: block_cx.track.clone(),
         };
         match expand::observe_function(merged, method.to_token_stream(), &cx) {
             Ok((tokens, name)) => {

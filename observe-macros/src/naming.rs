@@ -382,10 +382,16 @@ pub(crate) fn check_label_key(key: &str, policy: &Policy) -> Result<(), String> 
             .iter()
             .find(|denied| denied.as_str() == key || **denied == last)
             .cloned();
-        if let Some(word) = unbounded.or(denied) {
+        if let Some(word) = unbounded {
             return Err(format!(
                 "label key `{key}` has unbounded values (`{word}`), and every value is a new \
                  time series: put it on the span with `fields(...)` instead"
+            ));
+        }
+        if let Some(word) = denied {
+            return Err(format!(
+                "label key `{key}` is denied in this crate (`{word}` in `deny_label_keys` of \
+                 `[package.metadata.observe]`): put it on the span with `fields(...)` instead"
             ));
         }
     }

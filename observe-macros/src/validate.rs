@@ -31,6 +31,8 @@ pub(crate) struct Context {
     /// Whether the attribute is on a method of an `#[observe]` impl block,
     /// where `skip` is allowed.
     pub(crate) in_impl: bool,
+    /// Tokens that make cargo rebuild the crate when its policy changes.
+    pub(crate) track: proc_macro2::TokenStream,
 }
 
 /// Arguments that passed every rule, with defaults filled in.
