@@ -200,6 +200,11 @@ fn prelude(observe: &Observe, sig: &syn::Signature, shape: &Shape<'_>) -> TokenS
             ::core::line!(),
             #metric,
         );
+        // Listed at link time, so `catalog()` knows every function before
+        // any is called.
+        #[#krate::__private::linkme::distributed_slice(#krate::__private::CALLSITES)]
+        #[linkme(crate = #krate::__private::linkme)]
+        static __OBSERVE_CATALOG: &#krate::__private::Callsite = &__OBSERVE_CALLSITE;
         let #mutability __observe_span = #krate::__private::start(&__OBSERVE_CALLSITE);
         #labels
         #fields

@@ -20,11 +20,20 @@
 //!
 //! | argument | value | default |
 //! |---|---|---|
-//! | `span = "Order.Submit"` | the span name: a non-empty string literal, fixed at compile time so calls can be aggregated | required |
-//! | `metric = "latency"` | also observe the call in the latency histogram; `latency` is the only metric so far | no metric |
-//! | `fields(key = value, ...)` | span attributes, computed only when the span is exported | none: nothing from the arguments is recorded unless listed |
+//! | `span = "Order.Submit"` | the span name: a string literal of 2 to 4 dot-separated PascalCase segments, fixed at compile time so calls can be aggregated | required on functions; `Type.Method` in an `#[observe]` impl block |
+//! | `metric = "latency"` | also observe the call in the default latency histogram, `[<prefix>_]operation_duration_seconds` | no metric |
+//! | `metric(name = "checkout_duration_seconds", buckets = [0.005, 0.5, 5.0])` | a histogram family of its own: snake_case, ending in `_seconds`; buckets positive, finite, increasing literals | default buckets |
+//! | `fields(key = value, ...)` | span attributes, computed only when the span is exported; keys lowercase dot-namespaced snake_case; sensitive keys take `mask(..)` or `hash(..)` | none: nothing from the arguments is recorded unless listed |
+//! | `labels(key = value, ...)` | metric label dimensions from closed sets: string literals, `bool`, `#[derive(LabelValue)]` enums; also recorded on the span | none |
 //! | `kind = server` | `internal`, `server`, `client`, `producer` or `consumer` | `internal` |
+//! | `skip` | on a method of an `#[observe]` impl block: leave it uninstrumented | |
 //! | `crate = my_facade::observe` | the path generated code uses for the runtime | `::observe_runtime` |
+//!
+//! On an `impl` block, `#[observe]` instruments every public method (every
+//! method of a trait impl) as `Type.Method`; `kind`, `metric` and `crate` on
+//! the block are defaults, and `span = "Payment"` a prefix. The naming rules
+//! and the per-crate policy (`[package.metadata.observe]` in the crate's
+//! `Cargo.toml`) are in the README's "Conventions" section.
 //!
 //! In `fields(...)` a key is identifiers joined by `.` (`order.id`) or a
 //! string literal (`"order.id"`); a value is any expression, evaluated by
@@ -35,9 +44,11 @@
 //! - `key = ?value` records `value` formatted with `Debug`.
 //!
 //! Mistakes are compile errors pointing at the offending tokens, all reported
-//! in one build: a span name that is not a string literal, an empty one, an
-//! unknown argument, `metric` or `kind`, a duplicate argument or field key, a
-//! missing `span`, and `#[observe]` on a `const fn`.
+//! in one build: a span name that is not a string literal or breaks the naming
+//! rules, an unknown argument, `metric` or `kind`, a duplicate argument, field
+//! or label key, a key that is not lowercase snake_case, an unbounded label
+//! key, a raw sensitive value, a missing `span` (with a suggested name), and
+//! `#[observe]` on a `const fn`.
 //!
 //! `crate = path` is for crates that re-export the runtime: generated code
 //! uses `path::__private` only, so re-export that module, e.g.
@@ -50,9 +61,12 @@
 //! body changes. Every shape starts the same way:
 //!
 //! ```text
+//! static __OBSERVE_METRIC: Metric = Metric::latency(&[/* label names */]);
 //! static __OBSERVE_CALLSITE: Callsite = Callsite::new(
 //!     "Order.Submit", SpanKind::Server, "submit",
-//!     module_path!(), file!(), line!(), /* metric */ true);
+//!     module_path!(), file!(), line!(), Some(&__OBSERVE_METRIC));
+//! #[distributed_slice(CALLSITES)] // listed in `catalog()` at link time
+//! static __OBSERVE_CATALOG: &Callsite = &__OBSERVE_CALLSITE;
 //! let mut __observe_span = start(&__OBSERVE_CALLSITE);
 //! if __observe_span.is_recording() {
 //!     __observe_span.set_attribute("order.id", attribute_value(&(order.id)));

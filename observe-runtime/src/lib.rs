@@ -29,6 +29,7 @@
 //! configuration table.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+pub mod catalog;
 mod clock;
 mod config;
 pub mod context;
@@ -47,6 +48,7 @@ mod state;
 pub use config::{
     Config, ExportProtocol, InitError, LogOutput, ParentBasedRoot, Propagator, Sampler, SpanOutput,
 };
+pub use catalog::{assert_unique_span_names, catalog};
 pub use context::{current, spawn, spawn_thread, FutureExt, SpanContext};
 pub use label::LabelValue;
 pub use observe_macros::{observe, LabelValue};
@@ -83,6 +85,7 @@ pub trait ErrorType {
 /// **Not a stable API**: it changes with the macro, in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::catalog::CALLSITES;
     pub use crate::label::{label_slot, LabelSlot, LabelValue};
     pub use crate::metrics::{LATENCY_BUCKETS, LATENCY_BUCKET_NANOS};
     pub use crate::pii::redacted_value;
@@ -91,5 +94,6 @@ pub mod __private {
         Callsite, Classify, ClassifyDebug, ClassifyDisplay, ClassifyErrorType, ClassifyOther,
         ErrorRef, Instrumented, Metric, Outcome, SpanKind,
     };
+    pub use linkme;
     pub use opentelemetry::Value;
 }

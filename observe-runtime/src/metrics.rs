@@ -370,6 +370,11 @@ fn family(name: String, rows: Vec<Row>) -> MetricFamily {
     family
 }
 
+/// The default family's name with the prefix in force.
+pub(crate) fn default_family() -> String {
+    family_name(PREFIX.get().map_or("", String::as_str))
+}
+
 fn family_name(prefix: &str) -> String {
     if prefix.is_empty() {
         LATENCY_FAMILY.to_owned()

@@ -312,3 +312,71 @@ fn impl_blocks_name_spans_after_type_and_method() {
     );
     assert!(spans_named("Ledger.Total").is_empty(), "skipped");
 }
+
+mod first {
+    use observe_runtime::observe;
+
+    #[observe(span = "Catalog.Twice")]
+    pub fn one() {}
+}
+
+mod second {
+    use observe_runtime::observe;
+
+    #[observe(span = "Catalog.Twice", kind = server, metric = "latency")]
+    pub fn two() {}
+}
+
+#[test]
+fn catalog_lists_every_function_before_any_call() {
+    // `first::one` and `second::two` are never called.
+    let catalog = observe_runtime::catalog();
+    let twice: Vec<_> = catalog
+        .iter()
+        .filter(|entry| entry.name == "Catalog.Twice")
+        .collect();
+    assert_eq!(twice.len(), 2, "{catalog:#?}");
+    assert_eq!(
+        (twice[0].function, twice[0].module, twice[0].file),
+        ("one", "conventions::first", file!())
+    );
+    assert_eq!(twice[0].metric, None);
+    assert_eq!(
+        (twice[1].function, twice[1].kind),
+        ("two", observe_runtime::SpanKind::Server)
+    );
+    assert_eq!(
+        twice[1].metric.as_deref(),
+        Some("operation_duration_seconds")
+    );
+
+    let pay = catalog
+        .iter()
+        .find(|entry| entry.name == "Checkout.Pay")
+        .expect("listed");
+    assert_eq!(pay.metric.as_deref(), Some("checkout_duration_seconds"));
+    assert_eq!(
+        pay.labels,
+        ["payment_method", "payment_provider", "retried"]
+    );
+    assert!(
+        catalog
+            .iter()
+            .any(|entry| entry.name == "Ledger.RecordEntry"),
+        "impl-block methods are listed under their default names"
+    );
+
+    let duplicates = observe_runtime::catalog::duplicate_span_names();
+    assert_eq!(duplicates.len(), 1, "{duplicates:#?}");
+    let panic = std::panic::catch_unwind(observe_runtime::assert_unique_span_names)
+        .expect_err("a duplicate name fails the check");
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(message.contains("`Catalog.Twice` is used by:"), "{message}");
+    for entry in twice {
+        let location = format!(
+            "{}::{} at {}:{}",
+            entry.module, entry.function, entry.file, entry.line
+        );
+        assert!(message.contains(&location), "{location} in\n{message}");
+    }
+}
