@@ -7,17 +7,23 @@
 //! `set_default`, so none of them sees another's calls).
 //!
 //! ```sh
-//! cargo bench -p observe-benches --bench per_call
+//! cargo bench -p observe-benches --bench per_call                          # wall time
+//! OBSERVE_BENCH_CLOCK=cpu cargo bench -p observe-benches --bench per_call  # thread CPU time
 //! ```
+//!
+//! Every measurement times a loop of calls with [`Clock`]: wall time (group
+//! `per_call`) or the calling thread's CPU time (group `per_call_cpu`), which
+//! leaves out the time slices other processes took on a shared machine.
 
+use std::cell::RefCell;
 use std::hint::black_box;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion};
 use observe_benches::{
-    bare, bare_async, body, metric_sum, observe_config, observed, observed_async, BenchError,
-    CountingExporter, NoopExporter, Workers,
+    bare, bare_async, body, metric_sum, observe_config, observed, observed_async, threads_cpu_time,
+    BenchError, Clock, CountingExporter, NoopExporter, Workers,
 };
 use observe_runtime::Sampler;
 use opentelemetry::trace::{Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
@@ -25,7 +31,59 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use prometheus::{HistogramOpts, HistogramVec, Registry};
 use tracing_subscriber::layer::SubscriberExt as _;
 
-type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
+/// A criterion group and the clock its measurements use.
+struct Bench<'a> {
+    group: BenchmarkGroup<'a, criterion::measurement::WallTime>,
+    clock: Clock,
+}
+
+impl Bench<'_> {
+    /// Times `iters` calls of `f`, whose argument is the call's number.
+    fn calls<R>(&mut self, id: &str, mut f: impl FnMut(u64) -> R) {
+        let clock = self.clock;
+        self.group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                let start = clock.read();
+                for n in 0..iters {
+                    black_box(f(black_box(n)));
+                }
+                clock.since(start)
+            })
+        });
+    }
+
+    /// Times `iters` calls in bursts of `burst`, running `between` after
+    /// each burst outside the timing.
+    fn bursts(&mut self, id: &str, burst: u64, mut f: impl FnMut(u64), mut between: impl FnMut()) {
+        let clock = self.clock;
+        self.group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    let end = iters.min(done + burst);
+                    let start = clock.read();
+                    for n in done..end {
+                        f(black_box(n));
+                    }
+                    timed += clock.since(start);
+                    done = end;
+                    between();
+                }
+                timed
+            })
+        });
+    }
+
+    /// `threads` threads calling `f` together: time per call per thread
+    /// (the slowest thread's).
+    fn threads(&mut self, id: &str, threads: usize, f: fn(u64) -> Result<u64, BenchError>) {
+        let workers = Workers::new(threads, self.clock, f);
+        workers.run(10_000);
+        self.group
+            .bench_function(id, |b| b.iter_custom(|iters| workers.run(iters)));
+    }
+}
 
 /// The histogram a user of the peers observes by hand: the same labels as
 /// observe's (`operation`, `outcome`), its own registry.
@@ -114,46 +172,26 @@ fn sdk_provider() -> SdkTracerProvider {
 fn span_counts(exporter: &CountingExporter) -> String {
     let text = observe_runtime::metrics::render();
     format!(
-        "exported {}, dropped queue_full {}, dropped export_failed {}",
+        "exported {}, dropped queue_full {}, dropped export_failed {}, observe threads' CPU so far {:.2} s",
         exporter.exported(),
         metric_sum(&text, "observe_spans_dropped_total", "queue_full"),
         metric_sum(&text, "observe_spans_dropped_total", "export_failed"),
+        threads_cpu_time("observe").as_secs_f64(),
     )
 }
 
-fn sync_bench(group: &mut Group<'_>, id: &str, f: impl Fn(u64) -> Result<u64, BenchError>) {
-    group.bench_function(id, |b| {
-        let mut n = 0_u64;
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            f(black_box(n))
-        })
-    });
-}
-
-fn threads_bench(
-    group: &mut Group<'_>,
-    id: &str,
-    threads: usize,
-    f: fn(u64) -> Result<u64, BenchError>,
-) {
-    let workers = Workers::new(threads, f);
-    workers.run(10_000);
-    group.bench_function(id, |b| b.iter_custom(|iters| workers.run(iters)));
-}
-
-fn observe_benches(group: &mut Group<'_>) {
+fn observe_benches(bench: &mut Bench<'_>) {
     // (2) before any `init`.
     assert!(!observe_runtime::is_initialized());
-    sync_bench(group, "02_observe_not_initialised", observed);
+    bench.calls("02_observe_not_initialised", observed);
 
     // (3) initialised, no trace sampled: ids, clock, current span, histogram.
     {
         let _guard = observe_runtime::init(observe_config(Sampler::AlwaysOff, NoopExporter))
             .expect("observe starts");
-        sync_bench(group, "03_observe_unsampled", observed);
-        threads_bench(group, "03t_observe_unsampled_2_threads", 2, observed);
-        threads_bench(group, "03t_observe_unsampled_1_thread_harness", 1, observed);
+        bench.calls("03_observe_unsampled", observed);
+        bench.threads("03t_observe_unsampled_2_threads", 2, observed);
+        bench.threads("03t_observe_unsampled_1_thread_harness", 1, observed);
     }
 
     // (4), (5), (10): every span sampled and handed to an exporter that
@@ -162,54 +200,39 @@ fn observe_benches(group: &mut Group<'_>) {
         let exporter = CountingExporter::default();
         let _guard = observe_runtime::init(observe_config(Sampler::AlwaysOn, exporter.clone()))
             .expect("observe starts");
-        sync_bench(group, "04_observe_sampled", observed);
+        bench.calls("04_observe_sampled", observed);
         eprintln!("after 04: {}", span_counts(&exporter));
         // The same, in bursts that fit the per-thread ring, with the exporter
         // caught up between bursts (outside the timing): no span is dropped,
         // so every call pays for the ring write.
-        group.bench_function("04b_observe_sampled_no_drops", |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                let mut done = 0;
-                while done < iters {
-                    let burst = (iters - done).min(4_096);
-                    let start = Instant::now();
-                    for n in done..done + burst {
-                        let _ = black_box(observed(black_box(n)));
-                    }
-                    timed += start.elapsed();
-                    done += burst;
-                    observe_runtime::force_flush(Duration::from_secs(5));
-                }
-                timed
-            })
-        });
+        bench.bursts(
+            "04b_observe_sampled_no_drops",
+            4_096,
+            |n| {
+                let _ = black_box(observed(n));
+            },
+            || {
+                observe_runtime::force_flush(Duration::from_secs(5));
+            },
+        );
         eprintln!("after 04b: {}", span_counts(&exporter));
-        group.bench_function("05_observe_sampled_async_block_on", |b| {
-            let mut n = 0_u64;
-            b.iter(|| {
-                n = n.wrapping_add(1);
-                futures::executor::block_on(observed_async(black_box(n)))
-            })
+        bench.calls("05_observe_sampled_async_block_on", |n| {
+            futures::executor::block_on(observed_async(n))
         });
-        threads_bench(group, "10_observe_sampled_2_threads", 2, observed);
-        threads_bench(group, "10_observe_sampled_1_thread_harness", 1, observed);
+        bench.threads("10_observe_sampled_2_threads", 2, observed);
+        bench.threads("10_observe_sampled_1_thread_harness", 1, observed);
         eprintln!("after 10: {}", span_counts(&exporter));
     }
 }
 
-fn peer_benches(group: &mut Group<'_>) {
+fn peer_benches(bench: &mut Bench<'_>) {
     // (6) `#[tracing::instrument]` + tracing-opentelemetry + prometheus.
     {
         let provider = sdk_provider();
         let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
         let subscriber = tracing_subscriber::registry().with(layer);
         let _default = tracing::subscriber::set_default(subscriber);
-        sync_bench(
-            group,
-            "06_tracing_otel_layer_prometheus",
-            traced_with_histogram,
-        );
+        bench.calls("06_tracing_otel_layer_prometheus", traced_with_histogram);
         drop(_default);
         let _ = provider.shutdown();
     }
@@ -218,86 +241,85 @@ fn peer_benches(group: &mut Group<'_>) {
     {
         let provider = sdk_provider();
         let tracer = provider.tracer("bench");
-        sync_bench(group, "07_otel_sdk_in_span_prometheus", |x| {
+        bench.calls("07_otel_sdk_in_span_prometheus", |x| {
             otel_by_hand(&tracer, x)
         });
         let _ = provider.shutdown();
     }
 
     // (8) fastrace under a root span. A root collects its children until it
-    // ends, so a new root every 1 024 calls keeps memory flat; its cost is
+    // ends, so a new root every 256 calls keeps memory flat; its cost is
     // included, spread over those calls.
     fastrace::set_reporter(NoopReporter, fastrace::collector::Config::default());
-    group.bench_function("08_fastrace_under_root", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            let mut done = 0;
-            while done < iters {
-                let burst = (iters - done).min(1_024);
-                let root =
+    let root = RefCell::new(None);
+    bench.bursts(
+        "08_fastrace_under_root",
+        256,
+        |n| {
+            root.borrow_mut().get_or_insert_with(|| {
+                let span =
                     fastrace::Span::root("Bench.Root", fastrace::collector::SpanContext::random());
-                let parent = root.set_local_parent();
-                for n in done..done + burst {
-                    let _ = black_box(fastraced(black_box(n)));
-                }
-                drop(parent);
-                drop(root);
-                done += burst;
-            }
-            start.elapsed()
-        })
-    });
+                let guard = span.set_local_parent();
+                (guard, span)
+            });
+            let _ = black_box(fastraced(n));
+        },
+        || drop(root.borrow_mut().take()),
+    );
     fastrace::flush();
 
     // (9) autometrics with its prometheus backend.
-    sync_bench(group, "09_autometrics_prometheus", autometricsed);
+    bench.calls("09_autometrics_prometheus", autometricsed);
 }
 
 fn main() {
+    let clock = Clock::from_env();
     let mut criterion = Criterion::default().configure_from_args();
-    let mut group = criterion.benchmark_group("per_call");
+    let name = match clock {
+        Clock::Wall => "per_call",
+        Clock::ThreadCpu => "per_call_cpu",
+    };
+    {
+        let mut bench = Bench {
+            group: criterion.benchmark_group(name),
+            clock,
+        };
 
-    // What a call costs at least: two clock readings (start and end).
-    #[cfg(target_arch = "x86_64")]
-    group.bench_function("00_floor_two_tsc_reads", |b| {
-        // SAFETY: `rdtsc` exists on every x86_64 CPU and has no side effects.
-        b.iter(|| unsafe {
-            let start = core::arch::x86_64::_rdtsc();
-            black_box(start);
-            core::arch::x86_64::_rdtsc().wrapping_sub(start)
-        })
-    });
-    // What observe's clock.rs does: a `quanta::Clock` behind a lazy static.
-    static QUANTA: LazyLock<quanta::Clock> = LazyLock::new(quanta::Clock::new);
-    group.bench_function("00_floor_two_quanta_raw", |b| {
-        b.iter(|| {
+        // What a call costs at least: two clock readings (start and end).
+        #[cfg(target_arch = "x86_64")]
+        bench.calls("00_floor_two_tsc_reads", |_| {
+            // SAFETY: `rdtsc` exists on every x86_64 CPU and has no side effects.
+            unsafe {
+                let start = core::arch::x86_64::_rdtsc();
+                black_box(start);
+                core::arch::x86_64::_rdtsc().wrapping_sub(start)
+            }
+        });
+        // What observe's clock.rs does: a `quanta::Clock` behind a lazy static.
+        static QUANTA: LazyLock<quanta::Clock> = LazyLock::new(quanta::Clock::new);
+        bench.calls("00_floor_two_quanta_raw", |_| {
             let start = QUANTA.raw();
             black_box(start);
             QUANTA.delta_as_nanos(start, QUANTA.raw())
-        })
-    });
-    group.bench_function("00_floor_two_instant_now", |b| {
-        b.iter(|| {
+        });
+        bench.calls("00_floor_two_instant_now", |_| {
             let start = Instant::now();
             black_box(start);
             start.elapsed()
-        })
-    });
+        });
 
-    // (1) the function itself.
-    sync_bench(&mut group, "01_bare", bare);
-    group.bench_function("01b_bare_async_block_on", |b| {
-        let mut n = 0_u64;
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            futures::executor::block_on(bare_async(black_box(n)))
-        })
-    });
-    threads_bench(&mut group, "01t_bare_2_threads", 2, bare);
+        // (1) the function itself.
+        bench.calls("01_bare", bare);
+        bench.calls("01b_bare_async_block_on", |n| {
+            futures::executor::block_on(bare_async(n))
+        });
+        bench.threads("01t_bare_2_threads", 2, bare);
+        bench.threads("01t_bare_1_thread_harness", 1, bare);
 
-    observe_benches(&mut group);
-    peer_benches(&mut group);
+        observe_benches(&mut bench);
+        peer_benches(&mut bench);
 
-    group.finish();
+        bench.group.finish();
+    }
     criterion.final_summary();
 }
