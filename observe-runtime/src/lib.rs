@@ -45,10 +45,10 @@ mod serve;
 mod span;
 mod state;
 
+pub use catalog::{assert_unique_span_names, catalog};
 pub use config::{
     Config, ExportProtocol, InitError, LogOutput, ParentBasedRoot, Propagator, Sampler, SpanOutput,
 };
-pub use catalog::{assert_unique_span_names, catalog};
 pub use context::{current, spawn, spawn_thread, FutureExt, SpanContext};
 pub use label::LabelValue;
 pub use observe_macros::{observe, LabelValue};
