@@ -184,7 +184,18 @@ pub struct Config {
     pub(crate) max_batch: usize,
     pub(crate) max_queue: usize,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) hash_key: Option<HashKey>,
     pub(crate) errors: Vec<InitError>,
+}
+
+/// The secret behind [`hash`](crate::hash); never printed.
+#[derive(Clone)]
+pub(crate) struct HashKey(pub(crate) Vec<u8>);
+
+impl fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HashKey([redacted])")
+    }
 }
 
 impl Default for Config {
@@ -207,6 +218,7 @@ impl Default for Config {
             max_batch: 512,
             max_queue: 32_768,
             shutdown_timeout: Duration::from_secs(5),
+            hash_key: None,
             errors: Vec::new(),
         }
     }
@@ -509,6 +521,14 @@ impl Config {
     /// (and counted).
     pub fn max_queue(mut self, spans: usize) -> Self {
         self.max_queue = spans.max(1);
+        self
+    }
+
+    /// The key [`hash`](crate::hash) uses for sensitive fields (overrides
+    /// `OBSERVE_HASH_KEY`); keep it stable across a deployment so equal values
+    /// stay joinable.
+    pub fn hash_key(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.hash_key = Some(HashKey(secret.as_ref().to_vec()));
         self
     }
 

@@ -147,6 +147,9 @@ fn start(config: Config) -> Result<Guard, InitError> {
         logs::install(&config.logs, &config.log_filter)?;
     }
     logs::set_service(service.clone());
+    if let Some(key) = &config.hash_key {
+        crate::pii::set_hash_key(&key.0);
+    }
     propagation::configure(&config.propagators);
     if config.disabled {
         return Ok(Guard {

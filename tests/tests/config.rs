@@ -87,8 +87,16 @@ fn malformed_variables_are_errors_that_name_them() {
     vars.sort_unstable();
     assert_eq!(vars, ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SDK_DISABLED"]);
 
-    // A good configuration still initialises afterwards.
-    let guard = observe_runtime::init(from(&[("OTEL_TRACES_EXPORTER", "none")])).expect("init");
+    // A good configuration still initialises afterwards, and applies its
+    // hash key: a later attempt to set another one is refused.
+    let guard = observe_runtime::init(
+        from(&[("OTEL_TRACES_EXPORTER", "none")]).hash_key("deployment-secret"),
+    )
+    .expect("init");
+    assert!(
+        !observe_runtime::set_hash_key(b"another"),
+        "init set the key"
+    );
     assert!(observe_runtime::is_initialized());
     assert_eq!(
         observe_runtime::init(from(&[])).unwrap_err(),
