@@ -59,6 +59,14 @@ pub fn observed(x: u64) -> Result<u64, BenchError> {
     body(x)
 }
 
+/// A second observed function with its own callsite, for telling shared
+/// callsite data from shared per-call state in the two-thread runs.
+#[observe(span = "Bench.Other", metric = "latency")]
+#[inline(never)]
+pub fn observed_other(x: u64) -> Result<u64, BenchError> {
+    body(x)
+}
+
 /// (5): the same body under `#[observe]` on an `async fn`.
 #[observe(span = "Bench.CallAsync", metric = "latency")]
 #[inline(never)]
