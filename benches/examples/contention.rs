@@ -55,10 +55,13 @@ fn measure(other: Option<fn(u64) -> Result<u64, BenchError>>) -> f64 {
     rounds[ROUNDS / 2]
 }
 
+/// What the other thread runs meanwhile, if anything.
+type Background = Option<fn(u64) -> Result<u64, BenchError>>;
+
 fn main() {
     let _guard = observe_runtime::init(observe_config(Sampler::AlwaysOff, NoopExporter))
         .expect("observe starts");
-    let cases: [(&str, Option<fn(u64) -> Result<u64, BenchError>>); 4] = [
+    let cases: [(&str, Background); 4] = [
         ("alone", None),
         ("other thread: bare function", Some(bare)),
         ("other thread: same observed function", Some(observed)),
