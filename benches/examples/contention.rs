@@ -16,12 +16,15 @@ use observe_benches::{
 };
 use observe_runtime::Sampler;
 
+/// A function under test.
+type Subject = fn(u64) -> Result<u64, BenchError>;
+
 const CALLS: u64 = 5_000_000;
 const ROUNDS: usize = 7;
 
 /// Median ns per call of `observed` on a thread of its own, with `other`
 /// running on another thread meanwhile (when given).
-fn measure(other: Option<fn(u64) -> Result<u64, BenchError>>) -> f64 {
+fn measure(other: Option<Subject>) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let background = other.map(|f| {
         let stop = Arc::clone(&stop);
