@@ -24,7 +24,7 @@ const ROUNDS: usize = 7;
 
 /// Median ns per call of `observed` on a thread of its own, with `other`
 /// running on another thread meanwhile (when given).
-fn measure(other: Option<Subject>) -> f64 {
+fn measure(other: Background) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let background = other.map(|f| {
         let stop = Arc::clone(&stop);
@@ -59,7 +59,7 @@ fn measure(other: Option<Subject>) -> f64 {
 }
 
 /// What the other thread runs meanwhile, if anything.
-type Background = Option<fn(u64) -> Result<u64, BenchError>>;
+type Background = Option<Subject>;
 
 fn main() {
     let _guard = observe_runtime::init(observe_config(Sampler::AlwaysOff, NoopExporter))
