@@ -336,6 +336,56 @@ impl opentelemetry_sdk::trace::SpanExporter for CompactExporter {
     }
 }
 
+impl CompactExporter {
+    /// One exporter per test binary, with observe initialised to export into
+    /// it for the rest of the process.
+    pub fn installed(service: &str) -> &'static CompactExporter {
+        static INSTALLED: std::sync::OnceLock<CompactExporter> = std::sync::OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            let exporter = CompactExporter::default();
+            let guard = observe_runtime::init(
+                observe_runtime::Config::default()
+                    .service_name(service)
+                    .logs(observe_runtime::LogOutput::Off)
+                    .exporter(exporter.clone()),
+            )
+            .expect("init");
+            // The guard lives as long as the test binary.
+            std::mem::forget(guard);
+            exporter
+        })
+    }
+}
+
+/// Fails the test unless `promtool check metrics` accepts `text`.
+pub fn check_with_promtool(text: &str) {
+    use std::process::{Command, Stdio};
+    let promtool = require_tool(
+        "promtool",
+        "install Debian's `prometheus` package (`.ci/test` does)",
+    );
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Flushes every ended span and returns what `exporter` holds. Blocking: from
 /// async code call it through `tokio::task::spawn_blocking`.
 pub fn flushed(

@@ -4,8 +4,6 @@
 //! `Type.Method` names from an `#[observe]` impl block.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -191,34 +189,7 @@ fn custom_families_and_labels_appear_in_the_metrics_text() {
     let span = spans_named("Checkout.Quote").pop().expect("span");
     assert_eq!(attributes(&span)["payment.method"], "bank_transfer");
 
-    check_with_promtool(&text);
-}
-
-fn check_with_promtool(text: &str) {
-    let promtool = observe_tests::require_tool(
-        "promtool",
-        "install Debian's `prometheus` package (`.ci/run` does)",
-    );
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    observe_tests::check_with_promtool(&text);
 }
 
 #[test]

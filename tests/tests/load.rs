@@ -3,25 +3,12 @@
 //! overload dropped is counted.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
-use observe_runtime::{observe, Config, LogOutput, SpanContext};
+use observe_runtime::{observe, SpanContext};
 use observe_tests::{CompactExporter, CompactSpan};
 
 fn recorded() -> &'static CompactExporter {
-    static RECORDED: OnceLock<CompactExporter> = OnceLock::new();
-    RECORDED.get_or_init(|| {
-        let recorded = CompactExporter::default();
-        let guard = observe_runtime::init(
-            Config::default()
-                .service_name("reliability-test")
-                .logs(LogOutput::Off)
-                .exporter(recorded.clone()),
-        )
-        .expect("init");
-        std::mem::forget(guard);
-        recorded
-    })
+    CompactExporter::installed("load-test")
 }
 
 fn flushed() -> HashMap<u64, CompactSpan> {

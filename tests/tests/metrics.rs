@@ -1,11 +1,8 @@
 //! The `/metrics` endpoint: the latency histogram counts ok, error and panic
 //! apart, has `_bucket`, `_sum` and `_count`, and passes `promtool check metrics`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use observe_runtime::{observe, Config, LogOutput, SpanOutput};
-use observe_tests::{free_addr, http_get, require_tool};
+use observe_tests::{free_addr, http_get};
 
 #[derive(Debug)]
 enum ChargeError {
@@ -140,30 +137,7 @@ fn metrics_endpoint_serves_a_histogram_per_outcome() {
         "{text}"
     );
 
-    let promtool = require_tool(
-        "promtool",
-        "install Debian's `prometheus` package (`.ci/run` does)",
-    );
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    observe_tests::check_with_promtool(&text);
 
     // Users with their own registry register observe's collector there and
     // serve classic text from their own handler.
