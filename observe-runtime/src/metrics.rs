@@ -6,6 +6,11 @@
 //! the shards of every thread; a thread that exits folds its shards into the
 //! retired totals first, so nothing it counted is lost.
 //!
+//! A sampled call also leaves an exemplar in its bucket (trace id, span id,
+//! duration, time), the latest per bucket winning. [`Format::OpenMetrics`]
+//! writes them on the bucket lines, so a latency spike in Prometheus links to
+//! a trace; the classic text format has no exemplars.
+//!
 //! ```no_run
 //! // Serve observe's metrics from your own registry:
 //! let registry = prometheus::Registry::new();
@@ -14,7 +19,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use once_cell::sync::{Lazy, OnceCell};
@@ -25,6 +30,8 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registr
 use crate::clock;
 use crate::context::SpanContext;
 use crate::span::{Callsite, Metric as MetricSpec, OutcomeKind};
+
+mod openmetrics;
 
 /// Upper bounds of the default latency buckets, in seconds: three per decade
 /// from 0.5 ms to 30 s, so the 1 ms, 10 ms, 100 ms, 1 s and 10 s regimes fall
@@ -61,43 +68,80 @@ const HELP: &str = "Duration of observed operations, in seconds.";
 
 /// One thread's counts for one series. Only the owning thread writes.
 struct Shard {
-    /// The callsite's bucket bounds in nanoseconds; `counts` has one more
+    /// The callsite's bucket bounds in raw clock ticks, so the hot path
+    /// compares the raw duration and converts nothing; `counts` has one more
     /// slot, for `+Inf`.
-    bounds: &'static [u64],
+    bounds: Box<[u64]>,
     counts: Box<[AtomicU64]>,
-    sum_nanos: AtomicU64,
+    sum_ticks: AtomicU64,
+    /// The latest sampled call of each bucket, for OpenMetrics exemplars.
+    exemplars: Box<[ExemplarSlot]>,
 }
 
 impl Shard {
-    fn new(bounds: &'static [u64]) -> Shard {
+    fn new(bucket_nanos: &'static [u64]) -> Shard {
         Shard {
-            bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_nanos: AtomicU64::new(0),
+            bounds: bucket_nanos.iter().map(|&n| clock_ticks(n)).collect(),
+            counts: (0..=bucket_nanos.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            sum_ticks: AtomicU64::new(0),
+            exemplars: (0..=bucket_nanos.len())
+                .map(|_| ExemplarSlot::default())
+                .collect(),
         }
     }
 
     #[inline]
-    fn record(&self, nanos: u64) {
+    fn record(&self, start: u64, end: u64, context: SpanContext) {
+        let ticks = end.saturating_sub(start);
         let slot = self
             .bounds
             .iter()
-            .position(|&bound| nanos <= bound)
+            .position(|&bound| ticks <= bound)
             .unwrap_or(self.bounds.len());
         // Single writer: a load and a store, not a locked read-modify-write.
         bump(&self.counts[slot], 1);
-        bump(&self.sum_nanos, nanos);
+        bump(&self.sum_ticks, ticks);
+        if context.sampled {
+            self.exemplars[slot].write(context, ticks, end);
+        }
     }
 
     fn add_to(&self, totals: &mut Totals) {
-        if totals.counts.len() < self.counts.len() {
-            totals.counts.resize(self.counts.len(), 0);
-        }
+        totals.fit(self.counts.len());
         for (total, count) in totals.counts.iter_mut().zip(&self.counts[..]) {
             *total += count.load(Ordering::Relaxed);
         }
-        totals.sum_nanos += self.sum_nanos.load(Ordering::Relaxed);
+        totals.sum_ticks += self.sum_ticks.load(Ordering::Relaxed);
+        for (latest, slot) in totals.exemplars.iter_mut().zip(&self.exemplars[..]) {
+            if let Some(candidate) = slot.read() {
+                if latest.is_none_or(|l| l.end < candidate.end) {
+                    *latest = Some(candidate);
+                }
+            }
+        }
     }
+}
+
+/// The largest raw tick count that is still at most `nanos` long: the bucket
+/// bound the hot path compares raw durations against.
+fn clock_ticks(nanos: u64) -> u64 {
+    let mut high = nanos.max(1);
+    while clock::delta_nanos(0, high) <= nanos && high < u64::MAX / 4 {
+        high *= 2;
+    }
+    let mut low = 0;
+    // Invariant: delta_nanos(0, low) <= nanos < delta_nanos(0, high).
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if clock::delta_nanos(0, mid) <= nanos {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    low
 }
 
 #[inline]
@@ -108,11 +152,105 @@ fn bump(cell: &AtomicU64, by: u64) {
     );
 }
 
+/// The latest sampled observation of one bucket on one thread: a sequence
+/// lock with a single writer (the owning thread), so the hot path takes no
+/// lock and a scrape never sees half an exemplar.
+#[derive(Default)]
+struct ExemplarSlot {
+    /// Even when stable, odd while the owner writes; `0`: never written.
+    seq: AtomicU64,
+    trace_high: AtomicU64,
+    trace_low: AtomicU64,
+    span_id: AtomicU64,
+    ticks: AtomicU64,
+    end: AtomicU64,
+}
+
+/// A sampled call that landed in a bucket: its trace, span and duration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Exemplar {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    /// Duration in raw ticks.
+    ticks: u64,
+    /// Raw clock reading at the end of the call.
+    end: u64,
+}
+
+impl Exemplar {
+    /// The observed duration in seconds: the exemplar's value.
+    pub(crate) fn seconds(&self) -> f64 {
+        clock::delta_nanos(0, self.ticks) as f64 / 1e9
+    }
+
+    /// When the call ended.
+    pub(crate) fn time(&self) -> std::time::SystemTime {
+        clock::to_system_time(self.end)
+    }
+}
+
+impl ExemplarSlot {
+    #[inline]
+    fn write(&self, context: SpanContext, ticks: u64, end: u64) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        // Orders the odd sequence before the data, for a reader that sees
+        // any of the new data.
+        fence(Ordering::Release);
+        self.trace_high
+            .store((context.trace_id >> 64) as u64, Ordering::Relaxed);
+        self.trace_low
+            .store(context.trace_id as u64, Ordering::Relaxed);
+        self.span_id.store(context.span_id, Ordering::Relaxed);
+        self.ticks.store(ticks, Ordering::Relaxed);
+        self.end.store(end, Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// The slot's exemplar, or `None` if it was never written (or the owner
+    /// kept rewriting it through every attempt; the next scrape gets it).
+    fn read(&self) -> Option<Exemplar> {
+        for _ in 0..8 {
+            let before = self.seq.load(Ordering::Acquire);
+            if before == 0 {
+                return None;
+            }
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let exemplar = Exemplar {
+                trace_id: u128::from(self.trace_high.load(Ordering::Relaxed)) << 64
+                    | u128::from(self.trace_low.load(Ordering::Relaxed)),
+                span_id: self.span_id.load(Ordering::Relaxed),
+                ticks: self.ticks.load(Ordering::Relaxed),
+                end: self.end.load(Ordering::Relaxed),
+            };
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == before {
+                return Some(exemplar);
+            }
+        }
+        None
+    }
+}
+
 #[derive(Clone, Default)]
 struct Totals {
     /// Per bucket, then `+Inf`; not cumulative.
     counts: Vec<u64>,
-    sum_nanos: u64,
+    sum_ticks: u64,
+    /// Per bucket, then `+Inf`: the latest sampled call over all threads.
+    exemplars: Vec<Option<Exemplar>>,
+}
+
+impl Totals {
+    fn fit(&mut self, slots: usize) {
+        if self.counts.len() < slots {
+            self.counts.resize(slots, 0);
+            self.exemplars.resize(slots, None);
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -228,7 +366,7 @@ pub(crate) fn observe(
     error_type: &'static str,
     start: u64,
     end: u64,
-    _context: SpanContext,
+    context: SpanContext,
 ) {
     let key = SeriesKey {
         callsite: callsite.index(),
@@ -236,14 +374,13 @@ pub(crate) fn observe(
         outcome,
         error_type,
     };
-    let nanos = clock::delta_nanos(start, end);
     // `try_with`: a call made while this thread's locals are being torn down
     // is not counted rather than panicking.
     let _ = LOCAL.try_with(|local| {
         local
             .borrow_mut()
             .shard(callsite, metric, key)
-            .record(nanos)
+            .record(start, end, context)
     });
 }
 
@@ -284,12 +421,10 @@ impl LatencyCollector {
         }
     }
 
-    /// One histogram family per distinct family name; within a family every
-    /// series has the union of the family's label names, empty where its
-    /// callsite has no such label (Prometheus reads an empty label as absent).
-    fn collect(&self) -> Vec<MetricFamily> {
+    /// Every series, summed over threads.
+    fn rows(&self) -> Vec<Row> {
         let series = SERIES.lock().unwrap_or_else(|e| e.into_inner());
-        let rows: Vec<Row> = series
+        series
             .iter()
             .map(|(key, s)| {
                 let mut totals = s.retired.clone();
@@ -318,9 +453,14 @@ impl LatencyCollector {
                     totals,
                 }
             })
-            .collect();
-        drop(series);
+            .collect()
+    }
 
+    /// One histogram family per distinct family name; within a family every
+    /// series has the union of the family's label names, empty where its
+    /// callsite has no such label (Prometheus reads an empty label as absent).
+    fn collect(&self) -> Vec<MetricFamily> {
+        let rows = self.rows();
         let mut families: BTreeMap<String, Vec<Row>> = BTreeMap::new();
         for row in rows {
             families.entry(row.family.clone()).or_default().push(row);
@@ -334,6 +474,40 @@ impl LatencyCollector {
             .map(|(name, rows)| family(name, rows))
             .collect()
     }
+}
+
+/// The exemplars of observe's histogram series, keyed the way the
+/// OpenMetrics writer finds a series: family name and its non-empty labels.
+pub(crate) type ExemplarIndex = HashMap<SeriesId, Vec<Option<Exemplar>>>;
+
+/// A histogram series: its family and its non-empty labels, sorted by name.
+pub(crate) type SeriesId = (String, Vec<(String, String)>);
+
+pub(crate) fn series_id<'a>(
+    family: &str,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> SeriesId {
+    let mut labels: Vec<(String, String)> = labels
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    labels.sort();
+    (family.to_owned(), labels)
+}
+
+fn exemplar_index() -> ExemplarIndex {
+    LatencyCollector::new(PREFIX.get().map_or("", String::as_str))
+        .rows()
+        .into_iter()
+        .filter(|row| row.totals.exemplars.iter().any(Option::is_some))
+        .map(|row| {
+            (
+                series_id(&row.family, row.labels.iter().copied()),
+                row.totals.exemplars,
+            )
+        })
+        .collect()
 }
 
 fn family(name: String, rows: Vec<Row>) -> MetricFamily {
@@ -406,7 +580,7 @@ fn histogram(bounds: &[f64], totals: &Totals) -> Histogram {
     let overflow = totals.counts.get(bounds.len()).copied().unwrap_or(0);
     let mut histogram = Histogram::default();
     histogram.set_sample_count(cumulative + overflow);
-    histogram.set_sample_sum(totals.sum_nanos as f64 / 1e9);
+    histogram.set_sample_sum(clock::delta_nanos(0, totals.sum_ticks) as f64 / 1e9);
     histogram.set_bucket(buckets);
     histogram
 }
@@ -418,12 +592,25 @@ pub(crate) struct Health {
     pub(crate) spans_dropped: IntCounterVec,
     pub(crate) export_errors: IntCounter,
     pub(crate) queue_depth: IntGauge,
+    pub(crate) propagation_errors: IntCounterVec,
     pub(crate) build_info: IntGaugeVec,
 }
 
+/// Reasons a span is dropped before export.
+const DROP_REASONS: [&str; 2] = ["queue_full", "export_failed"];
+
+/// Reasons an incoming trace header is ignored.
+const PROPAGATION_ERRORS: [&str; 5] = [
+    "traceparent_invalid",
+    "tracestate_limit",
+    "baggage_limit",
+    "not_utf8",
+    "amqp_value_type",
+];
+
 impl Health {
     fn new() -> Health {
-        Health {
+        let health = Health {
             spans_exported: IntCounter::new(
                 "observe_spans_exported_total",
                 "Spans handed to the exporter successfully.",
@@ -447,12 +634,32 @@ impl Health {
                 "Ended spans waiting for export.",
             )
             .expect("valid metric"),
-            build_info: IntGaugeVec::new(
-                Opts::new("observe_build_info", "The instrumented service; always 1."),
-                &["service_name", "service_version", "deployment_environment"],
+            propagation_errors: IntCounterVec::new(
+                Opts::new(
+                    "observe_propagation_errors_total",
+                    "Incoming trace headers that were ignored, by reason.",
+                ),
+                &["reason"],
             )
             .expect("valid metric"),
+            build_info: IntGaugeVec::new(
+                Opts::new(
+                    "observe_build_info",
+                    "The instrumented service and its version; always 1.",
+                ),
+                &["service", "version", "environment"],
+            )
+            .expect("valid metric"),
+        };
+        // Every known reason is exposed from the start, at zero, so a rate()
+        // over it has a baseline and an alert on it has a series to watch.
+        for reason in DROP_REASONS {
+            health.spans_dropped.with_label_values(&[reason]);
         }
+        for reason in PROPAGATION_ERRORS {
+            health.propagation_errors.with_label_values(&[reason]);
+        }
+        health
     }
 }
 
@@ -469,6 +676,7 @@ impl Collector for ObserveCollector {
         descs.extend(h.spans_dropped.desc());
         descs.extend(h.export_errors.desc());
         descs.extend(h.queue_depth.desc());
+        descs.extend(h.propagation_errors.desc());
         descs.extend(h.build_info.desc());
         descs
     }
@@ -481,6 +689,7 @@ impl Collector for ObserveCollector {
         families.extend(h.spans_dropped.collect());
         families.extend(h.export_errors.collect());
         families.extend(h.queue_depth.collect());
+        families.extend(h.propagation_errors.collect());
         families.extend(h.build_info.collect());
         families
     }
@@ -514,11 +723,178 @@ pub fn registry() -> &'static Registry {
     &REGISTRY
 }
 
-/// [`registry`] in the Prometheus text exposition format.
+/// [`registry`] in the classic Prometheus text format.
 pub fn render() -> String {
-    let mut out = String::new();
-    prometheus::TextEncoder::new()
-        .encode_utf8(&registry().gather(), &mut out)
-        .expect("text encoding into a String cannot fail");
-    out
+    render_as(Format::Prometheus)
+}
+
+/// [`registry`] in `format`.
+pub fn render_as(format: Format) -> String {
+    encode(&registry().gather(), format)
+}
+
+/// Metric families gathered from any `prometheus::Registry` in `format`.
+/// In OpenMetrics, observe's latency buckets carry their `trace_id`
+/// exemplars, so a handler of your own serves them too:
+///
+/// ```no_run
+/// use observe_runtime::metrics::{self, Format};
+/// # let registry = prometheus::Registry::new();
+/// # let accept: Option<&str> = None;
+/// let format = Format::negotiate(accept);
+/// let body = metrics::encode(&registry.gather(), format);
+/// // respond with `Content-Type: format.content_type()` and `body`
+/// ```
+pub fn encode(families: &[MetricFamily], format: Format) -> String {
+    match format {
+        Format::Prometheus => {
+            let mut out = String::new();
+            prometheus::TextEncoder::new()
+                .encode_utf8(families, &mut out)
+                .expect("text encoding into a String cannot fail");
+            out
+        }
+        Format::OpenMetrics => openmetrics::encode(families, &exemplar_index()),
+    }
+}
+
+/// The exposition formats `/metrics` serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The classic Prometheus text format, version 0.0.4: no exemplars.
+    Prometheus,
+    /// OpenMetrics 1.0 text, with `trace_id` exemplars on latency buckets.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format an HTTP `Accept` header asks for: OpenMetrics when the
+    /// client ranks it at least as high as the classic text (Prometheus
+    /// does), the classic text otherwise and when there is no header.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Prometheus;
+        };
+        let mut openmetrics = 0.0f32;
+        let mut classic = 0.0f32;
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let mut quality = 1.0f32;
+            let mut version = None;
+            for param in parts {
+                let Some((name, value)) = param.split_once('=') else {
+                    continue;
+                };
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "q" => quality = value.trim().parse().unwrap_or(0.0),
+                    "version" => version = Some(value.trim().trim_matches('"').to_owned()),
+                    _ => {}
+                }
+            }
+            match media.as_str() {
+                "application/openmetrics-text"
+                    if matches!(version.as_deref(), None | Some("1.0.0" | "0.0.1")) =>
+                {
+                    openmetrics = openmetrics.max(quality);
+                }
+                "text/plain" | "text/*" | "*/*" => classic = classic.max(quality),
+                _ => {}
+            }
+        }
+        if openmetrics > 0.0 && openmetrics >= classic {
+            Format::OpenMetrics
+        } else {
+            Format::Prometheus
+        }
+    }
+
+    /// The `Content-Type` of a response in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROMETHEUS_2: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    const PROMETHEUS_3: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+
+    #[test]
+    fn prometheus_gets_openmetrics_and_everyone_else_classic_text() {
+        assert_eq!(Format::negotiate(Some(PROMETHEUS_2)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(Some(PROMETHEUS_3)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(None), Format::Prometheus);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Prometheus);
+        assert_eq!(
+            Format::negotiate(Some("text/html,application/xhtml+xml,*/*;q=0.8")),
+            Format::Prometheus
+        );
+        assert_eq!(
+            Format::negotiate(Some("text/plain, application/openmetrics-text;q=0.5")),
+            Format::Prometheus
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;version=2.0.0")),
+            Format::Prometheus,
+            "an OpenMetrics version observe does not write"
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text; q=garbage")),
+            Format::Prometheus
+        );
+    }
+
+    #[test]
+    fn tick_bounds_hold_exactly_the_durations_within_the_bound() {
+        for nanos in [1, 500_000, 1_000_000, 30_000_000_000] {
+            let ticks = clock_ticks(nanos);
+            assert!(clock::delta_nanos(0, ticks) <= nanos);
+            assert!(clock::delta_nanos(0, ticks + 1) > nanos);
+        }
+    }
+
+    #[test]
+    fn an_exemplar_is_read_whole_and_the_latest_wins() {
+        let slot = ExemplarSlot::default();
+        assert_eq!(slot.read(), None, "never written");
+        let first = SpanContext {
+            trace_id: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10,
+            span_id: 7,
+            sampled: true,
+            remote: false,
+        };
+        slot.write(first, 100, 1_000);
+        let read = slot.read().expect("written");
+        assert_eq!((read.trace_id, read.span_id), (first.trace_id, 7));
+        assert_eq!((read.ticks, read.end), (100, 1_000));
+
+        let shard = Shard::new(&[1_000_000]);
+        let mut totals = Totals::default();
+        shard.record(0, 10, first);
+        let later = SpanContext {
+            span_id: 8,
+            ..first
+        };
+        shard.record(20, 30, later);
+        shard.record(
+            40,
+            50,
+            SpanContext {
+                sampled: false,
+                span_id: 9,
+                ..first
+            },
+        );
+        shard.add_to(&mut totals);
+        assert_eq!(totals.counts, vec![3, 0]);
+        let exemplar = totals.exemplars[0].expect("sampled calls leave exemplars");
+        assert_eq!(exemplar.span_id, 8, "the latest sampled call wins");
+        assert_eq!(totals.exemplars[1], None);
+    }
 }

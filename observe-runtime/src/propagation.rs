@@ -12,8 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use once_cell::sync::Lazy;
-use prometheus::{IntCounterVec, Opts};
+use prometheus::IntCounterVec;
 
 use opentelemetry::propagation::{
     Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
@@ -204,19 +203,7 @@ pub(crate) fn inject_fields(context: SpanContext) -> Vec<(&'static str, String)>
 }
 
 fn errors() -> &'static IntCounterVec {
-    static ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
-        let counter = IntCounterVec::new(
-            Opts::new(
-                "observe_propagation_errors_total",
-                "Incoming trace headers that were ignored, by reason.",
-            ),
-            &["reason"],
-        )
-        .expect("valid metric");
-        let _ = crate::metrics::registry().register(Box::new(counter.clone()));
-        counter
-    });
-    &ERRORS
+    &crate::metrics::health().propagation_errors
 }
 
 /// Counts a header observe could not use, by reason: `traceparent_invalid`,

@@ -1,4 +1,5 @@
-//! The built-in `/metrics` endpoint.
+//! The built-in `/metrics` endpoint: OpenMetrics with exemplars for
+//! Prometheus, classic text for everyone else.
 
 use std::convert::Infallible;
 
@@ -10,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use prometheus::Registry;
 use tokio::net::TcpListener;
 
-const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+use crate::metrics::{self, Format};
 
 /// Serves `registry` until the runtime shuts down. A failed connection is
 /// that connection's problem only.
@@ -34,15 +35,18 @@ async fn respond(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let response = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => {
-            let mut body = String::new();
-            match prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut body) {
-                Ok(()) => Response::builder()
-                    .header(header::CONTENT_TYPE, TEXT_FORMAT)
-                    .body(Full::new(Bytes::from(body))),
-                Err(e) => Response::builder()
-                    .status(StatusCode::INTERNAL_SERVER_ERROR)
-                    .body(Full::new(Bytes::from(e.to_string()))),
-            }
+            // Prometheus asks for OpenMetrics first, which carries exemplars;
+            // browsers and curl get the classic text.
+            let accept = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|value| value.to_str().ok());
+            let format = Format::negotiate(accept);
+            let body = metrics::encode(&registry.gather(), format);
+            Response::builder()
+                .header(header::CONTENT_TYPE, format.content_type())
+                .header(header::VARY, "Accept")
+                .body(Full::new(Bytes::from(body)))
         }
         (_, "/metrics") => Response::builder()
             .status(StatusCode::METHOD_NOT_ALLOWED)

@@ -131,9 +131,7 @@ fn metrics_endpoint_serves_a_histogram_per_outcome() {
     assert!(sum > 0.0 && sum < 0.01, "sum {sum}");
     assert!(!text.contains("Payment.Refund"), "no metric unless asked");
     assert!(
-        text.contains(
-            "observe_build_info{deployment_environment=\"\",service_name=\"metrics-test\""
-        ),
+        text.contains("observe_build_info{environment=\"\",service=\"metrics-test\",version=\""),
         "{text}"
     );
 
