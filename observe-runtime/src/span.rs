@@ -253,19 +253,47 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
 /// it returns, panics or is cancelled.
 ///
 /// When the runtime is not initialised it holds nothing and every method is a
-/// branch on `None`.
+/// branch on `None`, inlined into the caller: `#[observe]` before `init` costs
+/// the relaxed load of `state::enabled()` and that branch.
 pub struct ActiveSpan {
     inner: Option<SpanState>,
 }
 
+/// What a running span needs at its end: 64 bytes, so the `ActiveSpan` on the
+/// caller's stack fits one cache line and moves in a few registers. The
+/// parent is kept as its span id and remote flag only: its trace id is the
+/// span's own.
 pub(crate) struct SpanState {
     pub(crate) callsite: &'static Callsite,
-    pub(crate) context: SpanContext,
-    pub(crate) parent: SpanContext,
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) parent_span_id: u64,
     pub(crate) start: u64,
-    pub(crate) attributes: Vec<KeyValue>,
+    /// Attributes from `fields(...)` and labels; allocated only for a sampled
+    /// span that records any.
+    pub(crate) extra: Option<Box<SpanExtra>>,
     /// The label combination, a mixed-radix number over the label sets.
     pub(crate) labels: u32,
+    pub(crate) sampled: bool,
+    pub(crate) parent_remote: bool,
+}
+
+/// The rarely present parts of a span, behind one pointer.
+#[derive(Default)]
+pub(crate) struct SpanExtra {
+    pub(crate) attributes: Vec<KeyValue>,
+}
+
+impl SpanState {
+    #[inline]
+    fn context(&self) -> SpanContext {
+        SpanContext {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            sampled: self.sampled,
+            remote: false,
+        }
+    }
 }
 
 /// A finished, sampled span waiting for export.
@@ -282,20 +310,26 @@ pub(crate) struct SpanRecord {
 }
 
 /// Starts a span for `callsite` as a child of the current span (or a new root).
-#[inline]
+#[inline(always)]
 pub fn start(callsite: &'static Callsite) -> ActiveSpan {
     if !state::enabled() {
         return ActiveSpan { inner: None };
     }
-    start_with_parent(callsite, context::current())
+    start_enabled(callsite, context::current())
 }
 
 /// Starts a span for `callsite` as a child of `parent` (used for remote parents
 /// extracted from message headers).
+#[inline]
 pub fn start_with_parent(callsite: &'static Callsite, parent: SpanContext) -> ActiveSpan {
     if !state::enabled() {
         return ActiveSpan { inner: None };
     }
+    start_enabled(callsite, parent)
+}
+
+#[inline(never)]
+fn start_enabled(callsite: &'static Callsite, parent: SpanContext) -> ActiveSpan {
     let (trace_id, sampled) = if parent.trace_id != 0 {
         (parent.trace_id, state::sample_child(parent))
     } else {
@@ -305,16 +339,14 @@ pub fn start_with_parent(callsite: &'static Callsite, parent: SpanContext) -> Ac
     ActiveSpan {
         inner: Some(SpanState {
             callsite,
-            context: SpanContext {
-                trace_id,
-                span_id: ids::span_id(),
-                sampled,
-                remote: false,
-            },
-            parent,
+            trace_id,
+            span_id: ids::span_id(),
+            parent_span_id: parent.span_id,
             start: clock::raw(),
-            attributes: Vec::new(),
+            extra: None,
             labels: 0,
+            sampled,
+            parent_remote: parent.remote,
         }),
     }
 }
@@ -324,19 +356,26 @@ impl ActiveSpan {
     /// computing.
     #[inline]
     pub fn is_recording(&self) -> bool {
-        matches!(&self.inner, Some(s) if s.context.sampled)
+        matches!(&self.inner, Some(s) if s.sampled)
     }
 
     /// The span's context, or [`SpanContext::NONE`] when the runtime is off.
+    #[inline]
     pub fn context(&self) -> SpanContext {
-        self.inner.as_ref().map_or(SpanContext::NONE, |s| s.context)
+        self.inner
+            .as_ref()
+            .map_or(SpanContext::NONE, SpanState::context)
     }
 
     /// Records an attribute (only kept when the span is recording).
     pub fn set_attribute(&mut self, key: &'static str, value: Value) {
         if let Some(state) = &mut self.inner {
-            if state.context.sampled {
-                state.attributes.push(KeyValue::new(key, value));
+            if state.sampled {
+                state
+                    .extra
+                    .get_or_insert_with(Box::default)
+                    .attributes
+                    .push(KeyValue::new(key, value));
             }
         }
     }
@@ -366,40 +405,56 @@ impl ActiveSpan {
     /// Makes this span current on this thread until the guard drops.
     #[inline]
     pub fn enter(&self) -> Option<ContextGuard> {
-        self.inner.as_ref().map(|s| s.context.attach())
+        self.inner.as_ref().map(|s| s.context().attach())
     }
 
     /// Ends the span with the call's outcome and observes the histogram.
-    #[inline]
-    pub fn finish(mut self, outcome: Outcome<'_>) {
-        if let Some(state) = self.inner.take() {
-            let (kind, error_type, message) = match outcome {
-                Outcome::Ok => (OutcomeKind::Ok, "", None),
-                Outcome::Err { error_type, error } => {
-                    let message = state
-                        .context
-                        .sampled
-                        .then(|| error.to_string().into_boxed_str());
-                    (OutcomeKind::Error, error_type, message)
-                }
-            };
-            end(state, kind, error_type, message);
+    ///
+    /// Inlined down to a branch on `None`; the work is out of line.
+    #[inline(always)]
+    pub fn finish(self, outcome: Outcome<'_>) {
+        // No trip through `Drop`: the state is moved out here.
+        let mut this = std::mem::ManuallyDrop::new(self);
+        if let Some(state) = this.inner.take() {
+            finish_state(state, outcome);
         }
     }
 }
 
+#[inline(never)]
+fn finish_state(state: SpanState, outcome: Outcome<'_>) {
+    match outcome {
+        Outcome::Ok => end(state, OutcomeKind::Ok, "", None),
+        Outcome::Err { error_type, error } => finish_err(state, error_type, error),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn finish_err(state: SpanState, error_type: &'static str, error: ErrorRef<'_>) {
+    let message = state.sampled.then(|| error.to_string().into_boxed_str());
+    end(state, OutcomeKind::Error, error_type, message);
+}
+
 impl Drop for ActiveSpan {
+    #[inline(always)]
     fn drop(&mut self) {
         // Reached only when `finish` was not called: the call unwound or its
         // future was dropped before completing.
         if let Some(state) = self.inner.take() {
-            if std::thread::panicking() {
-                let message = state.context.sampled.then(panic_message);
-                end(state, OutcomeKind::Panic, "panic", message);
-            } else {
-                end(state, OutcomeKind::Cancelled, "", None);
-            }
+            end_unfinished(state);
         }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn end_unfinished(state: SpanState) {
+    if std::thread::panicking() {
+        let message = state.sampled.then(panic_message);
+        end(state, OutcomeKind::Panic, "panic", message);
+    } else {
+        end(state, OutcomeKind::Cancelled, "", None);
     }
 }
 
@@ -409,6 +464,7 @@ fn panic_message() -> Box<str> {
         .into_boxed_str()
 }
 
+#[inline(always)]
 fn end(
     state: SpanState,
     outcome: OutcomeKind,
@@ -416,13 +472,15 @@ fn end(
     message: Option<Box<str>>,
 ) {
     let end = clock::raw();
+    let context = state.context();
     let SpanState {
         callsite,
-        context,
-        parent,
+        parent_span_id,
         start,
-        attributes,
+        extra,
         labels,
+        parent_remote,
+        ..
     } = state;
     if let Some(metric) = callsite.metric {
         metrics::observe(
@@ -433,13 +491,22 @@ fn end(
         export::submit(SpanRecord {
             callsite,
             context,
-            parent,
+            parent: SpanContext {
+                trace_id: if parent_span_id != 0 {
+                    context.trace_id
+                } else {
+                    0
+                },
+                span_id: parent_span_id,
+                sampled: context.sampled,
+                remote: parent_remote,
+            },
             start,
             end,
             outcome,
             error_type,
             message,
-            attributes,
+            attributes: extra.map(|e| e.attributes).unwrap_or_default(),
         });
     }
 }
