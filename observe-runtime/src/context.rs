@@ -1,15 +1,16 @@
 //! The current observed span of this thread, and how it follows work across
 //! `.await` points and into spawned tasks.
 //!
-//! The current span lives in a thread-local cell holding three words of plain
+//! The current span lives in a cell of the thread's `state::Local` block, plain
 //! data. Entering a span swaps the cell and the guard swaps it back, so the
 //! "stack" is the chain of guards on the call stack and costs no allocation.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+
+use crate::state;
 
 /// The identity of a span: what logs, child spans and outgoing message headers
 /// need to refer to it.
@@ -53,22 +54,20 @@ impl SpanContext {
     ///
     /// Use it to continue a trace received from another process, or to run a
     /// piece of synchronous work under a context captured with [`current`].
+    #[inline]
     pub fn attach(self) -> ContextGuard {
         ContextGuard {
-            prev: CURRENT.with(|c| c.replace(self)),
+            prev: state::with_local(|l| l.current.replace(self)),
             _not_send: PhantomData,
         }
     }
 }
 
-thread_local! {
-    static CURRENT: Cell<SpanContext> = const { Cell::new(SpanContext::NONE) };
-}
-
 /// The context of the observed span running on this thread, or
 /// [`SpanContext::NONE`] outside any observed call.
+#[inline]
 pub fn current() -> SpanContext {
-    CURRENT.with(Cell::get)
+    state::with_local(|l| l.current.get())
 }
 
 /// Restores the previously current context when dropped.
@@ -81,8 +80,9 @@ pub struct ContextGuard {
 }
 
 impl Drop for ContextGuard {
+    #[inline]
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.prev));
+        state::with_local(|l| l.current.set(self.prev));
     }
 }
 

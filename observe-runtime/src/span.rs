@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use once_cell::sync::OnceCell;
 use opentelemetry::{KeyValue, Value};
 
-use crate::context::{self, ContextGuard, SpanContext};
+use crate::context::{ContextGuard, SpanContext};
 use crate::label::LabelSlot;
 use crate::{clock, export, ids, metrics, state};
 
@@ -315,7 +315,7 @@ pub fn start(callsite: &'static Callsite) -> ActiveSpan {
     if !state::enabled() {
         return ActiveSpan { inner: None };
     }
-    start_enabled(callsite, context::current())
+    start_in_current(callsite)
 }
 
 /// Starts a span for `callsite` as a child of `parent` (used for remote parents
@@ -325,22 +325,28 @@ pub fn start_with_parent(callsite: &'static Callsite, parent: SpanContext) -> Ac
     if !state::enabled() {
         return ActiveSpan { inner: None };
     }
-    start_enabled(callsite, parent)
+    state::with_local(|local| start_in(callsite, parent, local))
 }
 
+/// The current span, the ids and the clock, with one thread-local access.
 #[inline(never)]
-fn start_enabled(callsite: &'static Callsite, parent: SpanContext) -> ActiveSpan {
+fn start_in_current(callsite: &'static Callsite) -> ActiveSpan {
+    state::with_local(|local| start_in(callsite, local.current.get(), local))
+}
+
+#[inline(always)]
+fn start_in(callsite: &'static Callsite, parent: SpanContext, local: &state::Local) -> ActiveSpan {
     let (trace_id, sampled) = if parent.trace_id != 0 {
         (parent.trace_id, state::sample_child(parent))
     } else {
-        let trace_id = ids::trace_id();
+        let trace_id = ids::trace_id(local);
         (trace_id, state::sample_root(trace_id))
     };
     ActiveSpan {
         inner: Some(SpanState {
             callsite,
             trace_id,
-            span_id: ids::span_id(),
+            span_id: ids::span_id(local),
             parent_span_id: parent.span_id,
             start: clock::raw(),
             extra: None,

@@ -1,11 +1,38 @@
 //! Process-wide switches read on the hot path, and the callsite registry.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 
 use crate::context::{self, SpanContext};
 use crate::span::Callsite;
+
+/// Everything the per-call path keeps per thread, in one block: one
+/// thread-local access per call site in the runtime, and no lazy
+/// initialisation or destructor check (the block is `const`-initialised and
+/// has no `Drop`, so the compiler reads it straight from the thread's TLS
+/// segment).
+pub(crate) struct Local {
+    /// The current span (see `context.rs`).
+    pub(crate) current: Cell<SpanContext>,
+    /// The id generator's state (see `ids.rs`); `0` until the first id.
+    pub(crate) rng: Cell<u64>,
+}
+
+thread_local! {
+    static LOCAL: Local = const {
+        Local {
+            current: Cell::new(SpanContext::NONE),
+            rng: Cell::new(0),
+        }
+    };
+}
+
+/// This thread's [`Local`] block.
+#[inline(always)]
+pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
+    LOCAL.with(f)
+}
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 /// A root span is sampled when the low 64 bits of its trace id are below this;
