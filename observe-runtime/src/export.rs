@@ -22,8 +22,8 @@ use opentelemetry::trace::{
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
-use crate::clock;
-use crate::span::{OutcomeKind, SpanKind, SpanRecord};
+use crate::span::{OutcomeKind, SpanExtra, SpanKind, SpanRecord};
+use crate::{clock, state};
 
 /// A thread's first ring holds this many ended spans; a full ring is replaced
 /// by one twice its size, up to [`RING_MAX`], so a burst is absorbed even when
@@ -41,6 +41,7 @@ pub(crate) fn set_drainer(thread: std::thread::Thread) {
 }
 
 #[cold]
+#[inline(never)]
 fn wake_drainer() {
     if let Some(thread) = DRAINER.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
         thread.unpark();
@@ -50,12 +51,29 @@ fn wake_drainer() {
 #[repr(align(128))]
 struct Padded<T>(T);
 
-struct Ring {
-    slots: Box<[UnsafeCell<MaybeUninit<SpanRecord>>]>,
+/// One ended span: a cache line of its own, so the producer writing a slot
+/// and the drain thread reading its neighbour never share a line.
+#[repr(align(64))]
+struct Slot(UnsafeCell<MaybeUninit<SpanRecord>>);
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 64);
+
+/// What only the producer writes (the drain thread reads `tail`).
+struct Producer {
+    /// Next slot the producer writes.
+    tail: AtomicUsize,
+    /// The consumer's `head` as last read: the producer reads the shared
+    /// `head` only when this says the ring may be half full.
+    head_seen: AtomicUsize,
+}
+
+pub(crate) struct Ring {
+    slots: Box<[Slot]>,
+    /// `slots.len() - 1`; the length is a power of two.
+    mask: usize,
     /// Next slot the consumer reads; written by the consumer only.
     head: Padded<AtomicUsize>,
-    /// Next slot the producer writes; written by the producer only.
-    tail: Padded<AtomicUsize>,
+    producer: Padded<Producer>,
     /// Spans dropped because the ring was full; written by the producer only.
     dropped: Padded<AtomicU64>,
     /// Serialises consumers (the export task and `force_flush`).
@@ -70,33 +88,47 @@ unsafe impl Sync for Ring {}
 
 impl Ring {
     fn new(capacity: usize) -> Ring {
+        debug_assert!(capacity.is_power_of_two());
         Ring {
             slots: (0..capacity)
-                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .map(|_| Slot(UnsafeCell::new(MaybeUninit::uninit())))
                 .collect(),
+            mask: capacity - 1,
             head: Padded(AtomicUsize::new(0)),
-            tail: Padded(AtomicUsize::new(0)),
+            producer: Padded(Producer {
+                tail: AtomicUsize::new(0),
+                head_seen: AtomicUsize::new(0),
+            }),
             dropped: Padded(AtomicU64::new(0)),
             consumer: Mutex::new(()),
         }
     }
 
-    /// Producer side; called only by the owning thread. Hands the record
-    /// back when the ring is full.
-    #[inline]
-    #[allow(clippy::result_large_err)] // handing the record back by value keeps the hot path free of allocation
+    fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    /// Producer side; called only by the owning thread. Writes the record in
+    /// place in its slot, or hands it back when the ring is full.
+    #[inline(always)]
     fn push(&self, record: SpanRecord) -> Result<(), SpanRecord> {
-        let tail = self.tail.0.load(Ordering::Relaxed);
-        let head = self.head.0.load(Ordering::Acquire);
-        if tail.wrapping_sub(head) == self.slots.len() {
-            return Err(record);
+        let producer = &self.producer.0;
+        let tail = producer.tail.load(Ordering::Relaxed);
+        let mut head = producer.head_seen.load(Ordering::Relaxed);
+        let half = self.capacity() / 2;
+        if tail.wrapping_sub(head) >= half {
+            head = self.head.0.load(Ordering::Acquire);
+            producer.head_seen.store(head, Ordering::Relaxed);
+            if tail.wrapping_sub(head) > self.mask {
+                return Err(record);
+            }
         }
-        let slot = &self.slots[tail % self.slots.len()];
+        let slot = &self.slots[tail & self.mask];
         // SAFETY: the slot is outside `head..tail`, so the consumer does not
         // touch it until the store below publishes it.
-        unsafe { (*slot.get()).write(record) };
-        self.tail.0.store(tail.wrapping_add(1), Ordering::Release);
-        if tail.wrapping_sub(head) == self.slots.len() / 2 {
+        unsafe { (*slot.0.get()).write(record) };
+        producer.tail.store(tail.wrapping_add(1), Ordering::Release);
+        if tail.wrapping_sub(head) == half {
             // Once per crossing, not per call.
             wake_drainer();
         }
@@ -111,23 +143,25 @@ impl Ring {
     }
 
     /// Consumer side: moves every published record into `out`.
-    fn drain_into(&self, out: &mut Vec<SpanRecord>) {
+    fn drain_into(&self, out: &mut impl Extend<SpanRecord>) {
         let _consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
         let head = self.head.0.load(Ordering::Relaxed);
-        let tail = self.tail.0.load(Ordering::Acquire);
+        let tail = self.producer.0.tail.load(Ordering::Acquire);
         let mut at = head;
-        while at != tail {
-            let slot = &self.slots[at % self.slots.len()];
-            // SAFETY: the slot is inside `head..tail`: initialised by the
-            // producer and not yet read; advancing `head` hands it back.
-            out.push(unsafe { (*slot.get()).assume_init_read() });
-            at = at.wrapping_add(1);
-        }
+        out.extend(std::iter::from_fn(|| {
+            (at != tail).then(|| {
+                let slot = &self.slots[at & self.mask];
+                at = at.wrapping_add(1);
+                // SAFETY: the slot is inside `head..tail`: initialised by the
+                // producer and not yet read; advancing `head` hands it back.
+                unsafe { (*slot.0.get()).assume_init_read() }
+            })
+        }));
         self.head.0.store(tail, Ordering::Release);
     }
 
     fn len(&self) -> usize {
-        let tail = self.tail.0.load(Ordering::Acquire);
+        let tail = self.producer.0.tail.load(Ordering::Acquire);
         tail.wrapping_sub(self.head.0.load(Ordering::Acquire))
     }
 }
@@ -145,44 +179,78 @@ type Registered = (Arc<Ring>, u64);
 
 static RINGS: Lazy<Mutex<Vec<Registered>>> = Lazy::new(Default::default);
 
-struct LocalRing(Arc<Ring>);
+/// Keeps this thread's ring alive while the thread lives; the per-call path
+/// reaches the ring through the raw pointer in `state::Local`, which this
+/// owner clears before it lets go of the ring.
+struct RingOwner(Option<Arc<Ring>>);
 
-thread_local! {
-    static LOCAL: RefCell<Option<LocalRing>> = const { RefCell::new(None) };
+impl Drop for RingOwner {
+    fn drop(&mut self) {
+        state::with_local(|local| local.ring.set(std::ptr::null()));
+    }
 }
 
-fn register(capacity: usize) -> LocalRing {
-    let ring = Arc::new(Ring::new(capacity));
-    RINGS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push((Arc::clone(&ring), 0));
-    LocalRing(ring)
+thread_local! {
+    static OWNER: RefCell<RingOwner> = const { RefCell::new(RingOwner(None)) };
+}
+
+/// Registers a new ring of `capacity` for this thread and makes it the one
+/// `submit` writes to. `None` while the thread's locals are being torn down.
+fn install(capacity: usize) -> Option<&'static Ring> {
+    OWNER
+        .try_with(|owner| {
+            let ring = Arc::new(Ring::new(capacity));
+            RINGS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((Arc::clone(&ring), 0));
+            let ptr = Arc::as_ptr(&ring);
+            owner.borrow_mut().0 = Some(ring);
+            state::with_local(|local| local.ring.set(ptr));
+            // SAFETY: `owner` (and the registry) keep the ring alive; the
+            // reference is used only for the push that follows, on this
+            // thread, before the owner could be dropped.
+            unsafe { &*ptr }
+        })
+        .ok()
 }
 
 /// Hands an ended, sampled span to the export path. Never blocks.
-#[inline]
+#[inline(always)]
 pub(crate) fn submit(record: SpanRecord) {
-    let _ = LOCAL.try_with(|local| {
-        let mut local = local.borrow_mut();
-        let ring = local.get_or_insert_with(|| register(RING_INITIAL));
-        if let Err(record) = ring.0.push(record) {
-            grow_or_drop(ring, record);
-        }
-    });
+    let ring = state::with_local(|local| local.ring.get());
+    if ring.is_null() {
+        return submit_first(record);
+    }
+    // SAFETY: the pointer was set on this thread from the `Arc` that `OWNER`
+    // holds, and `OWNER` clears it before releasing that `Arc`.
+    let ring = unsafe { &*ring };
+    if let Err(record) = ring.push(record) {
+        grow_or_drop(ring, record);
+    }
 }
 
 #[cold]
-fn grow_or_drop(ring: &mut LocalRing, record: SpanRecord) {
-    let capacity = ring.0.slots.len();
+#[inline(never)]
+fn submit_first(record: SpanRecord) {
+    if let Some(ring) = install(RING_INITIAL) {
+        let _ = ring.push(record);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn grow_or_drop(ring: &Ring, record: SpanRecord) {
+    let capacity = ring.capacity();
     if capacity >= RING_MAX {
-        ring.0.count_drop();
+        ring.count_drop();
         return;
     }
     // The old ring stays registered until the drain thread has emptied it.
-    *ring = register(capacity * 2);
-    wake_drainer();
-    let _ = ring.0.push(record);
+    if let Some(ring) = install(capacity * 2) {
+        wake_drainer();
+        let _ = ring.push(record);
+    }
 }
 
 /// Moves every ended span out of every ring into `out`, keeping `out` within
@@ -240,19 +308,24 @@ static SCOPE: Lazy<InstrumentationScope> = Lazy::new(|| {
 
 /// The OpenTelemetry form of a record.
 pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
-    let SpanRecord {
-        callsite,
-        context,
-        parent,
-        start,
-        end,
-        outcome,
-        error_type,
-        message,
-        mut attributes,
-    } = record;
-    let end_time = clock::to_system_time(end);
-    attributes.reserve(5);
+    let callsite = record.callsite();
+    let outcome = record.outcome();
+    let parent_remote = record.parent_remote();
+    let (error_type, message, user_attributes) = match record.extra {
+        Some(extra) => {
+            let SpanExtra {
+                attributes,
+                error_type,
+                message,
+            } = *extra;
+            (error_type, message, attributes)
+        }
+        None => ("", None, Vec::new()),
+    };
+    let end_time = clock::to_system_time(record.end);
+    // The callsite's four, the user's, and one for the outcome.
+    let mut attributes = Vec::with_capacity(user_attributes.len() + 5);
+    attributes.extend(user_attributes);
     attributes.push(KeyValue::new("code.function", callsite.function));
     attributes.push(KeyValue::new("code.namespace", callsite.namespace));
     attributes.push(KeyValue::new("code.filepath", callsite.file));
@@ -287,24 +360,20 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
             }
         }
     };
-    let flags = if context.sampled {
-        TraceFlags::SAMPLED
-    } else {
-        TraceFlags::default()
-    };
     SpanData {
         span_context: OtelSpanContext::new(
-            TraceId::from(context.trace_id),
-            SpanId::from(context.span_id),
-            flags,
+            TraceId::from(record.trace_id),
+            SpanId::from(record.span_id),
+            // Only sampled spans are recorded.
+            TraceFlags::SAMPLED,
             false,
             TraceState::NONE,
         ),
-        parent_span_id: SpanId::from(parent.span_id),
-        parent_span_is_remote: parent.remote,
+        parent_span_id: SpanId::from(record.parent_span_id),
+        parent_span_is_remote: parent_remote,
         span_kind: otel_kind(callsite.kind),
         name: Cow::Borrowed(callsite.name),
-        start_time: clock::to_system_time(start),
+        start_time: clock::to_system_time(record.start),
         end_time,
         attributes,
         dropped_attributes_count: 0,

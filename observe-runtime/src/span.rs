@@ -184,13 +184,13 @@ impl fmt::Debug for Callsite {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OutcomeKind {
     /// Returned normally (including any non-`Result` value, and `Ok`).
-    Ok,
+    Ok = 0,
     /// Returned `Err`.
-    Error,
+    Error = 1,
     /// Panicked.
-    Panic,
+    Panic = 2,
     /// The future was dropped before it completed.
-    Cancelled,
+    Cancelled = 3,
 }
 
 impl OutcomeKind {
@@ -278,10 +278,15 @@ pub(crate) struct SpanState {
     pub(crate) parent_remote: bool,
 }
 
-/// The rarely present parts of a span, behind one pointer.
+/// The rarely present parts of a span, behind one pointer: attributes from
+/// `fields(...)` and labels, and what an error or a panic records.
 #[derive(Default)]
 pub(crate) struct SpanExtra {
     pub(crate) attributes: Vec<KeyValue>,
+    /// `error.type`, for `Error` and `Panic`.
+    pub(crate) error_type: &'static str,
+    /// The status description, for `Error` and `Panic`.
+    pub(crate) message: Option<Box<str>>,
 }
 
 impl SpanState {
@@ -296,17 +301,75 @@ impl SpanState {
     }
 }
 
-/// A finished, sampled span waiting for export.
+/// A finished, sampled span waiting for export: 64 bytes, one ring slot,
+/// written in place by the calling thread. What only errors, panics and
+/// `fields(...)` have is behind `extra`; the outcome and the parent's remote
+/// flag ride in the low bits of the callsite pointer.
 pub(crate) struct SpanRecord {
-    pub(crate) callsite: &'static Callsite,
-    pub(crate) context: SpanContext,
-    pub(crate) parent: SpanContext,
+    /// The callsite's address, with the outcome in bits 0-1 and "the parent
+    /// is remote" in bit 2 (a `Callsite` is aligned to at least 8).
+    tagged: *const Callsite,
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    /// `0` for a root span.
+    pub(crate) parent_span_id: u64,
     pub(crate) start: u64,
     pub(crate) end: u64,
-    pub(crate) outcome: OutcomeKind,
-    pub(crate) error_type: &'static str,
-    pub(crate) message: Option<Box<str>>,
-    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) extra: Option<Box<SpanExtra>>,
+}
+
+const _: () = assert!(std::mem::align_of::<Callsite>() >= 8);
+const _: () = assert!(std::mem::size_of::<SpanRecord>() == 64);
+
+// SAFETY: `tagged` points to a `'static` `Callsite`, which is `Sync`; the rest
+// is owned data.
+unsafe impl Send for SpanRecord {}
+
+const TAG_MASK: usize = 0b111;
+const REMOTE_PARENT: usize = 0b100;
+
+impl SpanRecord {
+    #[inline(always)]
+    fn new(
+        callsite: &'static Callsite,
+        outcome: OutcomeKind,
+        parent_remote: bool,
+        ids: (u128, u64, u64),
+        start: u64,
+        end: u64,
+        extra: Option<Box<SpanExtra>>,
+    ) -> SpanRecord {
+        let tag = outcome as usize | if parent_remote { REMOTE_PARENT } else { 0 };
+        let (trace_id, span_id, parent_span_id) = ids;
+        SpanRecord {
+            tagged: (callsite as *const Callsite).map_addr(|addr| addr | tag),
+            trace_id,
+            span_id,
+            parent_span_id,
+            start,
+            end,
+            extra,
+        }
+    }
+
+    pub(crate) fn callsite(&self) -> &'static Callsite {
+        // SAFETY: `tagged` is a `&'static Callsite` with tag bits set in its
+        // alignment's low bits; clearing them gives back the reference.
+        unsafe { &*self.tagged.map_addr(|addr| addr & !TAG_MASK) }
+    }
+
+    pub(crate) fn outcome(&self) -> OutcomeKind {
+        match self.tagged.addr() & 0b11 {
+            0 => OutcomeKind::Ok,
+            1 => OutcomeKind::Error,
+            2 => OutcomeKind::Panic,
+            _ => OutcomeKind::Cancelled,
+        }
+    }
+
+    pub(crate) fn parent_remote(&self) -> bool {
+        self.tagged.addr() & REMOTE_PARENT != 0
+    }
 }
 
 /// Starts a span for `callsite` as a child of the current span (or a new root).
@@ -483,7 +546,7 @@ fn end(
         callsite,
         parent_span_id,
         start,
-        extra,
+        mut extra,
         labels,
         parent_remote,
         ..
@@ -494,26 +557,20 @@ fn end(
         );
     }
     if context.sampled {
-        export::submit(SpanRecord {
+        if !error_type.is_empty() || message.is_some() {
+            let extra = extra.get_or_insert_with(Box::default);
+            extra.error_type = error_type;
+            extra.message = message;
+        }
+        export::submit(SpanRecord::new(
             callsite,
-            context,
-            parent: SpanContext {
-                trace_id: if parent_span_id != 0 {
-                    context.trace_id
-                } else {
-                    0
-                },
-                span_id: parent_span_id,
-                sampled: context.sampled,
-                remote: parent_remote,
-            },
+            outcome,
+            parent_remote,
+            (context.trace_id, context.span_id, parent_span_id),
             start,
             end,
-            outcome,
-            error_type,
-            message,
-            attributes: extra.map(|e| e.attributes).unwrap_or_default(),
-        });
+            extra,
+        ));
     }
 }
 

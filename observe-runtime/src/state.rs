@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 
 use crate::context::{self, SpanContext};
+use crate::export::Ring;
 use crate::span::Callsite;
 
 /// Everything the per-call path keeps per thread, in one block: one
@@ -17,6 +18,9 @@ pub(crate) struct Local {
     pub(crate) current: Cell<SpanContext>,
     /// The id generator's state (see `ids.rs`); `0` until the first id.
     pub(crate) rng: Cell<u64>,
+    /// This thread's export ring, or null before its first sampled span and
+    /// once the ring's owner (a thread-local of `export.rs`) is destroyed.
+    pub(crate) ring: Cell<*const Ring>,
 }
 
 thread_local! {
@@ -24,6 +28,7 @@ thread_local! {
         Local {
             current: Cell::new(SpanContext::NONE),
             rng: Cell::new(0),
+            ring: Cell::new(std::ptr::null()),
         }
     };
 }
