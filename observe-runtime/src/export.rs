@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::cell::{RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use once_cell::sync::Lazy;
@@ -35,16 +35,32 @@ pub(crate) const RING_MAX: usize = 16_384;
 
 /// The drain thread; a producer unparks it when its ring reaches half.
 static DRAINER: Mutex<Option<std::thread::Thread>> = Mutex::new(None);
+/// Set by the drain thread while it sleeps: a producer takes the `DRAINER`
+/// lock and unparks only a drainer that is asleep, and the first producer to
+/// clear the flag is the only one that does.
+static DRAINER_PARKED: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn set_drainer(thread: std::thread::Thread) {
     *DRAINER.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
 }
 
+/// Called by the drain thread: sleeps until woken or `timeout`.
+pub(crate) fn park_drainer(timeout: std::time::Duration) {
+    DRAINER_PARKED.store(true, Ordering::SeqCst);
+    std::thread::park_timeout(timeout);
+    DRAINER_PARKED.store(false, Ordering::Relaxed);
+}
+
 #[cold]
 #[inline(never)]
 fn wake_drainer() {
-    if let Some(thread) = DRAINER.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        thread.unpark();
+    // A drainer that is awake collects soon anyway (it drains every
+    // millisecond while spans keep arriving); a missed wake-up costs at most
+    // its `timeout`.
+    if DRAINER_PARKED.load(Ordering::Relaxed) && DRAINER_PARKED.swap(false, Ordering::AcqRel) {
+        if let Some(thread) = DRAINER.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            thread.unpark();
+        }
     }
 }
 

@@ -338,7 +338,7 @@ fn drain_loop(settings: Arc<ExportSettings>, stop: Arc<AtomicBool>) {
     let idle = settings.schedule_delay.min(Duration::from_millis(100));
     let mut wait = idle;
     while !stop.load(Ordering::Acquire) {
-        std::thread::park_timeout(wait);
+        export::park_drainer(wait);
         let moved = collect(settings.max_queue);
         wait = if moved > 0 { BUSY_INTERVAL } else { idle };
         let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner()).len();
