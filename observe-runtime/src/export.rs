@@ -212,7 +212,7 @@ thread_local! {
 
 /// Registers a new ring of `capacity` for this thread and makes it the one
 /// `submit` writes to. `None` while the thread's locals are being torn down.
-fn install(capacity: usize) -> Option<&'static Ring> {
+fn install(capacity: usize) -> Option<*const Ring> {
     OWNER
         .try_with(|owner| {
             let ring = Arc::new(Ring::new(capacity));
@@ -223,10 +223,7 @@ fn install(capacity: usize) -> Option<&'static Ring> {
             let ptr = Arc::as_ptr(&ring);
             owner.borrow_mut().0 = Some(ring);
             state::with_local(|local| local.ring.set(ptr));
-            // SAFETY: `owner` (and the registry) keep the ring alive; the
-            // reference is used only for the push that follows, on this
-            // thread, before the owner could be dropped.
-            unsafe { &*ptr }
+            ptr
         })
         .ok()
 }
@@ -242,7 +239,8 @@ pub(crate) fn submit(record: SpanRecord) {
     // holds, and `OWNER` clears it before releasing that `Arc`.
     let ring = unsafe { &*ring };
     if let Err(record) = ring.push(record) {
-        grow_or_drop(ring, record);
+        // By capacity, not by reference: growing releases this ring.
+        grow_or_drop(ring.capacity(), record);
     }
 }
 
@@ -250,22 +248,25 @@ pub(crate) fn submit(record: SpanRecord) {
 #[inline(never)]
 fn submit_first(record: SpanRecord) {
     if let Some(ring) = install(RING_INITIAL) {
-        let _ = ring.push(record);
+        // SAFETY: just installed on this thread; `OWNER` keeps it alive.
+        let _ = unsafe { &*ring }.push(record);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn grow_or_drop(ring: &Ring, record: SpanRecord) {
-    let capacity = ring.capacity();
+fn grow_or_drop(capacity: usize, record: SpanRecord) {
     if capacity >= RING_MAX {
-        ring.count_drop();
+        let ring = state::with_local(|local| local.ring.get());
+        // SAFETY: the full ring `submit` just used, still owned by `OWNER`.
+        unsafe { (*ring).count_drop() };
         return;
     }
     // The old ring stays registered until the drain thread has emptied it.
     if let Some(ring) = install(capacity * 2) {
         wake_drainer();
-        let _ = ring.push(record);
+        // SAFETY: as in `submit_first`.
+        let _ = unsafe { &*ring }.push(record);
     }
 }
 
