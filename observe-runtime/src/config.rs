@@ -174,6 +174,7 @@ pub struct Config {
     pub(crate) spans: SpanOutput,
     pub(crate) sampler: Sampler,
     pub(crate) propagators: Vec<Propagator>,
+    pub(crate) baggage_attributes: Vec<String>,
     pub(crate) disabled: bool,
     pub(crate) metrics_addr: Option<SocketAddr>,
     pub(crate) metric_prefix: String,
@@ -208,6 +209,7 @@ impl Default for Config {
             spans: SpanOutput::Stderr,
             sampler: Sampler::ParentBased(ParentBasedRoot::AlwaysOn),
             propagators: vec![Propagator::TraceContext, Propagator::Baggage],
+            baggage_attributes: Vec::new(),
             disabled: false,
             metrics_addr: None,
             metric_prefix: String::new(),
@@ -371,6 +373,22 @@ impl Config {
             propagators.dedup();
             self.propagators = propagators;
         }
+        if let Some(list) = env("OBSERVE_BAGGAGE_ATTRIBUTES") {
+            let keys: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if let Some(bad) = keys.iter().find(|k| k.contains(char::is_whitespace)) {
+                return Err(InitError::invalid(
+                    "OBSERVE_BAGGAGE_ATTRIBUTES",
+                    bad,
+                    "a comma-separated list of baggage keys, e.g. `tenant.id,user.tier`",
+                ));
+            }
+            self.baggage_attributes = keys;
+        }
         Ok(())
     }
 
@@ -470,6 +488,19 @@ impl Config {
     /// The propagation formats `propagation::inject` and `extract` use.
     pub fn propagators(mut self, propagators: &[Propagator]) -> Self {
         self.propagators = propagators.to_vec();
+        self
+    }
+
+    /// Baggage keys whose entries are copied onto consumer spans' attributes
+    /// and onto every log line written while the baggage is current (as
+    /// `OBSERVE_BAGGAGE_ATTRIBUTES=tenant.id,user.tier`). Other entries
+    /// stay in the baggage only.
+    pub fn baggage_attributes<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        self.baggage_attributes = keys.into_iter().map(Into::into).collect();
         self
     }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use once_cell::sync::Lazy;
 use opentelemetry::trace::{
-    Event, SpanContext as OtelSpanContext, SpanId, SpanKind as OtelKind, Status, TraceFlags,
+    Event, Link, SpanContext as OtelSpanContext, SpanId, SpanKind as OtelKind, Status, TraceFlags,
     TraceId, TraceState,
 };
 use opentelemetry::{InstrumentationScope, KeyValue};
@@ -323,21 +323,49 @@ static SCOPE: Lazy<InstrumentationScope> = Lazy::new(|| {
         .build()
 });
 
+/// The OpenTelemetry form of a span's links.
+fn links_of(contexts: Vec<crate::context::SpanContext>) -> SpanLinks {
+    let mut out = SpanLinks::default();
+    out.links = contexts
+        .into_iter()
+        .map(|context| {
+            let flags = if context.sampled {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::default()
+            };
+            Link::new(
+                OtelSpanContext::new(
+                    TraceId::from(context.trace_id),
+                    SpanId::from(context.span_id),
+                    flags,
+                    context.remote,
+                    TraceState::NONE,
+                ),
+                Vec::new(),
+                0,
+            )
+        })
+        .collect();
+    out
+}
+
 /// The OpenTelemetry form of a record.
 pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
     let callsite = record.callsite();
     let outcome = record.outcome();
     let parent_remote = record.parent_remote();
-    let (error_type, message, user_attributes) = match record.extra {
+    let (error_type, message, user_attributes, links) = match record.extra {
         Some(extra) => {
             let SpanExtra {
                 attributes,
                 error_type,
                 message,
+                links,
             } = *extra;
-            (error_type, message, attributes)
+            (error_type, message, attributes, links)
         }
-        None => ("", None, Vec::new()),
+        None => ("", None, Vec::new(), Vec::new()),
     };
     let end_time = clock::to_system_time(record.end);
     // The callsite's four, the user's, and one for the outcome.
@@ -395,7 +423,7 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
         attributes,
         dropped_attributes_count: 0,
         events,
-        links: SpanLinks::default(),
+        links: links_of(links),
         status,
         instrumentation_scope: SCOPE.clone(),
     }

@@ -29,6 +29,7 @@
 //! configuration table.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+pub mod baggage;
 pub mod catalog;
 mod clock;
 mod config;
@@ -37,6 +38,7 @@ mod export;
 mod ids;
 mod label;
 pub mod logs;
+pub mod messaging;
 pub mod metrics;
 mod pii;
 pub mod propagation;
@@ -85,8 +87,12 @@ pub trait ErrorType {
 /// **Not a stable API**: it changes with the macro, in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::baggage::WithBaggage;
     pub use crate::catalog::CALLSITES;
     pub use crate::label::{label_slot, LabelSlot, LabelValue};
+    pub use crate::messaging::{
+        baggage_of, enter_baggage, record_message, remote, start_batch, start_consumer,
+    };
     pub use crate::metrics::{LATENCY_BUCKETS, LATENCY_BUCKET_NANOS};
     pub use crate::pii::redacted_value;
     pub use crate::span::{

@@ -18,6 +18,8 @@
 //! ```
 //!
 //! Outside any observed call `trace_id`, `span_id` and `sampled` are absent.
+//! While [baggage](crate::baggage) is current, its entries on the allowlist
+//! (`OBSERVE_BAGGAGE_ATTRIBUTES`) are added under their own keys.
 
 use std::fmt;
 use std::io::Write;
@@ -132,6 +134,14 @@ fn render(event: &Event<'_>) -> String {
         object.insert("span_id".into(), Value::String(current.span_id_hex()));
         object.insert("sampled".into(), Value::Bool(current.sampled));
     }
+    // Allowlisted baggage entries (one thread-local load when there is none).
+    crate::baggage::with_current(|baggage| {
+        if let Some(baggage) = baggage {
+            crate::baggage::allowlisted(baggage, |key, value| {
+                object.insert(key.into(), Value::String(value.to_owned()));
+            });
+        }
+    });
     if let Some(service) = service() {
         object.insert("service.name".into(), Value::String(service.name.clone()));
         object.insert(

@@ -10,6 +10,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use prometheus::IntCounterVec;
@@ -23,12 +24,21 @@ use opentelemetry::trace::{
 use opentelemetry::Context;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
+use crate::baggage::Baggage;
 use crate::config::Propagator;
 use crate::context::{self, SpanContext};
 
 static PROPAGATOR: RwLock<Option<Arc<TextMapCompositePropagator>>> = RwLock::new(None);
+/// Whether `baggage` is read and written (`OTEL_PROPAGATORS` names it; on by
+/// default). Baggage is parsed by [`crate::baggage`] itself, so the W3C
+/// limits (180 members) hold rather than the SDK's smaller ones.
+static BAGGAGE_ON: AtomicBool = AtomicBool::new(true);
 
 pub(crate) fn configure(propagators: &[Propagator]) {
+    BAGGAGE_ON.store(
+        propagators.contains(&Propagator::Baggage),
+        Ordering::Relaxed,
+    );
     *PROPAGATOR.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(build(propagators)));
 }
 
@@ -79,13 +89,13 @@ fn to_otel(context: SpanContext) -> Context {
 pub mod carriers;
 
 /// Writes the current observed span into outgoing headers (`traceparent`,
-/// plus `tracestate` / `baggage` as configured). Outside an observed call it
-/// writes nothing.
+/// plus `tracestate` and the current [`baggage`](crate::baggage) as
+/// configured). Outside an observed call it writes only the baggage, if any.
 pub fn inject(carrier: &mut dyn Injector) {
     inject_context(context::current(), carrier);
 }
 
-/// Writes `context` into outgoing headers.
+/// Writes `context` (and the current baggage) into outgoing headers.
 pub fn inject_context(context: SpanContext, carrier: &mut dyn Injector) {
     for (name, value) in inject_fields(context) {
         carrier.set(name, value);
@@ -96,19 +106,38 @@ pub fn inject_context(context: SpanContext, carrier: &mut dyn Injector) {
 /// oversized header gives [`SpanContext::NONE`], so the next span starts a new
 /// trace; a malformed one is counted in `observe_propagation_errors_total`.
 pub fn extract(carrier: &dyn Extractor) -> SpanContext {
+    extract_fields(extractor_fields(carrier))
+}
+
+/// Reads the sender's span and baggage from incoming headers.
+pub fn extract_remote(carrier: &dyn Extractor) -> Remote {
+    extract_remote_fields(extractor_fields(carrier))
+}
+
+fn extractor_fields(carrier: &dyn Extractor) -> HeaderFields {
     let mut fields = HeaderFields::default();
     for name in carriers::NAMES {
         if let Some(value) = carrier.get(name) {
             fields.set(name, Ok(value));
         }
     }
-    extract_fields(fields)
+    fields
+}
+
+/// What a message carries from its sender: the sender's span, to continue
+/// or link to, and the baggage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Remote {
+    /// The sender's span, or [`SpanContext::NONE`].
+    pub context: SpanContext,
+    /// The baggage, when the message had any (and baggage propagation is on).
+    pub baggage: Option<Arc<Baggage>>,
 }
 
 /// The W3C Baggage limits: a header of at most 8192 bytes and 180 members.
-pub const BAGGAGE_MAX_BYTES: usize = 8192;
+pub const BAGGAGE_MAX_BYTES: usize = crate::baggage::MAX_BYTES;
 /// See [`BAGGAGE_MAX_BYTES`].
-pub const BAGGAGE_MAX_MEMBERS: usize = 180;
+pub const BAGGAGE_MAX_MEMBERS: usize = crate::baggage::MAX_MEMBERS;
 /// W3C Trace Context: `tracestate` has at most 32 list members; 512 bytes is
 /// the size vendors must accept.
 const TRACESTATE_MAX_BYTES: usize = 512;
@@ -143,7 +172,7 @@ impl Extractor for HeaderFields {
         match key {
             "traceparent" => self.traceparent.as_deref(),
             "tracestate" => self.tracestate.as_deref(),
-            "baggage" => self.baggage.as_deref(),
+            // Parsed by `crate::baggage`, not by the SDK's propagator.
             _ => None,
         }
     }
@@ -157,14 +186,25 @@ impl Extractor for HeaderFields {
 }
 
 /// Validates and interprets the headers of one message.
-pub(crate) fn extract_fields(mut fields: HeaderFields) -> SpanContext {
-    if let Some(baggage) = &fields.baggage {
-        let members = baggage.split(',').filter(|m| !m.trim().is_empty()).count();
-        if baggage.len() > BAGGAGE_MAX_BYTES || members > BAGGAGE_MAX_MEMBERS {
-            count_error("baggage_limit");
-            fields.baggage = None;
+pub(crate) fn extract_fields(fields: HeaderFields) -> SpanContext {
+    extract_remote_fields(fields).context
+}
+
+/// Validates and interprets the headers of one message, baggage included.
+pub(crate) fn extract_remote_fields(mut fields: HeaderFields) -> Remote {
+    let baggage = match fields.baggage.take() {
+        Some(header) if BAGGAGE_ON.load(Ordering::Relaxed) => {
+            Baggage::from_header(&header).map(Arc::new)
         }
+        _ => None,
+    };
+    Remote {
+        context: extract_span(fields),
+        baggage,
     }
+}
+
+fn extract_span(mut fields: HeaderFields) -> SpanContext {
     if let Some(state) = &fields.tracestate {
         if state.len() > TRACESTATE_MAX_BYTES || state.split(',').count() > 32 {
             count_error("tracestate_limit");
@@ -189,17 +229,28 @@ pub(crate) fn extract_fields(mut fields: HeaderFields) -> SpanContext {
     }
 }
 
-/// The header fields that carry `context`, by W3C name.
+/// The header fields that carry `context` and the current baggage, by W3C
+/// name.
 pub(crate) fn inject_fields(context: SpanContext) -> Vec<(&'static str, String)> {
-    if !context.is_valid() {
-        return Vec::new();
+    let baggage = if BAGGAGE_ON.load(Ordering::Relaxed) {
+        crate::baggage::with_current(|b| b.and_then(Baggage::to_header))
+    } else {
+        None
+    };
+    let mut fields = Vec::new();
+    if context.is_valid() {
+        let mut map = HashMap::new();
+        propagator().inject_context(&to_otel(context), &mut map);
+        fields.extend(
+            ["traceparent", "tracestate"]
+                .into_iter()
+                .filter_map(|name| map.remove(name).map(|value| (name, value))),
+        );
     }
-    let mut map = HashMap::new();
-    propagator().inject_context(&to_otel(context), &mut map);
-    carriers::NAMES
-        .into_iter()
-        .filter_map(|name| map.remove(name).map(|value| (name, value)))
-        .collect()
+    if let Some(baggage) = baggage {
+        fields.push(("baggage", baggage));
+    }
+    fields
 }
 
 fn errors() -> &'static IntCounterVec {
@@ -207,7 +258,8 @@ fn errors() -> &'static IntCounterVec {
 }
 
 /// Counts a header observe could not use, by reason: `traceparent_invalid`,
-/// `tracestate_limit`, `baggage_limit`, `not_utf8`, `amqp_value_type`.
+/// `tracestate_limit`, `baggage_limit`, `baggage_invalid`, `not_utf8`,
+/// `amqp_value_type`.
 pub(crate) fn count_error(reason: &str) {
     errors().with_label_values(&[reason]).inc();
 }
@@ -275,5 +327,90 @@ mod tests {
         let before = error_count("baggage_limit");
         assert!(extract(&headers).is_valid(), "the trace still continues");
         assert_eq!(error_count("baggage_limit"), before + 1);
+    }
+
+    /// W3C Trace Context, section "Examples of HTTP traceparent Headers",
+    /// and W3C Baggage, section "Example": observe reads the specifications'
+    /// headers, writes exactly the same strings, and OpenTelemetry's own
+    /// propagators read what observe writes.
+    #[test]
+    fn interoperates_with_the_w3c_examples() {
+        use opentelemetry::baggage::BaggageExt as _;
+
+        for (traceparent, sampled) in [
+            (
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                true,
+            ),
+            (
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+                false,
+            ),
+        ] {
+            let headers = HashMap::from([
+                ("traceparent".to_owned(), traceparent.to_owned()),
+                (
+                    "tracestate".to_owned(),
+                    "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".to_owned(),
+                ),
+                (
+                    "baggage".to_owned(),
+                    "userId=alice,serverNode=DF%2028,isProduction=false".to_owned(),
+                ),
+            ]);
+            let remote = extract_remote(&headers);
+            assert_eq!(
+                remote.context.trace_id_hex(),
+                "0af7651916cd43dd8448eb211c80319c"
+            );
+            assert_eq!(remote.context.span_id_hex(), "b7ad6b7169203331");
+            assert_eq!(remote.context.sampled, sampled);
+            let baggage = remote.baggage.expect("the baggage is read");
+            assert_eq!(
+                baggage.iter().collect::<Vec<_>>(),
+                [
+                    ("userId", "alice"),
+                    ("serverNode", "DF 28"),
+                    ("isProduction", "false")
+                ]
+            );
+
+            // Written back: the same strings.
+            let _current = Baggage::clone(&baggage).attach();
+            let mut out = HashMap::new();
+            inject_context(remote.context, &mut out);
+            assert_eq!(out["traceparent"], traceparent);
+            assert_eq!(
+                out["baggage"],
+                "userId=alice,serverNode=DF%2028,isProduction=false"
+            );
+
+            // And OpenTelemetry's propagators read them.
+            let cx = TraceContextPropagator::new().extract(&out);
+            let otel = cx.span().span_context().clone();
+            assert_eq!(
+                otel.trace_id().to_string(),
+                "0af7651916cd43dd8448eb211c80319c"
+            );
+            assert_eq!(otel.span_id().to_string(), "b7ad6b7169203331");
+            assert_eq!(otel.is_sampled(), sampled);
+            let cx = BaggagePropagator::new().extract(&out);
+            assert_eq!(
+                cx.baggage()
+                    .get("serverNode")
+                    .map(|v| v.as_str().to_owned()),
+                Some("DF 28".to_owned())
+            );
+            assert_eq!(cx.baggage().len(), 3);
+        }
+    }
+
+    #[test]
+    fn baggage_travels_without_a_span() {
+        let _current = Baggage::new().with("tenant.id", "acme").attach();
+        let mut out = HashMap::new();
+        inject(&mut out);
+        assert_eq!(out.get("traceparent"), None, "no span is current");
+        assert_eq!(out["baggage"], "tenant.id=acme");
     }
 }

@@ -151,6 +151,7 @@ fn start(config: Config) -> Result<Guard, InitError> {
         crate::pii::set_hash_key(&key.0);
     }
     propagation::configure(&config.propagators);
+    crate::baggage::set_allowlist(&config.baggage_attributes);
     if config.disabled {
         return Ok(Guard {
             active: false,

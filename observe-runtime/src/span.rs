@@ -287,6 +287,9 @@ pub(crate) struct SpanExtra {
     pub(crate) error_type: &'static str,
     /// The status description, for `Error` and `Panic`.
     pub(crate) message: Option<Box<str>>,
+    /// Contexts this span is linked to (a message's producer, each message
+    /// of a batch).
+    pub(crate) links: Vec<SpanContext>,
 }
 
 impl SpanState {
@@ -445,6 +448,20 @@ impl ActiveSpan {
                     .get_or_insert_with(Box::default)
                     .attributes
                     .push(KeyValue::new(key, value));
+            }
+        }
+    }
+
+    /// Links this span to `context` (only kept when the span is recording
+    /// and `context` is valid).
+    pub fn add_link(&mut self, context: SpanContext) {
+        if let Some(state) = &mut self.inner {
+            if state.sampled && context.is_valid() {
+                state
+                    .extra
+                    .get_or_insert_with(Box::default)
+                    .links
+                    .push(context);
             }
         }
     }

@@ -33,13 +33,17 @@ pub mod http {
     /// Reads the sender's span from incoming HTTP headers (names are
     /// case-insensitive in `HeaderMap`).
     pub fn extract(headers: &HeaderMap) -> SpanContext {
+        extract_fields(fields(headers))
+    }
+
+    pub(crate) fn fields(headers: &HeaderMap) -> HeaderFields {
         let mut fields = HeaderFields::default();
         for name in NAMES {
             if let Some(value) = headers.get(name) {
                 fields.set(name, value.to_str().map_err(|_| ()));
             }
         }
-        extract_fields(fields)
+        fields
     }
 }
 
@@ -75,6 +79,10 @@ pub mod amqp {
     /// (`delivery.properties.headers()`). Values of another AMQP type than a
     /// string, or not UTF-8, are ignored and counted.
     pub fn extract(headers: Option<&FieldTable>) -> SpanContext {
+        extract_fields(fields(headers))
+    }
+
+    pub(crate) fn fields(headers: Option<&FieldTable>) -> HeaderFields {
         let mut fields = HeaderFields::default();
         if let Some(headers) = headers {
             for (key, value) in headers.inner() {
@@ -92,7 +100,7 @@ pub mod amqp {
                 fields.set(name, text);
             }
         }
-        extract_fields(fields)
+        fields
     }
 }
 
@@ -127,6 +135,10 @@ pub mod nats {
 
     /// Reads the publisher's span from a message's headers (`message.headers`).
     pub fn extract(headers: Option<&HeaderMap>) -> SpanContext {
+        extract_fields(fields(headers))
+    }
+
+    pub(crate) fn fields(headers: Option<&HeaderMap>) -> HeaderFields {
         let mut fields = HeaderFields::default();
         if let Some(headers) = headers {
             for (key, values) in headers.iter() {
@@ -139,7 +151,7 @@ pub mod nats {
                 }
             }
         }
-        extract_fields(fields)
+        fields
     }
 }
 
@@ -176,6 +188,10 @@ pub mod kafka {
     /// Reads the producer's span from a record's headers
     /// (`message.headers()`). Non-UTF-8 values are ignored and counted.
     pub fn extract<H: Headers + ?Sized>(headers: Option<&H>) -> SpanContext {
+        extract_fields(fields(headers))
+    }
+
+    pub(crate) fn fields<H: Headers + ?Sized>(headers: Option<&H>) -> HeaderFields {
         let mut fields = HeaderFields::default();
         if let Some(headers) = headers {
             for header in (0..headers.count()).filter_map(|i| headers.try_get(i)) {
@@ -188,6 +204,6 @@ pub mod kafka {
                 fields.set(name, text);
             }
         }
-        extract_fields(fields)
+        fields
     }
 }

@@ -1,0 +1,375 @@
+//! Message consumers and producers: what `#[observe(consumer, ..)]` and
+//! `#[observe(producer, ..)]` call.
+//!
+//! - [`Carrier`]: headers a sender's trace context and baggage can be read
+//!   from (`headers = ..`): `HashMap<String, String>`, and behind their
+//!   features `http::HeaderMap`, lapin's `FieldTable`, async-nats's
+//!   `HeaderMap` and rdkafka's headers, also inside `Option` or behind a
+//!   reference.
+//! - [`IncomingMessage`]: a received message that knows its headers and its
+//!   messaging attributes (`message = ..`): lapin's `Delivery`, async-nats's
+//!   `Message`, rdkafka's `BorrowedMessage` and `OwnedMessage`.
+//! - [`Batch`]: many messages or header maps (`messages = ..`): one span,
+//!   one link per message.
+//!
+//! The attributes follow the OpenTelemetry messaging semantic conventions:
+//! `messaging.system`, `messaging.destination.name`,
+//! `messaging.operation.type`, `messaging.operation.name`,
+//! `messaging.message.id`, `messaging.destination.partition.id`,
+//! `messaging.kafka.offset`, `messaging.rabbitmq.destination.routing_key`,
+//! `messaging.batch.message_count`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use opentelemetry::Value;
+
+use crate::baggage::{self, Baggage};
+use crate::propagation::{self, Remote};
+use crate::span::{start_with_parent, ActiveSpan, Callsite};
+
+/// Headers a sender's trace context and baggage can be read from.
+///
+/// Malformed headers give an empty [`Remote`] and are counted in
+/// `observe_propagation_errors_total`; reading never panics.
+pub trait Carrier {
+    /// The sender's span and baggage.
+    fn remote(&self) -> Remote;
+}
+
+impl<T: Carrier + ?Sized> Carrier for &T {
+    fn remote(&self) -> Remote {
+        (**self).remote()
+    }
+}
+
+impl<T: Carrier> Carrier for Option<T> {
+    fn remote(&self) -> Remote {
+        self.as_ref().map(Carrier::remote).unwrap_or_default()
+    }
+}
+
+impl<S: std::hash::BuildHasher> Carrier for HashMap<String, String, S> {
+    fn remote(&self) -> Remote {
+        propagation::extract_remote(self)
+    }
+}
+
+/// A received message: its headers and its messaging attributes.
+#[diagnostic::on_unimplemented(
+    message = "`message = ..` needs a received message observe knows, found `{Self}`",
+    label = "not a known message type",
+    note = "messages: lapin's `Delivery` (feature `amqp`), async-nats's `Message` (`nats`), rdkafka's `BorrowedMessage` and `OwnedMessage` (`kafka`); for other types write `headers = ..` with `system = \"..\"` and `destination = ..`"
+)]
+pub trait IncomingMessage: Carrier {
+    /// `messaging.system`: `rabbitmq`, `nats`, `kafka`.
+    fn system(&self) -> &'static str;
+
+    /// Records `messaging.destination.name` and what else the message has
+    /// (message id, partition, offset) on `span`.
+    fn record(&self, span: &mut ActiveSpan);
+}
+
+impl<T: IncomingMessage + ?Sized> IncomingMessage for &T {
+    fn system(&self) -> &'static str {
+        (**self).system()
+    }
+
+    fn record(&self, span: &mut ActiveSpan) {
+        (**self).record(span);
+    }
+}
+
+/// Many messages or header maps handled by one call.
+#[diagnostic::on_unimplemented(
+    message = "`messages = ..` needs a slice, array, `Vec` or `VecDeque` of messages or header maps, found `{Self}`",
+    label = "not a batch of messages"
+)]
+pub trait Batch {
+    /// Calls `f` with each message's carrier, in order.
+    fn each(&self, f: &mut dyn FnMut(&dyn Carrier));
+}
+
+impl<T: Carrier> Batch for [T] {
+    fn each(&self, f: &mut dyn FnMut(&dyn Carrier)) {
+        for item in self {
+            f(item);
+        }
+    }
+}
+
+impl<T: Carrier, const N: usize> Batch for [T; N] {
+    fn each(&self, f: &mut dyn FnMut(&dyn Carrier)) {
+        self.as_slice().each(f);
+    }
+}
+
+impl<T: Carrier> Batch for Vec<T> {
+    fn each(&self, f: &mut dyn FnMut(&dyn Carrier)) {
+        self.as_slice().each(f);
+    }
+}
+
+impl<T: Carrier> Batch for std::collections::VecDeque<T> {
+    fn each(&self, f: &mut dyn FnMut(&dyn Carrier)) {
+        for item in self {
+            f(item);
+        }
+    }
+}
+
+impl<T: Batch + ?Sized> Batch for &T {
+    fn each(&self, f: &mut dyn FnMut(&dyn Carrier)) {
+        (**self).each(f);
+    }
+}
+
+/// `headers = ..` / `message = ..`: what the message carries.
+#[doc(hidden)]
+pub fn remote<C: Carrier + ?Sized>(carrier: &C) -> Remote {
+    if !crate::state::enabled() {
+        return Remote::default();
+    }
+    carrier.remote()
+}
+
+/// Starts a consumer span: a child of the sender's span (`link == false`)
+/// or, with `propagation = "link"`, a span of a new trace (or of the current
+/// local one) linked to the sender's span. Without a valid sender context
+/// the span is a child of the current span, as any other.
+///
+/// Allowlisted baggage entries become attributes.
+#[doc(hidden)]
+pub fn start_consumer(callsite: &'static Callsite, remote: &Remote, link: bool) -> ActiveSpan {
+    let mut span = if remote.context.is_valid() && !link {
+        start_with_parent(callsite, remote.context)
+    } else {
+        let mut span = crate::span::start(callsite);
+        span.add_link(remote.context);
+        span
+    };
+    if let Some(baggage) = &remote.baggage {
+        if span.is_recording() {
+            record_baggage(&mut span, baggage);
+        }
+    }
+    span
+}
+
+/// Starts a span for a batch: a child of the current span, with a link to
+/// each message's context, and `messaging.batch.message_count`.
+#[doc(hidden)]
+pub fn start_batch<B: Batch + ?Sized>(callsite: &'static Callsite, batch: &B) -> ActiveSpan {
+    let mut span = crate::span::start(callsite);
+    if span.is_recording() {
+        let mut count = 0_i64;
+        batch.each(&mut |carrier| {
+            count += 1;
+            span.add_link(carrier.remote().context);
+        });
+        span.set_attribute("messaging.batch.message_count", Value::I64(count));
+    }
+    span
+}
+
+fn record_baggage(span: &mut ActiveSpan, baggage: &Baggage) {
+    baggage::allowlisted(baggage, |key, value| {
+        span.set_attribute(key, Value::String(value.to_owned().into()));
+    });
+}
+
+/// `message = ..`: `messaging.system` and the message's own attributes.
+#[doc(hidden)]
+pub fn record_message<M: IncomingMessage + ?Sized>(span: &mut ActiveSpan, message: &M) {
+    if span.is_recording() {
+        span.set_attribute("messaging.system", Value::from(message.system()));
+        message.record(span);
+    }
+}
+
+/// The baggage an async consumer's body runs with: the message's.
+#[doc(hidden)]
+pub fn baggage_of(remote: &Remote) -> Option<Arc<Baggage>> {
+    remote.baggage.clone()
+}
+
+/// Makes the message's baggage current for a synchronous consumer.
+#[doc(hidden)]
+pub fn enter_baggage(baggage: Option<Arc<Baggage>>) -> Option<baggage::BaggageGuard> {
+    baggage.map(|b| baggage::attach_arc(Some(b)))
+}
+
+fn string(value: impl Into<String>) -> Value {
+    Value::String(value.into().into())
+}
+
+#[cfg(feature = "http")]
+impl Carrier for ::http::HeaderMap {
+    fn remote(&self) -> Remote {
+        propagation::extract_remote_fields(propagation::carriers::http::fields(self))
+    }
+}
+
+#[cfg(feature = "amqp")]
+mod amqp {
+    use super::*;
+    use lapin::message::Delivery;
+    use lapin::types::FieldTable;
+
+    impl Carrier for FieldTable {
+        fn remote(&self) -> Remote {
+            propagation::extract_remote_fields(propagation::carriers::amqp::fields(Some(self)))
+        }
+    }
+
+    impl Carrier for Delivery {
+        fn remote(&self) -> Remote {
+            self.properties.headers().remote()
+        }
+    }
+
+    /// `messaging.destination.name` is the exchange, or the routing key
+    /// (the queue) for the default exchange.
+    impl IncomingMessage for Delivery {
+        fn system(&self) -> &'static str {
+            "rabbitmq"
+        }
+
+        fn record(&self, span: &mut ActiveSpan) {
+            let destination = if self.exchange.as_str().is_empty() {
+                self.routing_key.as_str()
+            } else {
+                self.exchange.as_str()
+            };
+            span.set_attribute("messaging.destination.name", string(destination));
+            if !self.routing_key.as_str().is_empty() {
+                span.set_attribute(
+                    "messaging.rabbitmq.destination.routing_key",
+                    string(self.routing_key.as_str()),
+                );
+            }
+            if let Some(id) = self.properties.message_id() {
+                span.set_attribute("messaging.message.id", string(id.as_str()));
+            }
+            span.set_attribute(
+                "messaging.rabbitmq.message.delivery_tag",
+                crate::span::attribute_value(&self.delivery_tag),
+            );
+            span.set_attribute(
+                "messaging.message.body.size",
+                crate::span::attribute_value(&self.data.len()),
+            );
+        }
+    }
+}
+
+#[cfg(feature = "nats")]
+mod nats {
+    use super::*;
+    use async_nats::{HeaderMap, Message};
+
+    impl Carrier for HeaderMap {
+        fn remote(&self) -> Remote {
+            propagation::extract_remote_fields(propagation::carriers::nats::fields(Some(self)))
+        }
+    }
+
+    impl Carrier for Message {
+        fn remote(&self) -> Remote {
+            self.headers.remote()
+        }
+    }
+
+    /// `messaging.destination.name` is the subject; `messaging.message.id`
+    /// the JetStream `Nats-Msg-Id` header when present.
+    impl IncomingMessage for Message {
+        fn system(&self) -> &'static str {
+            "nats"
+        }
+
+        fn record(&self, span: &mut ActiveSpan) {
+            span.set_attribute("messaging.destination.name", string(self.subject.as_str()));
+            if let Some(id) = self
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            {
+                span.set_attribute("messaging.message.id", string(id.as_str()));
+            }
+            span.set_attribute(
+                "messaging.message.body.size",
+                crate::span::attribute_value(&self.payload.len()),
+            );
+        }
+    }
+}
+
+#[cfg(feature = "kafka")]
+mod kafka {
+    use super::*;
+    use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Message, OwnedHeaders, OwnedMessage};
+
+    impl Carrier for OwnedHeaders {
+        fn remote(&self) -> Remote {
+            propagation::extract_remote_fields(propagation::carriers::kafka::fields(Some(self)))
+        }
+    }
+
+    impl Carrier for BorrowedHeaders {
+        fn remote(&self) -> Remote {
+            propagation::extract_remote_fields(propagation::carriers::kafka::fields(Some(self)))
+        }
+    }
+
+    fn record<M: Message>(message: &M, span: &mut ActiveSpan) {
+        span.set_attribute("messaging.destination.name", string(message.topic()));
+        span.set_attribute(
+            "messaging.destination.partition.id",
+            string(message.partition().to_string()),
+        );
+        span.set_attribute("messaging.kafka.offset", Value::I64(message.offset()));
+        if let Some(key) = message.key() {
+            if let Ok(key) = std::str::from_utf8(key) {
+                span.set_attribute("messaging.kafka.message.key", string(key));
+            }
+        }
+        if let Some(payload) = message.payload() {
+            span.set_attribute(
+                "messaging.message.body.size",
+                crate::span::attribute_value(&payload.len()),
+            );
+        }
+    }
+
+    impl Carrier for BorrowedMessage<'_> {
+        fn remote(&self) -> Remote {
+            self.headers().remote()
+        }
+    }
+
+    impl IncomingMessage for BorrowedMessage<'_> {
+        fn system(&self) -> &'static str {
+            "kafka"
+        }
+
+        fn record(&self, span: &mut ActiveSpan) {
+            record(self, span);
+        }
+    }
+
+    impl Carrier for OwnedMessage {
+        fn remote(&self) -> Remote {
+            self.headers().remote()
+        }
+    }
+
+    impl IncomingMessage for OwnedMessage {
+        fn system(&self) -> &'static str {
+            "kafka"
+        }
+
+        fn record(&self, span: &mut ActiveSpan) {
+            record(self, span);
+        }
+    }
+}
