@@ -28,11 +28,35 @@ pub(crate) mod kw {
     syn::custom_keyword!(skip);
     syn::custom_keyword!(name);
     syn::custom_keyword!(buckets);
+    syn::custom_keyword!(consumer);
+    syn::custom_keyword!(producer);
+    syn::custom_keyword!(headers);
+    syn::custom_keyword!(message);
+    syn::custom_keyword!(messages);
+    syn::custom_keyword!(propagation);
+    syn::custom_keyword!(system);
+    syn::custom_keyword!(destination);
+    syn::custom_keyword!(operation);
 }
 
 /// Every argument key, in the order the docs list them.
 pub(crate) const ARGUMENTS: &[&str] = &[
-    "span", "metric", "fields", "labels", "kind", "skip", "crate",
+    "span",
+    "metric",
+    "fields",
+    "labels",
+    "kind",
+    "skip",
+    "crate",
+    "consumer",
+    "producer",
+    "headers",
+    "message",
+    "messages",
+    "propagation",
+    "system",
+    "destination",
+    "operation",
 ];
 
 /// What `span = ...` should look like, quoted in messages.
@@ -80,6 +104,95 @@ pub(crate) enum Arg {
         key: Token![crate],
         path: Option<Path>,
     },
+    /// `consumer` / `producer`: a messaging span.
+    Role {
+        key: Ident,
+        role: Role,
+    },
+    /// `headers = expr`, `message = expr`, `messages = expr`,
+    /// `destination = expr`.
+    Expr {
+        key: Ident,
+        which: ExprArg,
+        value: Option<Expr>,
+    },
+    /// `propagation = "link"`, `system = "rabbitmq"`, `operation = "receive"`.
+    Word {
+        key: Ident,
+        which: WordArg,
+        value: Option<LitStr>,
+    },
+}
+
+/// Which side of a queue a function is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Consumer,
+    Producer,
+}
+
+impl Role {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Role::Consumer => "consumer",
+            Role::Producer => "producer",
+        }
+    }
+}
+
+/// The messaging arguments whose value is an expression over the arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ExprArg {
+    Headers,
+    Message,
+    Messages,
+    Destination,
+}
+
+impl ExprArg {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ExprArg::Headers => "headers",
+            ExprArg::Message => "message",
+            ExprArg::Messages => "messages",
+            ExprArg::Destination => "destination",
+        }
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            ExprArg::Headers => "headers = delivery.properties.headers()",
+            ExprArg::Message => "message = delivery",
+            ExprArg::Messages => "messages = batch",
+            ExprArg::Destination => "destination = queue",
+        }
+    }
+}
+
+/// The messaging arguments whose value is a string literal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WordArg {
+    Propagation,
+    System,
+    Operation,
+}
+
+impl WordArg {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            WordArg::Propagation => "propagation",
+            WordArg::System => "system",
+            WordArg::Operation => "operation",
+        }
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            WordArg::Propagation => "propagation = \"link\"",
+            WordArg::System => "system = \"rabbitmq\"",
+            WordArg::Operation => "operation = \"receive\"",
+        }
+    }
 }
 
 impl Arg {
@@ -93,6 +206,9 @@ impl Arg {
             Arg::Skip { .. } => "skip",
             Arg::Kind { .. } => "kind",
             Arg::Crate { .. } => "crate",
+            Arg::Role { role, .. } => role.name(),
+            Arg::Expr { which, .. } => which.name(),
+            Arg::Word { which, .. } => which.name(),
         }
     }
 
@@ -105,6 +221,7 @@ impl Arg {
             Arg::Skip { key } => key.span,
             Arg::Kind { key, .. } => key.span,
             Arg::Crate { key, .. } => key.span,
+            Arg::Role { key, .. } | Arg::Expr { key, .. } | Arg::Word { key, .. } => key.span(),
         }
     }
 }
@@ -289,12 +406,103 @@ fn parse_arg(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<
         let key: Token![crate] = input.parse()?;
         let path = recover(input, errors, |input| parse_crate(key.span, input));
         Arg::Crate { key, path }
+    } else if input.peek(kw::consumer) || input.peek(kw::producer) {
+        let key = Ident::parse_any(input)?;
+        let role = if key == "consumer" {
+            Role::Consumer
+        } else {
+            Role::Producer
+        };
+        if !at_value_end(input) {
+            return Err(syn::Error::new(
+                key.span(),
+                format!(
+                    "`{0}` takes no value: write `#[observe({0}, span = \"...\")]`",
+                    role.name()
+                ),
+            ));
+        }
+        Arg::Role { key, role }
+    } else if let Some(which) = expr_arg(input) {
+        let key = Ident::parse_any(input)?;
+        let value = recover(input, errors, |input| {
+            parse_expr_value(key.span(), input, which.example())
+        });
+        Arg::Expr { key, which, value }
+    } else if let Some(which) = word_arg(input) {
+        let key = Ident::parse_any(input)?;
+        let value = recover(input, errors, |input| {
+            parse_word_value(key.span(), input, which.name(), which.example())
+        });
+        Arg::Word { key, which, value }
     } else {
         errors.push(unrecognised(input));
         skip_to_comma(input);
         return Ok(None);
     };
     Ok(Some(arg))
+}
+
+fn expr_arg(input: ParseStream<'_>) -> Option<ExprArg> {
+    if input.peek(kw::headers) {
+        Some(ExprArg::Headers)
+    } else if input.peek(kw::messages) {
+        Some(ExprArg::Messages)
+    } else if input.peek(kw::message) {
+        Some(ExprArg::Message)
+    } else if input.peek(kw::destination) {
+        Some(ExprArg::Destination)
+    } else {
+        None
+    }
+}
+
+fn word_arg(input: ParseStream<'_>) -> Option<WordArg> {
+    if input.peek(kw::propagation) {
+        Some(WordArg::Propagation)
+    } else if input.peek(kw::system) {
+        Some(WordArg::System)
+    } else if input.peek(kw::operation) {
+        Some(WordArg::Operation)
+    } else {
+        None
+    }
+}
+
+/// `= expression`.
+fn parse_expr_value(key: Span, input: ParseStream<'_>, example: &str) -> syn::Result<Expr> {
+    let eq = parse_eq(input, key, example)?;
+    if at_value_end(input) {
+        return Err(syn::Error::new(
+            eq.span,
+            format!("missing value: write `{example}`"),
+        ));
+    }
+    input.parse()
+}
+
+/// `= "literal"`.
+fn parse_word_value(
+    key: Span,
+    input: ParseStream<'_>,
+    name: &str,
+    example: &str,
+) -> syn::Result<LitStr> {
+    let eq = parse_eq(input, key, example)?;
+    if at_value_end(input) {
+        return Err(syn::Error::new(
+            eq.span,
+            format!("missing value: write `{example}`"),
+        ));
+    }
+    let value: Expr = input.parse()?;
+    match string_literal(&value) {
+        Some(literal) => Ok(literal.clone()),
+        None => Err(syn::Error::new_spanned(
+            &value,
+            format!("`{name}` takes a string literal: write `{example}`"),
+        )),
+    }
 }
 
 /// Runs `parse`; on error, reports it and skips the rest of the argument.
@@ -942,7 +1150,7 @@ mod tests {
         let (args, errors) = parse(quote!(name = "Order.Submit", span = "Test.A"));
         assert_eq!(
             errors,
-            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`"]
+            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`"]
         );
         assert!(args.has_unrecognised);
         assert_eq!(
@@ -957,7 +1165,7 @@ mod tests {
         );
         assert_eq!(
             messages(quote!(42)),
-            ["expected an argument: one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`"]
+            ["expected an argument: one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`"]
         );
     }
 

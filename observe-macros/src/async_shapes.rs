@@ -14,7 +14,7 @@ use syn::{
     Type, TypeParamBound,
 };
 
-use crate::expand::{body_span, outcome, return_annotation, type_annotation};
+use crate::expand::{body_span, outcome, return_annotation, type_annotation, with_baggage};
 use crate::validate::Observe;
 
 /// How a function's result is produced.
@@ -172,16 +172,22 @@ pub(crate) fn async_fn(observe: &Observe, block: &Block, output: &ReturnType) ->
             TokenStream::new(),
         ),
     };
-    quote! {
-        let (__observe_ret, __observe_span) #pair = #krate::__private::Instrumented::new(
-            __observe_span,
+    let future = with_baggage(
+        observe,
+        quote! {
             async move {
                 #body
                 // A body that always diverges (a `panic!`, an endless loop)
                 // makes this tail unreachable; that is the user's intent.
                 #[allow(unreachable_code)]
                 __observe_body
-            },
+            }
+        },
+    );
+    quote! {
+        let (__observe_ret, __observe_span) #pair = #krate::__private::Instrumented::new(
+            __observe_span,
+            #future,
         )
         .await;
         __observe_span.finish(#outcome);
@@ -216,6 +222,7 @@ pub(crate) fn impl_future(observe: &Observe, block: &Block, output: &ReturnType)
         ),
         None => (quote!(__observe_fut), TokenStream::new()),
     };
+    let future = with_baggage(observe, future);
     quote! {
         let __observe_fut = {
             let __observe_enter = __observe_span.enter();
@@ -247,6 +254,7 @@ pub(crate) fn box_pin_async_body(
         ReturnType::Default => None,
     });
     let ExprCall { attrs, func, .. } = call;
+    let future = with_baggage(observe, quote!(#future));
     quote! {
         #(#before)*
         #(#attrs)*

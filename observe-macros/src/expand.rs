@@ -17,7 +17,7 @@ use crate::async_shapes::{self, Shape};
 use crate::errors::Errors;
 use crate::impl_block;
 use crate::policy;
-use crate::validate::{self, Context, Metric, Observe};
+use crate::validate::{self, Context, Metric, Observe, Source};
 
 /// `#[observe(args)] item`: the instrumented function, or every mistake found
 /// in the arguments and the item.
@@ -175,7 +175,9 @@ fn prelude(observe: &Observe, sig: &syn::Signature, shape: &Shape<'_>) -> TokenS
     let fields = fields(observe);
     let labels = labels(observe);
     let mutability =
-        (!observe.fields.is_empty() || !observe.labels.is_empty()).then(|| quote!(mut));
+        (!observe.fields.is_empty() || !observe.labels.is_empty() || observe.messaging.is_some())
+            .then(|| quote!(mut));
+    let (start, messaging) = messaging(observe, mutability);
     // A closure that returns a borrow of a captured `&mut` must be `FnOnce`,
     // and closure kind is only forced by the bound of the function it is
     // passed to: calling `(move || ..)()` directly infers `FnMut` and rejects
@@ -205,9 +207,128 @@ fn prelude(observe: &Observe, sig: &syn::Signature, shape: &Shape<'_>) -> TokenS
         #[#krate::__private::linkme::distributed_slice(#krate::__private::CALLSITES)]
         #[linkme(crate = #krate::__private::linkme)]
         static __OBSERVE_CATALOG: &#krate::__private::Callsite = &__OBSERVE_CALLSITE;
-        let #mutability __observe_span = #krate::__private::start(&__OBSERVE_CALLSITE);
+        #start
+        #messaging
         #labels
         #fields
+    }
+}
+
+/// How the span starts (`let __observe_span = ..`), and the messaging
+/// attributes recorded on it. A consumer reading one message also binds
+/// `__observe_baggage`, the baggage its body runs with.
+fn messaging(observe: &Observe, mutability: Option<TokenStream>) -> (TokenStream, TokenStream) {
+    let krate = &observe.krate;
+    let plain = quote! {
+        let #mutability __observe_span = #krate::__private::start(&__OBSERVE_CALLSITE);
+    };
+    let Some(messaging) = &observe.messaging else {
+        return (plain, TokenStream::new());
+    };
+    let link = messaging.link;
+    let value_span = |value: &syn::Expr| Span::call_site().located_at(value.span());
+    let (start, message) = match &messaging.source {
+        Source::None => (plain, TokenStream::new()),
+        Source::Headers(headers) => {
+            let remote =
+                quote_spanned!(value_span(headers)=> #krate::__private::remote(&(#headers)));
+            (
+                quote! {
+                    let __observe_remote = #remote;
+                    let __observe_baggage = #krate::__private::baggage_of(&__observe_remote);
+                    let #mutability __observe_span = #krate::__private::start_consumer(
+                        &__OBSERVE_CALLSITE, &__observe_remote, #link,
+                    );
+                },
+                TokenStream::new(),
+            )
+        }
+        Source::Message(message) => {
+            let bind = quote_spanned!(value_span(message)=> let __observe_message = &(#message););
+            let remote =
+                quote_spanned!(value_span(message)=> #krate::__private::remote(__observe_message));
+            let record = quote_spanned!(value_span(message)=>
+                #krate::__private::record_message(&mut __observe_span, __observe_message);
+            );
+            (
+                quote! {
+                    #bind
+                    let __observe_remote = #remote;
+                    let __observe_baggage = #krate::__private::baggage_of(&__observe_remote);
+                    let #mutability __observe_span = #krate::__private::start_consumer(
+                        &__OBSERVE_CALLSITE, &__observe_remote, #link,
+                    );
+                },
+                record,
+            )
+        }
+        Source::Batch(batch) => {
+            let start = quote_spanned!(value_span(batch)=>
+                #krate::__private::start_batch(&__OBSERVE_CALLSITE, &(#batch))
+            );
+            (
+                quote!(let #mutability __observe_span = #start;),
+                TokenStream::new(),
+            )
+        }
+    };
+    let operation = &messaging.operation;
+    let operation_name = messaging.operation_name();
+    let system = messaging.system.as_ref().map(|system| {
+        quote! {
+            __observe_span.set_attribute(
+                "messaging.system",
+                #krate::__private::Value::from(#system),
+            );
+        }
+    });
+    let destination = messaging.destination.as_ref().map(|destination| {
+        let value = quote_spanned!(value_span(destination)=>
+            #krate::__private::display_value(&(#destination))
+        );
+        quote! {
+            __observe_span.set_attribute("messaging.destination.name", #value);
+        }
+    });
+    let attributes = quote! {
+        if __observe_span.is_recording() {
+            __observe_span.set_attribute(
+                "messaging.operation.type",
+                #krate::__private::Value::from(#operation),
+            );
+            __observe_span.set_attribute(
+                "messaging.operation.name",
+                #krate::__private::Value::from(#operation_name),
+            );
+            #system
+            #destination
+            #message
+        }
+    };
+    (start, attributes)
+}
+
+/// `future`, run with the consumed message's baggage current on every poll
+/// when the function is a consumer of one message.
+pub(crate) fn with_baggage(observe: &Observe, future: TokenStream) -> TokenStream {
+    match &observe.messaging {
+        Some(messaging) if messaging.source.is_single() => {
+            let krate = &observe.krate;
+            quote!(#krate::__private::WithBaggage::new(__observe_baggage, #future))
+        }
+        _ => future,
+    }
+}
+
+/// For a synchronous consumer of one message: its baggage, current for the
+/// call.
+fn enter_baggage(observe: &Observe) -> TokenStream {
+    match &observe.messaging {
+        Some(messaging) if messaging.source.is_single() => {
+            let krate = &observe.krate;
+            quote!(let __observe_baggage_guard = #krate::__private::enter_baggage(__observe_baggage);)
+        }
+        _ => TokenStream::new(),
     }
 }
 
@@ -325,7 +446,9 @@ fn sync_body(observe: &Observe, block: &Block, output: &ReturnType) -> TokenStre
         if let Type::Never(_) = **ty {
             // Never returns: the span ends in `ActiveSpan`'s `Drop`, as a
             // panic, and code after the call would be unreachable.
+            let baggage = enter_baggage(observe);
             return quote_spanned! {span=>
+                #baggage
                 let __observe_enter = __observe_span.enter();
                 __observe_call_once(move || -> #ty #block)
             };
@@ -336,7 +459,9 @@ fn sync_body(observe: &Observe, block: &Block, output: &ReturnType) -> TokenStre
         None => quote_spanned!(span=> __observe_call_once(move || #block)),
     };
     let outcome = outcome(&observe.krate);
+    let baggage = enter_baggage(observe);
     quote! {
+        #baggage
         let __observe_enter = __observe_span.enter();
         let __observe_ret = #call;
         ::core::mem::drop(__observe_enter);

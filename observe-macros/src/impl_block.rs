@@ -131,7 +131,12 @@ fn block_arguments(args: TokenStream, errors: &mut Errors) -> (Option<LitStr>, V
                     ));
                 }
             }
-            Arg::Fields { .. } | Arg::Labels { .. } | Arg::Skip { .. } => {
+            Arg::Fields { .. }
+            | Arg::Labels { .. }
+            | Arg::Skip { .. }
+            | Arg::Role { .. }
+            | Arg::Expr { .. }
+            | Arg::Word { .. } => {
                 errors.push(syn::Error::new(
                     arg.key_span(),
                     format!(

@@ -28,6 +28,13 @@
 //! | `kind = server` | `internal`, `server`, `client`, `producer` or `consumer` | `internal` |
 //! | `skip` | on a method of an `#[observe]` impl block: leave it uninstrumented | |
 //! | `crate = my_facade::observe` | the path generated code uses for the runtime | `::observe_runtime` |
+//! | `consumer` / `producer` | a messaging span: kind CONSUMER / PRODUCER and `messaging.operation.*` attributes | not messaging |
+//! | `message = delivery` | (consumer) a lapin `Delivery`, async-nats `Message` or rdkafka message: trace context, baggage and messaging attributes read from it | |
+//! | `headers = expr` | (consumer) a header carrier computed from the arguments (`HashMap<String, String>`, `http::HeaderMap`, `FieldTable`, async-nats `HeaderMap`, rdkafka headers, in `Option` or behind `&`) | |
+//! | `messages = batch` | (consumer) a batch: one span, one link per message | |
+//! | `propagation = "link"` | (consumer) a new trace linked to the producer's span instead of its child | `"parent"` |
+//! | `system = "rabbitmq"`, `destination = expr` | `messaging.system`, `messaging.destination.name` | from `message`, else none |
+//! | `operation = "receive"` | `messaging.operation.type`: `process`/`receive` (consumer), `send`/`create` (producer) | `process` / `send` |
 //!
 //! On an `impl` block, `#[observe]` instruments every public method (every
 //! method of a trait impl) as `Type.Method`; `kind`, `metric` and `crate` on
@@ -48,7 +55,11 @@
 //! rules, an unknown argument, `metric` or `kind`, a duplicate argument, field
 //! or label key, a key that is not lowercase snake_case, an unbounded label
 //! key, a raw sensitive value, a missing `span` (with a suggested name), and
-//! `#[observe]` on a `const fn`.
+//! `#[observe]` on a `const fn`; for messaging: `headers`/`message`/`messages`
+//! without `consumer`, `consumer` with `producer` or `kind`, two message
+//! sources, an unknown `propagation`, `system` or `operation`, `propagation`
+//! without a single message. A value that is not a carrier, a known message
+//! or a batch is a type error at the expression naming what is accepted.
 //!
 //! `crate = path` is for crates that re-export the runtime: generated code
 //! uses `path::__private` only, so re-export that module, e.g.

@@ -11,7 +11,7 @@ use quote::ToTokens as _;
 use syn::ext::IdentExt as _;
 use syn::{Ident, LitStr, Path};
 
-use crate::args::{Arg, Args, Buckets, Field, FieldKey, Label, MetricArg};
+use crate::args::{Arg, Args, Buckets, ExprArg, Field, FieldKey, Label, MetricArg, Role, WordArg};
 use crate::errors::{expected, Errors};
 use crate::naming::{self, KeyUse};
 use crate::policy::Policy;
@@ -46,7 +46,68 @@ pub(crate) struct Observe {
     pub(crate) labels: Vec<ValidLabel>,
     /// Where the runtime is: `::observe_runtime` unless `crate = path`.
     pub(crate) krate: Path,
+    /// `consumer` / `producer` and their arguments.
+    pub(crate) messaging: Option<Messaging>,
 }
+
+/// A consumer or producer span.
+pub(crate) struct Messaging {
+    /// Where the sender's context comes from (consumers only).
+    pub(crate) source: Source,
+    /// `propagation = "link"`: a new trace linked to the sender's span.
+    pub(crate) link: bool,
+    /// `messaging.system`, when given as `system = "..."`.
+    pub(crate) system: Option<LitStr>,
+    /// `messaging.destination.name`, when given as `destination = expr`.
+    pub(crate) destination: Option<syn::Expr>,
+    /// `messaging.operation.type`.
+    pub(crate) operation: String,
+}
+
+impl Messaging {
+    /// `messaging.operation.name`: the system's own word for the operation.
+    pub(crate) fn operation_name(&self) -> String {
+        let system = self.system.as_ref().map(LitStr::value);
+        match (self.operation.as_str(), system.as_deref()) {
+            ("send", Some("rabbitmq" | "nats")) => "publish".to_owned(),
+            ("send", Some("kafka")) => "send".to_owned(),
+            (operation, _) => operation.to_owned(),
+        }
+    }
+}
+
+/// Where a consumer reads the sender's context from.
+pub(crate) enum Source {
+    None,
+    Headers(syn::Expr),
+    Message(syn::Expr),
+    Batch(syn::Expr),
+}
+
+impl Source {
+    /// Whether one message's context and baggage are read.
+    pub(crate) fn is_single(&self) -> bool {
+        matches!(self, Source::Headers(_) | Source::Message(_))
+    }
+}
+
+/// `messaging.system` values of the OpenTelemetry semantic conventions.
+const SYSTEMS: &[&str] = &[
+    "rabbitmq",
+    "kafka",
+    "nats",
+    "activemq",
+    "aws_sqs",
+    "aws_sns",
+    "eventgrid",
+    "eventhubs",
+    "servicebus",
+    "gcp_pubsub",
+    "jms",
+    "pulsar",
+    "rocketmq",
+    "redis",
+];
 
 /// `kind = ...`, mirroring the runtime's `SpanKind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +181,10 @@ pub(crate) fn validate(args: Args, mut errors: Errors, cx: &Context) -> syn::Res
     let mut labels = None;
     let mut krate = None;
     let mut skip = None;
+    let mut role: Option<(Span, Role)> = None;
+    let mut kind_key = None;
+    let mut exprs: Vec<(Ident, ExprArg, syn::Expr)> = Vec::new();
+    let mut words: Vec<(Ident, WordArg, LitStr)> = Vec::new();
     for arg in args.list {
         // Duplicates are reported above; the first occurrence is the one used.
         match arg {
@@ -135,10 +200,31 @@ pub(crate) fn validate(args: Args, mut errors: Errors, cx: &Context) -> syn::Res
                 metric = value.map(|value| check_metric(value, &cx.policy, &mut errors));
             }
             Arg::Kind {
-                value: Some(value), ..
+                key,
+                value: Some(value),
             } if kind.is_none() => {
+                kind_key = Some(key.span);
                 kind = Some(check_kind(&value, &mut errors));
             }
+            Arg::Role { key, role: value } => match role {
+                None => role = Some((key.span(), value)),
+                Some((_, first)) if first != value => errors.push(syn::Error::new(
+                    key.span(),
+                    "a function is either a `consumer` or a `producer`: one span cannot be both; \
+                     split the function, or keep one of them",
+                )),
+                Some(_) => {}
+            },
+            Arg::Expr {
+                key,
+                which,
+                value: Some(value),
+            } => exprs.push((key, which, value)),
+            Arg::Word {
+                key,
+                which,
+                value: Some(value),
+            } => words.push((key, which, value)),
             Arg::Fields { fields: value, .. } if fields.is_none() => {
                 fields = Some(check_fields(value, &cx.policy, &mut errors));
             }
@@ -152,6 +238,23 @@ pub(crate) fn validate(args: Args, mut errors: Errors, cx: &Context) -> syn::Res
             _ => {}
         }
     }
+    if let (Some((role_key, role)), Some(kind_key)) = (role, kind_key) {
+        errors.push(syn::Error::new(
+            kind_key,
+            format!(
+                "`{}` already sets the span kind: remove `kind`",
+                role.name()
+            ),
+        ));
+        let _ = role_key;
+    }
+    if let Some((_, role)) = role {
+        kind = Some(Some(match role {
+            Role::Consumer => Kind::Consumer,
+            Role::Producer => Kind::Producer,
+        }));
+    }
+    let messaging = check_messaging(role.map(|(_, r)| r), exprs, words, &mut errors);
     let fields = fields.unwrap_or_default();
     let labels = match labels {
         Some((key, labels)) => {
@@ -191,7 +294,182 @@ pub(crate) fn validate(args: Args, mut errors: Errors, cx: &Context) -> syn::Res
         fields,
         labels,
         krate: krate.unwrap_or_else(|| syn::parse_quote!(::observe_runtime)),
+        messaging,
     })
+}
+
+/// The rules of the messaging arguments: what needs `consumer` or
+/// `producer`, which sources exclude each other, and the allowed words.
+fn check_messaging(
+    role: Option<Role>,
+    exprs: Vec<(Ident, ExprArg, syn::Expr)>,
+    words: Vec<(Ident, WordArg, LitStr)>,
+    errors: &mut Errors,
+) -> Option<Messaging> {
+    let Some(role) = role else {
+        for (key, which, _) in &exprs {
+            let needs = if *which == ExprArg::Destination {
+                "add `consumer` or `producer`"
+            } else {
+                "add `consumer`"
+            };
+            errors.push(syn::Error::new(
+                key.span(),
+                format!(
+                    "`{}` belongs to a messaging span: {needs}, e.g. \
+                     `#[observe(consumer, span = \"Orders.Process\", {} = ..)]`",
+                    which.name(),
+                    which.name(),
+                ),
+            ));
+        }
+        for (key, which, _) in &words {
+            errors.push(syn::Error::new(
+                key.span(),
+                format!(
+                    "`{}` belongs to a messaging span: add `consumer` or `producer`",
+                    which.name()
+                ),
+            ));
+        }
+        return None;
+    };
+    let mut messaging = Messaging {
+        source: Source::None,
+        link: false,
+        system: None,
+        destination: None,
+        operation: match role {
+            Role::Consumer => "process".to_owned(),
+            Role::Producer => "send".to_owned(),
+        },
+    };
+    let mut source_key: Option<(Ident, ExprArg)> = None;
+    for (key, which, value) in exprs {
+        if which == ExprArg::Destination {
+            messaging.destination = Some(value);
+            continue;
+        }
+        if role == Role::Producer {
+            errors.push(syn::Error::new(
+                key.span(),
+                format!(
+                    "`{}` reads a received message's trace context, so it belongs to a \
+                     `consumer`; a producer writes its context with \
+                     `observe_runtime::propagation::inject(&mut headers)`",
+                    which.name()
+                ),
+            ));
+            continue;
+        }
+        if let Some((first, first_which)) = &source_key {
+            let _ = first;
+            errors.push(syn::Error::new(
+                key.span(),
+                format!(
+                    "`{}` and `{}` both say where the message is: keep one",
+                    first_which.name(),
+                    which.name()
+                ),
+            ));
+            continue;
+        }
+        messaging.source = match which {
+            ExprArg::Headers => Source::Headers(value),
+            ExprArg::Message => Source::Message(value),
+            _ => Source::Batch(value),
+        };
+        source_key = Some((key, which));
+    }
+    let mut propagation_key = None;
+    for (key, which, value) in words {
+        let word = value.value();
+        match which {
+            WordArg::Propagation => {
+                propagation_key = Some(key.clone());
+                match word.as_str() {
+                    "parent" => messaging.link = false,
+                    "link" => messaging.link = true,
+                    _ => errors.push(syn::Error::new(
+                        value.span(),
+                        format!(
+                            "unknown propagation {word:?}, expected `\"parent\"` (continue the \
+                             producer's trace, the default) or `\"link\"` (a new trace linked \
+                             to the producer's span)"
+                        ),
+                    )),
+                }
+            }
+            WordArg::System => {
+                if !SYSTEMS.contains(&word.as_str()) {
+                    errors.push(syn::Error::new(
+                        value.span(),
+                        format!(
+                            "unknown messaging system {word:?}: `messaging.system` takes a \
+                             value of the OpenTelemetry semantic conventions, {}",
+                            expected(SYSTEMS)
+                        ),
+                    ));
+                }
+                messaging.system = Some(value);
+            }
+            WordArg::Operation => {
+                let allowed: &[&str] = match role {
+                    Role::Consumer => &["process", "receive"],
+                    Role::Producer => &["send", "create"],
+                };
+                if allowed.contains(&word.as_str()) {
+                    messaging.operation = word;
+                } else {
+                    errors.push(syn::Error::new(
+                        value.span(),
+                        format!(
+                            "unknown operation {word:?} for a {}, expected {}",
+                            role.name(),
+                            expected(allowed)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(key) = propagation_key {
+        let reason = match (&messaging.source, role) {
+            (_, Role::Producer) => Some(
+                "`propagation` says how a consumer continues the producer's trace: it has no \
+                 meaning on a `producer`",
+            ),
+            (Source::None, _) => Some(
+                "`propagation` needs the message's headers: add `headers = ..` or `message = ..`",
+            ),
+            (Source::Batch(_), _) => {
+                Some("a batch span always links to each message's context: remove `propagation`")
+            }
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            errors.push(syn::Error::new(key.span(), reason));
+        }
+    }
+    if let Source::Message(_) = &messaging.source {
+        let given = messaging
+            .system
+            .as_ref()
+            .map(|s| ("system", s.span()))
+            .or_else(|| {
+                messaging
+                    .destination
+                    .as_ref()
+                    .map(|d| ("destination", syn::spanned::Spanned::span(d)))
+            });
+        if let Some((name, span)) = given {
+            errors.push(syn::Error::new(
+                span,
+                format!("`message` already gives `{name}`: remove it"),
+            ));
+        }
+    }
+    Some(messaging)
 }
 
 fn missing_span(args: &proc_macro2::TokenStream, cx: &Context) -> syn::Error {
@@ -606,6 +884,112 @@ mod tests {
     }
 
     #[test]
+    fn messaging_arguments() {
+        let observe = run(quote!(
+            consumer,
+            span = "Orders.Process",
+            headers = delivery.properties.headers(),
+            propagation = "link",
+            system = "rabbitmq",
+            destination = queue,
+            operation = "receive"
+        ))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(observe.kind, Kind::Consumer);
+        let messaging = observe.messaging.expect("a messaging span");
+        assert!(messaging.link);
+        assert!(matches!(messaging.source, Source::Headers(_)));
+        assert_eq!(messaging.operation, "receive");
+        assert_eq!(messaging.operation_name(), "receive");
+
+        let observe = run(quote!(producer, span = "Orders.Publish", system = "kafka"))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(observe.kind, Kind::Producer);
+        let messaging = observe.messaging.unwrap();
+        assert_eq!(messaging.operation, "send");
+        assert_eq!(messaging.operation_name(), "send");
+        let observe = run(quote!(producer, span = "Orders.Publish", system = "nats")).unwrap();
+        assert_eq!(observe.messaging.unwrap().operation_name(), "publish");
+
+        let observe = run(quote!(consumer, span = "Orders.Settle", messages = batch)).unwrap();
+        assert!(matches!(
+            observe.messaging.unwrap().source,
+            Source::Batch(_)
+        ));
+        assert!(run(quote!(span = "Orders.Process"))
+            .unwrap()
+            .messaging
+            .is_none());
+    }
+
+    #[test]
+    fn messaging_mistakes() {
+        assert_eq!(
+            errors(quote!(span = "Orders.Process", headers = h)),
+            ["`headers` belongs to a messaging span: add `consumer`, e.g. `#[observe(consumer, span = \"Orders.Process\", headers = ..)]`"]
+        );
+        assert_eq!(
+            errors(quote!(consumer, producer, span = "Orders.Process")),
+            ["a function is either a `consumer` or a `producer`: one span cannot be both; split the function, or keep one of them"]
+        );
+        assert_eq!(
+            errors(quote!(consumer, span = "Orders.Process", headers = h, propagation = "child")),
+            ["unknown propagation \"child\", expected `\"parent\"` (continue the producer's trace, the default) or `\"link\"` (a new trace linked to the producer's span)"]
+        );
+        assert_eq!(
+            errors(quote!(
+                consumer,
+                span = "Orders.Process",
+                propagation = "link"
+            )),
+            ["`propagation` needs the message's headers: add `headers = ..` or `message = ..`"]
+        );
+        assert_eq!(
+            errors(quote!(
+                consumer,
+                span = "Orders.Process",
+                headers = h,
+                message = m
+            )),
+            ["`headers` and `message` both say where the message is: keep one"]
+        );
+        assert_eq!(
+            errors(quote!(producer, span = "Orders.Publish", headers = h)),
+            ["`headers` reads a received message's trace context, so it belongs to a `consumer`; a producer writes its context with `observe_runtime::propagation::inject(&mut headers)`"]
+        );
+        assert_eq!(
+            errors(quote!(consumer, kind = server, span = "Orders.Process")),
+            ["`consumer` already sets the span kind: remove `kind`"]
+        );
+        assert_eq!(
+            errors(quote!(consumer, span = "Orders.Process", system = "rabbit")).len(),
+            1
+        );
+        assert_eq!(
+            errors(quote!(
+                consumer,
+                span = "Orders.Process",
+                message = m,
+                system = "nats"
+            )),
+            ["`message` already gives `system`: remove it"]
+        );
+        assert_eq!(
+            errors(quote!(
+                consumer,
+                span = "Orders.Process",
+                messages = b,
+                propagation = "link"
+            )),
+            ["a batch span always links to each message's context: remove `propagation`"]
+        );
+        assert_eq!(
+            errors(quote!(consumer = true, span = "Orders.Process")),
+            ["`consumer` takes no value: write `#[observe(consumer, span = \"...\")]`"]
+        );
+    }
+
+    #[test]
     fn missing_span() {
         assert_eq!(
             errors(quote!()),
@@ -621,7 +1005,7 @@ mod tests {
     fn no_missing_span_when_an_argument_was_not_recognised() {
         assert_eq!(
             errors(quote!(name = "Order.Submit")),
-            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`"]
+            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`"]
         );
     }
 
@@ -755,7 +1139,7 @@ mod tests {
         assert_eq!(
             errors(quote!(span = "", metric = "latncy", kind = serve, colour = red)),
             [
-                "unknown argument `colour`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`",
+                "unknown argument `colour`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`",
                 "span name must not be empty: name the operation, e.g. `span = \"Order.Submit\"`",
                 "unknown `metric` \"latncy\", expected `latency`, or a family of your own: `metric(name = \"checkout_duration_seconds\")`",
                 "unknown `kind` `serve`, expected one of `internal`, `server`, `client`, `producer`, `consumer`",

@@ -395,6 +395,14 @@ pub fn flushed(
     exporter.get_finished_spans().expect("finished spans")
 }
 
+/// The exported span's attribute `key`, as text (`None` when absent).
+pub fn attribute(span: &opentelemetry_sdk::trace::SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+}
+
 /// A `Write` that keeps everything written, for capturing log lines.
 #[derive(Clone, Default)]
 pub struct Capture(Arc<Mutex<Vec<u8>>>);

@@ -1,0 +1,6 @@
+use observe_runtime::observe;
+
+#[observe(consumer, producer, span = "Orders.Process")]
+fn process() {}
+
+fn main() {}

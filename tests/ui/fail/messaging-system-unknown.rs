@@ -1,0 +1,6 @@
+use observe_runtime::observe;
+
+#[observe(producer, span = "Orders.Publish", system = "rabbit")]
+fn publish() {}
+
+fn main() {}
