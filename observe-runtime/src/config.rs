@@ -764,8 +764,10 @@ mod tests {
             ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
             ("OTEL_PROPAGATORS", "tracecontext"),
             ("OBSERVE_METRICS_ADDR", "127.0.0.1:9464"),
+            ("OBSERVE_BAGGAGE_ATTRIBUTES", "tenant.id, user.tier"),
         ]);
         assert!(c.errors.is_empty(), "{:?}", c.errors);
+        assert_eq!(c.baggage_attributes, ["tenant.id", "user.tier"]);
         assert_eq!(c.service_name.as_deref(), Some("checkout"));
         assert_eq!(c.service_version.as_deref(), Some("1.2.3"));
         assert_eq!(c.environment.as_deref(), Some("prod"));
