@@ -600,10 +600,11 @@ pub(crate) struct Health {
 const DROP_REASONS: [&str; 2] = ["queue_full", "export_failed"];
 
 /// Reasons an incoming trace header is ignored.
-const PROPAGATION_ERRORS: [&str; 5] = [
+const PROPAGATION_ERRORS: [&str; 6] = [
     "traceparent_invalid",
     "tracestate_limit",
     "baggage_limit",
+    "baggage_invalid",
     "not_utf8",
     "amqp_value_type",
 ];
