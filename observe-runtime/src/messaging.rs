@@ -199,6 +199,7 @@ pub fn enter_baggage(baggage: Option<Arc<Baggage>>) -> Option<baggage::BaggageGu
     baggage.map(|b| baggage::attach_arc(Some(b)))
 }
 
+#[cfg(any(feature = "amqp", feature = "nats", feature = "kafka"))]
 fn string(value: impl Into<String>) -> Value {
     Value::String(value.into().into())
 }
