@@ -325,6 +325,34 @@ pub(crate) fn allowlisted(baggage: &Baggage, mut f: impl FnMut(&'static str, &st
 mod tests {
     use super::*;
 
+    fn tenant() -> Option<String> {
+        current().and_then(|b| b.get("tenant.id").map(str::to_owned))
+    }
+
+    #[test]
+    fn spawned_threads_and_tasks_keep_the_baggage() {
+        let _guard = Baggage::new().with("tenant.id", "acme").attach();
+        let thread = crate::context::spawn_thread(tenant);
+        assert_eq!(thread.join().unwrap().as_deref(), Some("acme"));
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        // Spawned from this thread, polled on the runtime's worker.
+        let task = {
+            let _enter = runtime.enter();
+            crate::context::spawn(async { tenant() })
+        };
+        assert_eq!(
+            runtime.block_on(task).unwrap().as_deref(),
+            Some("acme"),
+            "the task sees the baggage of the code that spawned it"
+        );
+        let plain = runtime.block_on(async { tokio::spawn(async { tenant() }).await.unwrap() });
+        assert_eq!(plain, None, "a plain tokio::spawn on a worker has none");
+    }
+
     #[test]
     fn reads_the_w3c_examples() {
         // W3C Baggage, section "Example".

@@ -127,25 +127,32 @@ pub trait FutureExt: Future + Sized {
 impl<F: Future> FutureExt for F {}
 
 /// `tokio::spawn` that keeps the current observed span as the parent of the
-/// spans the task creates.
+/// spans the task creates, and the current [baggage](crate::baggage) current
+/// in the task.
 pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(future.in_current_span())
+    tokio::spawn(crate::baggage::WithBaggage::new(
+        crate::baggage::current(),
+        future.in_current_span(),
+    ))
 }
 
 /// `std::thread::spawn` that keeps the current observed span as the parent of
-/// the spans the thread creates.
+/// the spans the thread creates, and the current [baggage](crate::baggage)
+/// current on the thread.
 pub fn spawn_thread<F, T>(f: F) -> std::thread::JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     let context = current();
+    let baggage = crate::baggage::current();
     std::thread::spawn(move || {
         let _guard = context.attach();
+        let _baggage = crate::baggage::attach_arc(baggage);
         f()
     })
 }
