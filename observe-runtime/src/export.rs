@@ -412,7 +412,7 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
             // Only sampled spans are recorded.
             TraceFlags::SAMPLED,
             false,
-            TraceState::NONE,
+            crate::propagation::trace_state(record.trace_id),
         ),
         parent_span_id: SpanId::from(record.parent_span_id),
         parent_span_is_remote: parent_remote,

@@ -9,9 +9,9 @@
 //! assert!(!parent.is_valid()); // nothing is current outside an observed call
 //! ```
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use prometheus::IntCounterVec;
 
@@ -68,6 +68,51 @@ fn propagator() -> Arc<TextMapCompositePropagator> {
     default
 }
 
+/// The `tracestate` of each trace that arrived from another process, so that
+/// what this process sends onward in the same trace, and the spans it
+/// exports, carry it unchanged: W3C Trace Context asks a participant to pass
+/// on the vendors' entries it does not own. Keyed by trace id, it needs no
+/// plumbing through tasks and threads. Bounded: past
+/// [`TRACE_STATES_MAX`] traces the oldest is forgotten.
+#[derive(Default)]
+struct TraceStates {
+    by_trace: HashMap<u128, TraceState>,
+    order: VecDeque<u128>,
+}
+
+const TRACE_STATES_MAX: usize = 4096;
+
+static TRACE_STATES: Mutex<Option<TraceStates>> = Mutex::new(None);
+/// How many traces have a state: `0` keeps lookups off the lock.
+static TRACE_STATE_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+fn remember_trace_state(trace_id: u128, state: &TraceState) {
+    let mut guard = TRACE_STATES.lock().unwrap_or_else(|e| e.into_inner());
+    let states = guard.get_or_insert_with(TraceStates::default);
+    if states.by_trace.insert(trace_id, state.clone()).is_none() {
+        states.order.push_back(trace_id);
+        while states.order.len() > TRACE_STATES_MAX {
+            if let Some(oldest) = states.order.pop_front() {
+                states.by_trace.remove(&oldest);
+            }
+        }
+    }
+    TRACE_STATE_COUNT.store(states.by_trace.len(), Ordering::Relaxed);
+}
+
+/// The `tracestate` that came in with `trace_id`, or none.
+pub(crate) fn trace_state(trace_id: u128) -> TraceState {
+    if TRACE_STATE_COUNT.load(Ordering::Relaxed) == 0 {
+        return TraceState::NONE;
+    }
+    TRACE_STATES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|states| states.by_trace.get(&trace_id).cloned())
+        .unwrap_or(TraceState::NONE)
+}
+
 fn to_otel(context: SpanContext) -> Context {
     if !context.is_valid() {
         return Context::new();
@@ -82,7 +127,7 @@ fn to_otel(context: SpanContext) -> Context {
         SpanId::from(context.span_id),
         flags,
         true,
-        TraceState::NONE,
+        trace_state(context.trace_id),
     ))
 }
 
@@ -221,8 +266,12 @@ fn extract_span(mut fields: HeaderFields) -> SpanContext {
         }
         return SpanContext::NONE;
     }
+    let trace_id = u128::from_be_bytes(remote.trace_id().to_bytes());
+    if *remote.trace_state() != TraceState::NONE {
+        remember_trace_state(trace_id, remote.trace_state());
+    }
     SpanContext {
-        trace_id: u128::from_be_bytes(remote.trace_id().to_bytes()),
+        trace_id,
         span_id: u64::from_be_bytes(remote.span_id().to_bytes()),
         sampled: remote.is_sampled(),
         remote: true,
@@ -244,7 +293,10 @@ pub(crate) fn inject_fields(context: SpanContext) -> Vec<(&'static str, String)>
         fields.extend(
             ["traceparent", "tracestate"]
                 .into_iter()
-                .filter_map(|name| map.remove(name).map(|value| (name, value))),
+                .filter_map(|name| map.remove(name).map(|value| (name, value)))
+                // The SDK writes an empty `tracestate` when there is none;
+                // W3C allows leaving the header out, and brokers carry less.
+                .filter(|(_, value)| !value.is_empty()),
         );
     }
     if let Some(baggage) = baggage {
@@ -273,6 +325,68 @@ pub fn error_count(reason: &str) -> u64 {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn tracestate_is_passed_on_in_the_same_trace() {
+        // The W3C Trace Context specification's tracestate example.
+        let mut headers = HashMap::new();
+        headers.insert(
+            "traceparent".to_owned(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+        );
+        headers.insert(
+            "tracestate".to_owned(),
+            "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7".to_owned(),
+        );
+        let parent = extract(&headers);
+        assert!(parent.is_valid());
+
+        // A span of this process in the same trace sends it onward unchanged.
+        let child = SpanContext {
+            span_id: 0x1234,
+            remote: false,
+            ..parent
+        };
+        let mut out = HashMap::new();
+        inject_context(child, &mut out);
+        assert_eq!(
+            out["traceparent"],
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000001234-01"
+        );
+        assert_eq!(out["tracestate"], "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+        assert_eq!(
+            trace_state(child.trace_id).header(),
+            "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
+            "exported spans of the trace carry it too"
+        );
+
+        // Another trace does not.
+        let other = SpanContext {
+            trace_id: 0x77,
+            ..child
+        };
+        let mut out = HashMap::new();
+        inject_context(other, &mut out);
+        assert!(!out.contains_key("tracestate"), "{out:?}");
+    }
+
+    #[test]
+    fn remembered_tracestates_are_bounded() {
+        let state = TraceState::from_key_value([("vendor", "v")]).unwrap();
+        for trace_id in 1..=(TRACE_STATES_MAX as u128 + 10) {
+            remember_trace_state(trace_id << 64, &state);
+        }
+        assert!(TRACE_STATE_COUNT.load(Ordering::Relaxed) <= TRACE_STATES_MAX);
+        assert_eq!(
+            trace_state(1 << 64),
+            TraceState::NONE,
+            "the oldest went first"
+        );
+        assert_eq!(
+            trace_state((TRACE_STATES_MAX as u128 + 10) << 64).header(),
+            "vendor=v"
+        );
+    }
 
     #[test]
     fn round_trips_the_w3c_example() {
