@@ -272,6 +272,11 @@ fn messaging(observe: &Observe, mutability: Option<TokenStream>) -> (TokenStream
             )
         }
     };
+    // A consumer of one message records the message's baggage when it
+    // starts; producers and batches record the baggage current here.
+    let current_baggage = (!messaging.source.is_single()).then(|| {
+        quote! { #krate::__private::record_current_baggage(&mut __observe_span); }
+    });
     let operation = &messaging.operation;
     let operation_name = messaging.operation_name();
     let system = messaging.system.as_ref().map(|system| {
@@ -303,6 +308,7 @@ fn messaging(observe: &Observe, mutability: Option<TokenStream>) -> (TokenStream
             #system
             #destination
             #message
+            #current_baggage
         }
     };
     (start, attributes)

@@ -91,7 +91,8 @@ pub mod __private {
     pub use crate::catalog::CALLSITES;
     pub use crate::label::{label_slot, LabelSlot, LabelValue};
     pub use crate::messaging::{
-        baggage_of, enter_baggage, record_message, remote, start_batch, start_consumer,
+        baggage_of, enter_baggage, record_current_baggage, record_message, remote, start_batch,
+        start_consumer,
     };
     pub use crate::metrics::{LATENCY_BUCKETS, LATENCY_BUCKET_NANOS};
     pub use crate::pii::redacted_value;

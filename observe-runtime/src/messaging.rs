@@ -172,6 +172,20 @@ pub fn start_batch<B: Batch + ?Sized>(callsite: &'static Callsite, batch: &B) ->
     span
 }
 
+/// Producers and batch consumers: the allowlisted entries of the baggage
+/// current where the span starts become attributes, as the message's do on a
+/// consumer span.
+#[doc(hidden)]
+pub fn record_current_baggage(span: &mut ActiveSpan) {
+    if span.is_recording() {
+        baggage::with_current(|current| {
+            if let Some(current) = current {
+                record_baggage(span, current);
+            }
+        });
+    }
+}
+
 fn record_baggage(span: &mut ActiveSpan, baggage: &Baggage) {
     baggage::allowlisted(baggage, |key, value| {
         span.set_attribute(key, Value::String(value.to_owned().into()));

@@ -122,6 +122,12 @@ async fn macro_consumer_continues_the_trace_through_nats() {
             attribute(publish, "messaging.destination.name"),
             Some(subject.clone())
         );
+        assert_eq!(
+            attribute(publish, "tenant.id").as_deref(),
+            Some("acme"),
+            "the producer span carries the allowlisted baggage it sends"
+        );
+        assert_eq!(attribute(publish, "other"), None);
 
         let process = by_id(&spans, processed);
         assert_eq!(process.span_kind, SpanKind::Consumer, "{subject}");
