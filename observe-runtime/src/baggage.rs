@@ -137,7 +137,7 @@ impl Baggage {
             let pair = member.split(';').next().unwrap_or("");
             let parsed = pair.split_once('=').and_then(|(key, value)| {
                 let key = key.trim();
-                let value = decode_value(value.trim())?;
+                let value = crate::config::percent_decode(value.trim())?;
                 is_token(key).then(|| (key.to_owned(), value))
             });
             match parsed {
@@ -186,26 +186,6 @@ fn encode_value(value: &str, out: &mut String) {
             let _ = write!(out, "%{b:02X}");
         }
     }
-}
-
-/// Percent-decodes a value; `None` when it is not valid UTF-8 afterwards or
-/// a `%` is not followed by two hex digits.
-fn decode_value(value: &str) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 thread_local! {

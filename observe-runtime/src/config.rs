@@ -630,7 +630,10 @@ pub(crate) fn parse_resource_attributes(raw: &str) -> Result<Vec<(String, String
     Ok(out)
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+/// Percent-decodes `s`; `None` when a `%` is not followed by two hex digits
+/// or the result is not UTF-8. Shared by `OTEL_RESOURCE_ATTRIBUTES` and W3C
+/// Baggage values.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
