@@ -185,7 +185,7 @@ pub(crate) fn async_fn(observe: &Observe, block: &Block, output: &ReturnType) ->
         },
     );
     quote! {
-        let (__observe_ret, __observe_span) #pair = #krate::__private::Instrumented::new(
+        let (__observe_ret, mut __observe_span) #pair = #krate::__private::Instrumented::new(
             __observe_span,
             #future,
         )
@@ -229,7 +229,7 @@ pub(crate) fn impl_future(observe: &Observe, block: &Block, output: &ReturnType)
             #create
         };
         async move {
-            let (__observe_ret, __observe_span) #pair =
+            let (__observe_ret, mut __observe_span) #pair =
                 #krate::__private::Instrumented::new(__observe_span, #future).await;
             __observe_span.finish(#outcome);
             __observe_ret
@@ -259,7 +259,7 @@ pub(crate) fn box_pin_async_body(
         #(#before)*
         #(#attrs)*
         #func(async move {
-            let (__observe_ret, __observe_span) #pair =
+            let (__observe_ret, mut __observe_span) #pair =
                 #krate::__private::Instrumented::new(__observe_span, #future).await;
             __observe_span.finish(#outcome);
             __observe_ret

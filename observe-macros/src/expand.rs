@@ -117,9 +117,10 @@ fn instrument(observe: &Observe, function: ItemFn, track: &TokenStream) -> Token
         .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
 
     let shape = async_shapes::classify(&sig, &block);
-    let prelude = prelude(observe, &sig, &shape);
+    let entered = enters_at_start(observe, &shape);
+    let prelude = prelude(observe, &sig, &shape, entered);
     let body = match shape {
-        Shape::Sync => sync_body(observe, &block, &sig.output),
+        Shape::Sync => sync_body(observe, &block, &sig.output, entered),
         Shape::AsyncFn => async_shapes::async_fn(observe, &block, &sig.output),
         Shape::ImplFuture => async_shapes::impl_future(observe, &block, &sig.output),
         Shape::BoxPinAsync {
@@ -163,10 +164,27 @@ fn contains_impl_trait(tokens: TokenStream) -> bool {
     })
 }
 
+/// Whether the span becomes the thread's current span as it starts
+/// (`start_entered`), rather than through an `enter` guard: a synchronous
+/// function whose parent is the current span. A consumer's parent comes from
+/// its message, and a future is entered on each poll.
+fn enters_at_start(observe: &Observe, shape: &Shape<'_>) -> bool {
+    matches!(shape, Shape::Sync)
+        && observe
+            .messaging
+            .as_ref()
+            .is_none_or(|messaging| matches!(messaging.source, Source::None))
+}
+
 /// Statements shared by every shape: the callsite, the span, its fields and,
 /// for shapes that call the user's block as a closure, the helper that forces
 /// that closure to be `FnOnce`.
-fn prelude(observe: &Observe, sig: &syn::Signature, shape: &Shape<'_>) -> TokenStream {
+fn prelude(
+    observe: &Observe,
+    sig: &syn::Signature,
+    shape: &Shape<'_>,
+    entered: bool,
+) -> TokenStream {
     let krate = &observe.krate;
     let name = &observe.name;
     let kind = format_ident!("{}", observe.kind.variant());
@@ -174,24 +192,41 @@ fn prelude(observe: &Observe, sig: &syn::Signature, shape: &Shape<'_>) -> TokenS
     let (metric_static, metric) = metric(observe);
     let fields = fields(observe);
     let labels = labels(observe);
-    let mutability =
-        (!observe.fields.is_empty() || !observe.labels.is_empty() || observe.messaging.is_some())
-            .then(|| quote!(mut));
-    let (start, messaging) = messaging(observe, mutability);
+    // A synchronous body calls `finish(&mut self)` on the span where it lies
+    // (unless it never returns); the other shapes move it into a future.
+    let finishes_in_place = matches!(shape, Shape::Sync) && !returns_never(&sig.output);
+    let mutability = (finishes_in_place
+        || !observe.fields.is_empty()
+        || !observe.labels.is_empty()
+        || observe.messaging.is_some())
+    .then(|| quote!(mut));
+    let (start, messaging) = messaging(observe, mutability, entered);
     // A closure that returns a borrow of a captured `&mut` must be `FnOnce`,
     // and closure kind is only forced by the bound of the function it is
     // passed to: calling `(move || ..)()` directly infers `FnMut` and rejects
     // `fn get(&mut self) -> &mut T`.
     let call_once = shape.uses_call_once().then(|| {
         quote! {
+            #[allow(dead_code)] // not called by an entered span's body
             #[inline(always)]
             fn __observe_call_once<R>(f: impl ::core::ops::FnOnce() -> R) -> R {
                 f()
             }
         }
     });
+    // The same, for a closure bound to a local and called later.
+    let once = entered.then(|| {
+        quote! {
+            #[allow(dead_code)] // not called by a function that never returns
+            #[inline(always)]
+            fn __observe_once<R, F: ::core::ops::FnOnce() -> R>(f: F) -> F {
+                f
+            }
+        }
+    });
     quote! {
         #call_once
+        #once
         #metric_static
         static __OBSERVE_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(
             #name,
@@ -217,10 +252,19 @@ fn prelude(observe: &Observe, sig: &syn::Signature, shape: &Shape<'_>) -> TokenS
 /// How the span starts (`let __observe_span = ..`), and the messaging
 /// attributes recorded on it. A consumer reading one message also binds
 /// `__observe_baggage`, the baggage its body runs with.
-fn messaging(observe: &Observe, mutability: Option<TokenStream>) -> (TokenStream, TokenStream) {
+fn messaging(
+    observe: &Observe,
+    mutability: Option<TokenStream>,
+    entered: bool,
+) -> (TokenStream, TokenStream) {
     let krate = &observe.krate;
+    let start = if entered {
+        quote!(start_entered)
+    } else {
+        quote!(start)
+    };
     let plain = quote! {
-        let #mutability __observe_span = #krate::__private::start(&__OBSERVE_CALLSITE);
+        let #mutability __observe_span = #krate::__private::#start(&__OBSERVE_CALLSITE);
     };
     let Some(messaging) = &observe.messaging else {
         return (plain, TokenStream::new());
@@ -443,34 +487,57 @@ fn fields(observe: &Observe) -> TokenStream {
     }
 }
 
+/// `-> !`.
+fn returns_never(output: &ReturnType) -> bool {
+    matches!(output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)))
+}
+
 /// Body of a function whose value is ready when it returns. The user's block
 /// runs in a closure so its `return` and `?` leave the closure, not the
 /// function, and the outcome can still be recorded.
-fn sync_body(observe: &Observe, block: &Block, output: &ReturnType) -> TokenStream {
+///
+/// A span started `entered` is current from its start and puts its parent
+/// back as it ends. Its function also returns early, straight through the
+/// closure, when the runtime is off: with the closure called from two
+/// branches, the compiler can keep the enabled path's stack frame off the
+/// path a call takes before `init`.
+fn sync_body(observe: &Observe, block: &Block, output: &ReturnType, entered: bool) -> TokenStream {
     let span = body_span(block);
-    if let ReturnType::Type(_, ty) = output {
-        if let Type::Never(_) = **ty {
-            // Never returns: the span ends in `ActiveSpan`'s `Drop`, as a
-            // panic, and code after the call would be unreachable.
-            let baggage = enter_baggage(observe);
-            return quote_spanned! {span=>
-                #baggage
-                let __observe_enter = __observe_span.enter();
-                __observe_call_once(move || -> #ty #block)
-            };
-        }
+    let enter = (!entered).then(|| quote!(let __observe_enter = __observe_span.enter();));
+    let leave = (!entered).then(|| quote!(::core::mem::drop(__observe_enter);));
+    if returns_never(output) {
+        // Never returns: the span ends in `ActiveSpan`'s `Drop`, as a panic,
+        // and code after the call would be unreachable.
+        let baggage = enter_baggage(observe);
+        return quote_spanned! {span=>
+            #baggage
+            #enter
+            __observe_call_once(move || -> ! #block)
+        };
     }
-    let call = match return_annotation(output) {
-        Some(ty) => quote_spanned!(span=> __observe_call_once(move || -> #ty #block)),
-        None => quote_spanned!(span=> __observe_call_once(move || #block)),
+    let closure = match return_annotation(output) {
+        Some(ty) => quote_spanned!(span=> move || -> #ty #block),
+        None => quote_spanned!(span=> move || #block),
     };
     let outcome = outcome(&observe.krate);
     let baggage = enter_baggage(observe);
+    if entered {
+        return quote! {
+            let __observe_body = __observe_once(#closure);
+            if !__observe_span.is_active() {
+                return __observe_body();
+            }
+            #baggage
+            let __observe_ret = __observe_body();
+            __observe_span.finish(#outcome);
+            __observe_ret
+        };
+    }
     quote! {
         #baggage
-        let __observe_enter = __observe_span.enter();
-        let __observe_ret = #call;
-        ::core::mem::drop(__observe_enter);
+        #enter
+        let __observe_ret = __observe_call_once(#closure);
+        #leave
         __observe_span.finish(#outcome);
         __observe_ret
     }
@@ -559,16 +626,37 @@ mod tests {
             &out,
             ":: core :: option :: Option :: Some (& __OBSERVE_METRIC) ,)",
         );
+        // Current from its start, and ended in place.
         assert_has(
             &out,
-            "let __observe_span = :: observe_runtime :: __private :: start",
+            "let mut __observe_span = :: observe_runtime :: __private :: start_entered (& __OBSERVE_CALLSITE) ;",
         );
+        assert_lacks(&out, ". enter ()");
+        // The block is one closure, called on the early return taken before
+        // `init` and on the observed path.
         assert_has(
             &out,
-            "__observe_call_once (move || -> Result < u64 , Error > { Ok (id) })",
+            "let __observe_body = __observe_once (move || -> Result < u64 , Error > { Ok (id) }) ; \
+             if ! __observe_span . is_active () { return __observe_body () ; } \
+             let __observe_ret = __observe_body () ; \
+             __observe_span . finish (",
         );
-        assert_has(&out, "fn __observe_call_once");
+        assert_has(&out, "fn __observe_once");
         assert_lacks(&out, "is_recording");
+    }
+
+    #[test]
+    fn consumer_enters_its_span_by_guard() {
+        let out = expand(
+            quote!(span = "Orders.Receive", consumer, headers = headers),
+            quote!(
+                fn receive(headers: &Headers) {}
+            ),
+        );
+        assert_has(&out, ":: observe_runtime :: __private :: start_consumer (");
+        assert_has(&out, "let __observe_enter = __observe_span . enter () ;");
+        assert_has(&out, "__observe_call_once (move || -> () { })");
+        assert_lacks(&out, "start_entered");
     }
 
     #[test]
@@ -596,7 +684,7 @@ mod tests {
                 }
             ),
         );
-        assert_has(&out, "__observe_call_once (move || { Box :: new (1) })");
+        assert_has(&out, "__observe_once (move || { Box :: new (1) })");
     }
 
     #[test]
@@ -654,7 +742,7 @@ mod tests {
             out.starts_with(&squash("async fn f (& self) -> & str {")),
             "{out}"
         );
-        assert_has(&out, "let (__observe_ret , __observe_span) : (& str , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __observe_body : & str = { & self . name } ; # [allow (unreachable_code)] __observe_body } ,) . await");
+        assert_has(&out, "let (__observe_ret , mut __observe_span) : (& str , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __observe_body : & str = { & self . name } ; # [allow (unreachable_code)] __observe_body } ,) . await");
         assert_lacks(&out, "__observe_call_once");
     }
 
@@ -668,7 +756,7 @@ mod tests {
                 }
             ),
         );
-        assert_has(&out, "let __observe_fut = { let __observe_enter = __observe_span . enter () ; __observe_call_once (move || { async move { * x } }) } ; async move { let (__observe_ret , __observe_span) : (u8 , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __observe_body : u8 = __observe_fut . await ; __observe_body }) . await ;");
+        assert_has(&out, "let __observe_fut = { let __observe_enter = __observe_span . enter () ; __observe_call_once (move || { async move { * x } }) } ; async move { let (__observe_ret , mut __observe_span) : (u8 , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __observe_body : u8 = __observe_fut . await ; __observe_body }) . await ;");
     }
 
     #[test]
@@ -692,7 +780,7 @@ mod tests {
             ),
         );
         assert_has(&out, "set_attribute (\"id\" , :: observe_runtime :: __private :: attribute_value (& (self . id)))");
-        assert_has(&out, "Box :: pin (async move { let (__observe_ret , __observe_span) : (u8 , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __self = self ;");
+        assert_has(&out, "Box :: pin (async move { let (__observe_ret , mut __observe_span) : (u8 , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __self = self ;");
     }
 
     #[test]

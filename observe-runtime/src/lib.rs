@@ -97,9 +97,9 @@ pub mod __private {
     pub use crate::metrics::{LATENCY_BUCKETS, LATENCY_BUCKET_NANOS};
     pub use crate::pii::redacted_value;
     pub use crate::span::{
-        attribute_value, debug_value, display_value, start, start_with_parent, ActiveSpan,
-        Callsite, Classify, ClassifyDebug, ClassifyDisplay, ClassifyErrorType, ClassifyOther,
-        ErrorRef, Instrumented, Metric, Outcome, SpanKind,
+        attribute_value, debug_value, display_value, start, start_entered, start_with_parent,
+        ActiveSpan, Callsite, Classify, ClassifyDebug, ClassifyDisplay, ClassifyErrorType,
+        ClassifyOther, ErrorRef, Instrumented, Metric, Outcome, SpanKind,
     };
     pub use linkme;
     pub use opentelemetry::Value;

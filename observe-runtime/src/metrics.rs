@@ -30,6 +30,7 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registr
 use crate::clock;
 use crate::context::SpanContext;
 use crate::span::{Callsite, Metric as MetricSpec, OutcomeKind};
+use crate::state;
 
 mod openmetrics;
 
@@ -278,6 +279,47 @@ static SERIES: Lazy<Mutex<HashMap<SeriesKey, Series>>> = Lazy::new(Default::defa
 struct LocalShards {
     ok: Vec<Vec<Option<Arc<Shard>>>>,
     other: Vec<(SeriesKey, Arc<Shard>)>,
+    /// By callsite index: the shard of the label combination that callsite's
+    /// last successful call on this thread used. The thread's `state::Local`
+    /// block points at it, so the next such call finds its shard without
+    /// this `RefCell`.
+    cache: Vec<ShardCache>,
+}
+
+/// One callsite's entry in a thread's shard cache.
+#[derive(Clone, Copy)]
+pub(crate) struct ShardCache {
+    labels: u32,
+    /// Null until the callsite's first success on this thread; otherwise a
+    /// shard that `LocalShards::ok` keeps alive.
+    shard: *const Shard,
+}
+
+impl ShardCache {
+    const EMPTY: ShardCache = ShardCache {
+        labels: 0,
+        shard: std::ptr::null(),
+    };
+}
+
+/// The shard cached for a success of `callsite` with `labels`, without
+/// borrowing `LOCAL`: null when there is none.
+#[inline(always)]
+fn cached_shard(callsite: &'static Callsite, labels: u32) -> *const Shard {
+    let index = callsite.index() as usize;
+    state::with_local(|local| {
+        if index >= local.shards_len.get() {
+            return std::ptr::null();
+        }
+        // SAFETY: `shards` points at `shards_len` entries of this thread's
+        // `LocalShards::cache`, republished whenever that `Vec` changes and
+        // cleared before it is dropped; only this thread touches either.
+        let entry = unsafe { *local.shards.get().add(index) };
+        if entry.labels != labels {
+            return std::ptr::null();
+        }
+        entry.shard
+    })
 }
 
 impl LocalShards {
@@ -298,7 +340,21 @@ impl LocalShards {
             if by_labels.len() <= combination {
                 by_labels.resize(combination + 1, None);
             }
-            by_labels[combination].get_or_insert_with(|| new_shard(callsite, metric, key))
+            let shard =
+                by_labels[combination].get_or_insert_with(|| new_shard(callsite, metric, key));
+            if self.cache.len() <= slot {
+                self.cache.resize(slot + 1, ShardCache::EMPTY);
+            }
+            self.cache[slot] = ShardCache {
+                labels: key.labels,
+                shard: Arc::as_ptr(shard),
+            };
+            let (table, len) = (self.cache.as_ptr(), self.cache.len());
+            state::with_local(|local| {
+                local.shards.set(table);
+                local.shards_len.set(len);
+            });
+            shard
         } else {
             match self.other.iter().position(|(k, _)| *k == key) {
                 Some(i) => &self.other[i].1,
@@ -313,6 +369,10 @@ impl LocalShards {
 
 impl Drop for LocalShards {
     fn drop(&mut self) {
+        state::with_local(|local| {
+            local.shards.set(std::ptr::null());
+            local.shards_len.set(0);
+        });
         let mut series = SERIES.lock().unwrap_or_else(|e| e.into_inner());
         let ok = self.ok.iter().flatten().flatten();
         let other = self.other.iter().map(|(_, shard)| shard);
@@ -359,6 +419,35 @@ thread_local! {
 #[inline]
 #[allow(clippy::too_many_arguments)] // everything the span knows at its end, passed by value
 pub(crate) fn observe(
+    callsite: &'static Callsite,
+    metric: &'static MetricSpec,
+    labels: u32,
+    outcome: OutcomeKind,
+    error_type: &'static str,
+    start: u64,
+    end: u64,
+    context: SpanContext,
+) {
+    if outcome == OutcomeKind::Ok {
+        let shard = cached_shard(callsite, labels);
+        if !shard.is_null() {
+            // SAFETY: a cached shard is one of `LocalShards::ok`'s `Arc`s on
+            // this thread; they live until that thread-local is dropped, and
+            // its `Drop` clears the cache first.
+            unsafe { &*shard }.record(start, end, context);
+            return;
+        }
+    }
+    observe_uncached(
+        callsite, metric, labels, outcome, error_type, start, end, context,
+    );
+}
+
+/// [`observe`] through the `RefCell`: a callsite's first success on this
+/// thread, a new label combination, or an error.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn observe_uncached(
     callsite: &'static Callsite,
     metric: &'static MetricSpec,
     labels: u32,

@@ -260,9 +260,10 @@ pub struct ActiveSpan {
 }
 
 /// What a running span needs at its end: 64 bytes, so the `ActiveSpan` on the
-/// caller's stack fits one cache line and moves in a few registers. The
-/// parent is kept as its span id and remote flag only: its trace id is the
-/// span's own.
+/// caller's stack fits one cache line. The parent is kept as its span id and
+/// flags only: its trace id is the span's own, or `0` for a root span, so an
+/// entered span can put its parent back as the current context without
+/// storing it.
 pub(crate) struct SpanState {
     pub(crate) callsite: &'static Callsite,
     pub(crate) trace_id: u128,
@@ -276,7 +277,23 @@ pub(crate) struct SpanState {
     pub(crate) labels: u32,
     pub(crate) sampled: bool,
     pub(crate) parent_remote: bool,
+    pub(crate) parent_sampled: bool,
+    pub(crate) entered: Entered,
 }
+
+/// Whether a span made itself current when it started ([`start_entered`]),
+/// and so restores its parent as the current context when it ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entered {
+    /// Not current, or current only through `enter` guards.
+    No,
+    /// Current since it started; the parent had no trace id.
+    OverNoTrace,
+    /// Current since it started; the parent is in the span's trace.
+    OverParent,
+}
+
+const _: () = assert!(std::mem::size_of::<SpanState>() == 64);
 
 /// The rarely present parts of a span, behind one pointer: attributes from
 /// `fields(...)` and labels, and what an error or a panic records.
@@ -300,6 +317,21 @@ impl SpanState {
             span_id: self.span_id,
             sampled: self.sampled,
             remote: false,
+        }
+    }
+
+    /// The context that was current when an entered span started.
+    #[inline(always)]
+    fn parent_context(&self) -> SpanContext {
+        SpanContext {
+            trace_id: if self.entered == Entered::OverParent {
+                self.trace_id
+            } else {
+                0
+            },
+            span_id: self.parent_span_id,
+            sampled: self.parent_sampled,
+            remote: self.parent_remote,
         }
     }
 }
@@ -384,6 +416,18 @@ pub fn start(callsite: &'static Callsite) -> ActiveSpan {
     start_in_current(callsite)
 }
 
+/// Starts a span for `callsite` as a child of the current span and makes it
+/// the current span until it ends, in the same thread-local access: what a
+/// synchronous observed call does. Its end (or its drop, on a panic) puts the
+/// parent back.
+#[inline(always)]
+pub fn start_entered(callsite: &'static Callsite) -> ActiveSpan {
+    if !state::enabled() {
+        return ActiveSpan { inner: None };
+    }
+    start_entered_in_current(callsite)
+}
+
 /// Starts a span for `callsite` as a child of `parent` (used for remote parents
 /// extracted from message headers).
 #[inline]
@@ -391,35 +435,59 @@ pub fn start_with_parent(callsite: &'static Callsite, parent: SpanContext) -> Ac
     if !state::enabled() {
         return ActiveSpan { inner: None };
     }
-    state::with_local(|local| start_in(callsite, parent, local))
+    state::with_local(|local| ActiveSpan {
+        inner: Some(start_in(callsite, parent, local, Entered::No)),
+    })
 }
 
 /// The current span, the ids and the clock, with one thread-local access.
 #[inline(never)]
 fn start_in_current(callsite: &'static Callsite) -> ActiveSpan {
-    state::with_local(|local| start_in(callsite, local.current.get(), local))
+    state::with_local(|local| ActiveSpan {
+        inner: Some(start_in(callsite, local.current.get(), local, Entered::No)),
+    })
+}
+
+#[inline(never)]
+fn start_entered_in_current(callsite: &'static Callsite) -> ActiveSpan {
+    state::with_local(|local| {
+        let parent = local.current.get();
+        let entered = if parent.trace_id != 0 {
+            Entered::OverParent
+        } else {
+            Entered::OverNoTrace
+        };
+        let state = start_in(callsite, parent, local, entered);
+        local.current.set(state.context());
+        ActiveSpan { inner: Some(state) }
+    })
 }
 
 #[inline(always)]
-fn start_in(callsite: &'static Callsite, parent: SpanContext, local: &state::Local) -> ActiveSpan {
+fn start_in(
+    callsite: &'static Callsite,
+    parent: SpanContext,
+    local: &state::Local,
+    entered: Entered,
+) -> SpanState {
     let (trace_id, sampled) = if parent.trace_id != 0 {
         (parent.trace_id, state::sample_child(parent))
     } else {
         let trace_id = ids::trace_id(local);
         (trace_id, state::sample_root(trace_id))
     };
-    ActiveSpan {
-        inner: Some(SpanState {
-            callsite,
-            trace_id,
-            span_id: ids::span_id(local),
-            parent_span_id: parent.span_id,
-            start: clock::raw(),
-            extra: None,
-            labels: 0,
-            sampled,
-            parent_remote: parent.remote,
-        }),
+    SpanState {
+        callsite,
+        trace_id,
+        span_id: ids::span_id(local),
+        parent_span_id: parent.span_id,
+        start: clock::raw(),
+        extra: None,
+        labels: 0,
+        sampled,
+        parent_remote: parent.remote,
+        parent_sampled: parent.sampled,
+        entered,
     }
 }
 
@@ -496,19 +564,23 @@ impl ActiveSpan {
 
     /// Ends the span with the call's outcome and observes the histogram.
     ///
-    /// Inlined down to a branch on `None`; the work is out of line.
+    /// Inlined down to a branch on `None`; the work is out of line, and reads
+    /// the state where it lies in the caller's frame.
+    /// Takes `&mut self` rather than `self`, so the state is read where the
+    /// caller's frame holds it instead of being copied; the span is empty
+    /// afterwards and its `Drop` does nothing.
     #[inline(always)]
-    pub fn finish(self, outcome: Outcome<'_>) {
-        // No trip through `Drop`: the state is moved out here.
-        let mut this = std::mem::ManuallyDrop::new(self);
-        if let Some(state) = this.inner.take() {
+    pub fn finish(&mut self, outcome: Outcome<'_>) {
+        if let Some(state) = &mut self.inner {
             finish_state(state, outcome);
+            // `end` moved `extra` out: nothing is left to drop.
+            std::mem::forget(self.inner.take());
         }
     }
 }
 
 #[inline(never)]
-fn finish_state(state: SpanState, outcome: Outcome<'_>) {
+fn finish_state(state: &mut SpanState, outcome: Outcome<'_>) {
     match outcome {
         Outcome::Ok => end(state, OutcomeKind::Ok, "", None),
         Outcome::Err { error_type, error } => finish_err(state, error_type, error),
@@ -517,7 +589,7 @@ fn finish_state(state: SpanState, outcome: Outcome<'_>) {
 
 #[cold]
 #[inline(never)]
-fn finish_err(state: SpanState, error_type: &'static str, error: ErrorRef<'_>) {
+fn finish_err(state: &mut SpanState, error_type: &'static str, error: ErrorRef<'_>) {
     let message = state.sampled.then(|| error.to_string().into_boxed_str());
     end(state, OutcomeKind::Error, error_type, message);
 }
@@ -527,7 +599,7 @@ impl Drop for ActiveSpan {
     fn drop(&mut self) {
         // Reached only when `finish` was not called: the call unwound or its
         // future was dropped before completing.
-        if let Some(state) = self.inner.take() {
+        if let Some(state) = &mut self.inner {
             end_unfinished(state);
         }
     }
@@ -535,7 +607,7 @@ impl Drop for ActiveSpan {
 
 #[cold]
 #[inline(never)]
-fn end_unfinished(state: SpanState) {
+fn end_unfinished(state: &mut SpanState) {
     if std::thread::panicking() {
         let message = state.sampled.then(panic_message);
         end(state, OutcomeKind::Panic, "panic", message);
@@ -550,45 +622,58 @@ fn panic_message() -> Box<str> {
         .into_boxed_str()
 }
 
+/// Ends the span: the clock, the parent put back as the current context if
+/// the span was entered, the histogram, and the ring if sampled. Only the
+/// state's `extra` is moved out; the caller forgets the rest.
 #[inline(always)]
 fn end(
-    state: SpanState,
+    state: &mut SpanState,
     outcome: OutcomeKind,
     error_type: &'static str,
     message: Option<Box<str>>,
 ) {
     let end = clock::raw();
+    if state.entered != Entered::No {
+        let parent = state.parent_context();
+        state::with_local(|local| local.current.set(parent));
+    }
     let context = state.context();
-    let SpanState {
-        callsite,
-        parent_span_id,
-        start,
-        mut extra,
-        labels,
-        parent_remote,
-        ..
-    } = state;
+    let callsite = state.callsite;
     if let Some(metric) = callsite.metric {
         metrics::observe(
-            callsite, metric, labels, outcome, error_type, start, end, context,
+            callsite,
+            metric,
+            state.labels,
+            outcome,
+            error_type,
+            state.start,
+            end,
+            context,
         );
     }
-    if context.sampled {
-        if !error_type.is_empty() || message.is_some() {
-            let extra = extra.get_or_insert_with(Box::default);
-            extra.error_type = error_type;
-            extra.message = message;
+    if !context.sampled {
+        // Only a sampled span records into `extra`; checked inline so the
+        // unsampled path makes no call to drop an empty one.
+        if state.extra.is_some() {
+            state.extra = None;
         }
-        export::submit(SpanRecord::new(
-            callsite,
-            outcome,
-            parent_remote,
-            (context.trace_id, context.span_id, parent_span_id),
-            start,
-            end,
-            extra,
-        ));
+        return;
     }
+    let mut extra = state.extra.take();
+    if !error_type.is_empty() || message.is_some() {
+        let extra = extra.get_or_insert_with(Box::default);
+        extra.error_type = error_type;
+        extra.message = message;
+    }
+    export::submit(SpanRecord::new(
+        callsite,
+        outcome,
+        state.parent_remote,
+        (context.trace_id, context.span_id, state.parent_span_id),
+        state.start,
+        end,
+        extra,
+    ));
 }
 
 /// Polls a future with its span current on every poll, and hands the span back

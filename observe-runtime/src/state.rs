@@ -6,6 +6,7 @@ use std::sync::{Mutex, Once};
 
 use crate::context::{self, SpanContext};
 use crate::export::Ring;
+use crate::metrics::ShardCache;
 use crate::span::Callsite;
 
 /// Everything the per-call path keeps per thread, in one block: one
@@ -21,6 +22,12 @@ pub(crate) struct Local {
     /// This thread's export ring, or null before its first sampled span and
     /// once the ring's owner (a thread-local of `export.rs`) is destroyed.
     pub(crate) ring: Cell<*const Ring>,
+    /// This thread's histogram shards for successful calls, by callsite
+    /// index (see `metrics.rs`): a table owned by a thread-local of
+    /// `metrics.rs`, null and `0` before its first call and once it is
+    /// destroyed.
+    pub(crate) shards: Cell<*const ShardCache>,
+    pub(crate) shards_len: Cell<usize>,
 }
 
 thread_local! {
@@ -29,14 +36,26 @@ thread_local! {
             current: Cell::new(SpanContext::NONE),
             rng: Cell::new(0),
             ring: Cell::new(std::ptr::null()),
+            shards: Cell::new(std::ptr::null()),
+            shards_len: Cell::new(0),
         }
     };
 }
 
 /// This thread's [`Local`] block.
+///
+/// Only the address is taken inside `LocalKey::with`: a closure that small
+/// is always inlined, so the access compiles to an offset from the thread
+/// pointer. Handing `f` itself to `with` leaves a large `f` behind an
+/// out-of-line `with` and an indirect call to the key's accessor.
 #[inline(always)]
 pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
-    LOCAL.with(f)
+    let local: *const Local = LOCAL.with(|local| local as *const Local);
+    // SAFETY: `LOCAL` is `const`-initialised and has no destructor, so its
+    // storage is valid for as long as this thread runs, and the reference
+    // handed to `f` cannot leave the thread (`Local` is not `Sync`) or
+    // outlive the call.
+    f(unsafe { &*local })
 }
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
