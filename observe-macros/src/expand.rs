@@ -205,19 +205,21 @@ fn prelude(
     // and closure kind is only forced by the bound of the function it is
     // passed to: calling `(move || ..)()` directly infers `FnMut` and rejects
     // `fn get(&mut self) -> &mut T`.
-    let call_once = shape.uses_call_once().then(|| {
+    // An entered body binds its closure first and calls it from two places;
+    // the other shapes (and a body that never returns) call it in place.
+    // Each gets only the helper it uses.
+    let binds_closure = entered && !returns_never(&sig.output);
+    let call_once = (shape.uses_call_once() && !binds_closure).then(|| {
         quote! {
-            #[allow(dead_code)] // not called by an entered span's body
             #[inline(always)]
             fn __observe_call_once<R>(f: impl ::core::ops::FnOnce() -> R) -> R {
                 f()
             }
         }
     });
-    // The same, for a closure bound to a local and called later.
-    let once = entered.then(|| {
+    // The same bound, for a closure bound to a local and called later.
+    let once = binds_closure.then(|| {
         quote! {
-            #[allow(dead_code)] // not called by a function that never returns
             #[inline(always)]
             fn __observe_once<R, F: ::core::ops::FnOnce() -> R>(f: F) -> F {
                 f
@@ -642,6 +644,7 @@ mod tests {
              __observe_span . finish (",
         );
         assert_has(&out, "fn __observe_once");
+        assert_lacks(&out, "fn __observe_call_once");
         assert_lacks(&out, "is_recording");
     }
 
