@@ -480,3 +480,23 @@ pub fn require_tool(name: &str, install_hint: &str) -> std::path::PathBuf {
     }
     panic!("`{name}` is required by this test and was not found on PATH: {install_hint}");
 }
+
+/// Starts observe for a test: service `service_name`, no log output, spans
+/// to the returned in-memory exporter. Keep the guard for as long as spans
+/// should be exported.
+pub fn init_in_memory(
+    service_name: &str,
+) -> (
+    opentelemetry_sdk::trace::InMemorySpanExporter,
+    observe_runtime::Guard,
+) {
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let guard = observe_runtime::init(
+        observe_runtime::Config::default()
+            .service_name(service_name)
+            .logs(observe_runtime::LogOutput::Off)
+            .exporter(exporter.clone()),
+    )
+    .expect("init");
+    (exporter, guard)
+}

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use observe_runtime::{hash, mask, observe, Config, LabelValue, LogOutput};
+use observe_runtime::{hash, mask, observe, LabelValue};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 
 fn exporter() -> &'static InMemorySpanExporter {
@@ -17,14 +17,7 @@ fn exporter() -> &'static InMemorySpanExporter {
             observe_runtime::set_hash_key(b"conventions test key"),
             "nothing was hashed before"
         );
-        let exporter = InMemorySpanExporter::default();
-        let guard = observe_runtime::init(
-            Config::default()
-                .service_name("conventions-test")
-                .logs(LogOutput::Off)
-                .exporter(exporter.clone()),
-        )
-        .expect("init");
+        let (exporter, guard) = observe_tests::init_in_memory("conventions-test");
         // The guard lives for the whole test binary.
         std::mem::forget(guard);
         exporter

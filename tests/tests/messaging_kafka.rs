@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use observe_runtime::propagation::carriers::kafka;
-use observe_runtime::{observe, Config, FutureExt as _, LogOutput, SpanContext};
-use opentelemetry_sdk::trace::InMemorySpanExporter;
+use observe_runtime::{observe, FutureExt as _, SpanContext};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::mocking::MockCluster;
@@ -40,14 +39,7 @@ async fn process() -> SpanContext {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_continues_through_kafka() {
-    let exporter = InMemorySpanExporter::default();
-    let _guard = observe_runtime::init(
-        Config::default()
-            .service_name("kafka-test")
-            .logs(LogOutput::Off)
-            .exporter(exporter.clone()),
-    )
-    .expect("init");
+    let (exporter, _guard) = observe_tests::init_in_memory("kafka-test");
 
     let cluster = MockCluster::new(1).expect("mock cluster");
     let topic = "orders";

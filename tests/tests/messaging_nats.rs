@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use observe_runtime::propagation::carriers::nats;
-use observe_runtime::{observe, Config, FutureExt as _, LogOutput, SpanContext};
-use opentelemetry_sdk::trace::InMemorySpanExporter;
+use observe_runtime::{observe, FutureExt as _, SpanContext};
 
 #[observe(span = "Orders.Publish", kind = producer)]
 async fn publish(
@@ -40,14 +39,7 @@ async fn process() -> SpanContext {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_continues_through_nats() {
-    let exporter = InMemorySpanExporter::default();
-    let _guard = observe_runtime::init(
-        Config::default()
-            .service_name("nats-test")
-            .logs(LogOutput::Off)
-            .exporter(exporter.clone()),
-    )
-    .expect("init");
+    let (exporter, _guard) = observe_tests::init_in_memory("nats-test");
     let client = async_nats::connect("127.0.0.1:4222")
         .await
         .unwrap_or_else(|e| {

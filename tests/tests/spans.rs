@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use observe_runtime::{observe, Config, LogOutput, SpanContext};
+use observe_runtime::{observe, SpanContext};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
@@ -14,14 +14,7 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 fn exporter() -> &'static InMemorySpanExporter {
     static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
     EXPORTER.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let guard = observe_runtime::init(
-            Config::default()
-                .service_name("spans-test")
-                .logs(LogOutput::Off)
-                .exporter(exporter.clone()),
-        )
-        .expect("init");
+        let (exporter, guard) = observe_tests::init_in_memory("spans-test");
         // The guard lives for the whole test binary.
         std::mem::forget(guard);
         exporter

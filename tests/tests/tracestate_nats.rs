@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use observe_runtime::propagation::carriers::nats;
-use observe_runtime::{observe, Config, LogOutput, SpanContext};
+use observe_runtime::{observe, SpanContext};
 use opentelemetry::trace::{SpanId, TraceId};
-use opentelemetry_sdk::trace::InMemorySpanExporter;
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 const TRACESTATE: &str = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
@@ -30,14 +29,7 @@ async fn forward(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracestate_survives_an_observed_hop() {
-    let exporter = InMemorySpanExporter::default();
-    let _guard = observe_runtime::init(
-        Config::default()
-            .service_name("tracestate-test")
-            .logs(LogOutput::Off)
-            .exporter(exporter.clone()),
-    )
-    .expect("init");
+    let (exporter, _guard) = observe_tests::init_in_memory("tracestate-test");
     let client = async_nats::connect("127.0.0.1:4222")
         .await
         .expect("NATS on 127.0.0.1:4222 (.ci/test starts it)");
