@@ -689,9 +689,10 @@ pub(crate) struct Health {
 const DROP_REASONS: [&str; 2] = ["queue_full", "export_failed"];
 
 /// Reasons an incoming trace header is ignored.
-const PROPAGATION_ERRORS: [&str; 6] = [
+const PROPAGATION_ERRORS: [&str; 7] = [
     "traceparent_invalid",
     "tracestate_limit",
+    "tracestate_invalid",
     "baggage_limit",
     "baggage_invalid",
     "not_utf8",

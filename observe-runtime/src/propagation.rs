@@ -254,6 +254,15 @@ fn extract_span(mut fields: HeaderFields) -> SpanContext {
         if state.len() > TRACESTATE_MAX_BYTES || state.split(',').count() > 32 {
             count_error("tracestate_limit");
             fields.tracestate = None;
+        } else if !state
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..=0x7e).contains(&b))
+        {
+            // W3C tracestate is printable ASCII. A control character would be
+            // passed on into the next message's headers, where a carrier may
+            // reject it (async-nats panics on `\r` and `\n`).
+            count_error("tracestate_invalid");
+            fields.tracestate = None;
         }
     }
     let has_traceparent = fields.traceparent.is_some();
@@ -310,7 +319,7 @@ fn errors() -> &'static IntCounterVec {
 }
 
 /// Counts a header observe could not use, by reason: `traceparent_invalid`,
-/// `tracestate_limit`, `baggage_limit`, `baggage_invalid`, `not_utf8`,
+/// `tracestate_limit`, `tracestate_invalid`, `baggage_limit`, `baggage_invalid`, `not_utf8`,
 /// `amqp_value_type`.
 pub(crate) fn count_error(reason: &str) {
     errors().with_label_values(&[reason]).inc();
@@ -367,6 +376,30 @@ mod tests {
         };
         let mut out = HashMap::new();
         inject_context(other, &mut out);
+        assert!(!out.contains_key("tracestate"), "{out:?}");
+    }
+
+    #[test]
+    fn tracestate_with_control_characters_is_dropped_and_counted() {
+        let mut headers = HashMap::new();
+        headers.insert(
+            "traceparent".to_owned(),
+            "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-01".to_owned(),
+        );
+        headers.insert("tracestate".to_owned(), "rojo=00f0\n67aa".to_owned());
+        let before = error_count("tracestate_invalid");
+        let parent = extract(&headers);
+        assert!(parent.is_valid(), "the traceparent is still used");
+        assert_eq!(error_count("tracestate_invalid"), before + 1);
+        let mut out = HashMap::new();
+        inject_context(
+            SpanContext {
+                span_id: 0x99,
+                remote: false,
+                ..parent
+            },
+            &mut out,
+        );
         assert!(!out.contains_key("tracestate"), "{out:?}");
     }
 

@@ -122,7 +122,13 @@ pub mod nats {
     /// Writes `context` into outgoing message headers.
     pub fn inject_context(context: SpanContext, headers: &mut HeaderMap) {
         for (name, value) in inject_fields(context) {
-            headers.insert(name, value.as_str());
+            // `HeaderValue::from(&str)` panics on `\r` / `\n`. None of these
+            // values can hold one (the traceparent is hex, baggage is
+            // percent-encoded, and extraction drops and counts such a
+            // tracestate), so a failure here is only skipped.
+            if let Ok(value) = value.parse::<async_nats::header::HeaderValue>() {
+                headers.insert(name, value);
+            }
         }
     }
 
