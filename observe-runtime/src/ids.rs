@@ -3,7 +3,6 @@
 //! The generator's state is a cell of the thread's `state::Local` block, so a
 //! new root span's three words come from one thread-local access.
 
-use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
@@ -20,40 +19,57 @@ fn seed() -> u64 {
     hasher.finish() | 1
 }
 
-/// wyrand: passes BigCrush, one multiply per 64 bits. A state of `0` means
-/// "not seeded yet".
+/// wyrand: passes BigCrush, one multiply per 64 bits, from a seeded state.
 #[inline(always)]
-fn next(state: &Cell<u64>) -> u64 {
-    let mut s = state.get();
-    if s == 0 {
-        s = seed();
-    }
-    let x = s.wrapping_add(0xa076_1d64_78bd_642f);
-    state.set(x);
+fn step(state: u64) -> (u64, u64) {
+    let x = state.wrapping_add(0xa076_1d64_78bd_642f);
     let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
-    ((t >> 64) as u64) ^ (t as u64)
+    (x, ((t >> 64) as u64) ^ (t as u64))
 }
 
-/// A random, non-zero 128-bit trace id.
+/// The generator's state, seeded on the thread's first id: one branch per
+/// span rather than one per word.
 #[inline(always)]
-pub(crate) fn trace_id(local: &Local) -> u128 {
-    loop {
-        let id = (u128::from(next(&local.rng)) << 64) | u128::from(next(&local.rng));
-        if id != 0 {
-            return id;
-        }
+fn seeded(local: &Local) -> u64 {
+    match local.rng.get() {
+        0 => seed(),
+        s => s,
     }
+}
+
+/// An id word that is never zero: wyrand gives zero once in 2^64 draws, and
+/// W3C gives the all-zero id the meaning "invalid". Replacing it with a
+/// constant costs a compare and a conditional move instead of a loop.
+#[inline(always)]
+fn non_zero(word: u64) -> u64 {
+    if word == 0 {
+        0x9e37_79b9_7f4a_7c15
+    } else {
+        word
+    }
+}
+
+/// A random, non-zero 128-bit trace id and a random, non-zero 64-bit span
+/// id: a new root span's three words, from one read and one write of the
+/// generator's state.
+#[inline(always)]
+pub(crate) fn root_ids(local: &Local) -> (u128, u64) {
+    let (s, high) = step(seeded(local));
+    let (s, low) = step(s);
+    let (s, span) = step(s);
+    local.rng.set(s);
+    // Zero only if both halves are: the low half alone decides sampling,
+    // so it keeps its own draw.
+    let trace = (u128::from(non_zero(high)) << 64) | u128::from(low);
+    (trace, non_zero(span))
 }
 
 /// A random, non-zero 64-bit span id.
 #[inline(always)]
 pub(crate) fn span_id(local: &Local) -> u64 {
-    loop {
-        let id = next(&local.rng);
-        if id != 0 {
-            return id;
-        }
-    }
+    let (s, span) = step(seeded(local));
+    local.rng.set(s);
+    non_zero(span)
 }
 
 #[cfg(test)]
@@ -65,7 +81,12 @@ mod tests {
             for _ in 0..10_000 {
                 assert!(seen.insert(super::span_id(local)));
             }
-            assert_ne!(super::trace_id(local), super::trace_id(local));
+            let (first, span) = super::root_ids(local);
+            let (second, _) = super::root_ids(local);
+            assert_ne!(first, second);
+            assert_ne!(first, 0);
+            assert_ne!(span, 0);
+            assert!(seen.insert(span));
         });
     }
 }

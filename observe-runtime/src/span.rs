@@ -448,19 +448,18 @@ fn start_in_current(callsite: &'static Callsite) -> ActiveSpan {
     })
 }
 
-#[inline(never)]
+#[inline(always)]
 fn start_entered_in_current(callsite: &'static Callsite) -> ActiveSpan {
-    state::with_local(|local| {
-        let parent = local.current.get();
-        let entered = if parent.trace_id != 0 {
-            Entered::OverParent
-        } else {
-            Entered::OverNoTrace
-        };
-        let state = start_in(callsite, parent, local, entered);
-        local.current.set(state.context());
-        ActiveSpan { inner: Some(state) }
-    })
+    let local = state::local();
+    let parent = local.current.get();
+    let entered = if parent.trace_id != 0 {
+        Entered::OverParent
+    } else {
+        Entered::OverNoTrace
+    };
+    let state = start_in(callsite, parent, local, entered);
+    local.current.set(state.context());
+    ActiveSpan { inner: Some(state) }
 }
 
 #[inline(always)]
@@ -470,16 +469,20 @@ fn start_in(
     local: &state::Local,
     entered: Entered,
 ) -> SpanState {
-    let (trace_id, sampled) = if parent.trace_id != 0 {
-        (parent.trace_id, state::sample_child(parent))
+    let (trace_id, span_id, sampled) = if parent.trace_id != 0 {
+        (
+            parent.trace_id,
+            ids::span_id(local),
+            state::sample_child(parent),
+        )
     } else {
-        let trace_id = ids::trace_id(local);
-        (trace_id, state::sample_root(trace_id))
+        let (trace_id, span_id) = ids::root_ids(local);
+        (trace_id, span_id, state::sample_root(trace_id))
     };
     SpanState {
         callsite,
         trace_id,
-        span_id: ids::span_id(local),
+        span_id,
         parent_span_id: parent.span_id,
         start: clock::raw(),
         extra: None,
@@ -564,26 +567,22 @@ impl ActiveSpan {
 
     /// Ends the span with the call's outcome and observes the histogram.
     ///
-    /// Inlined down to a branch on `None`; the work is out of line, and reads
-    /// the state where it lies in the caller's frame.
+    /// A success is inlined into the observed function: the clock, the
+    /// parent put back, the histogram shard found through the thread's cache.
+    /// A sampled span's record, errors and every first time are out of line.
     /// Takes `&mut self` rather than `self`, so the state is read where the
     /// caller's frame holds it instead of being copied; the span is empty
     /// afterwards and its `Drop` does nothing.
     #[inline(always)]
     pub fn finish(&mut self, outcome: Outcome<'_>) {
         if let Some(state) = &mut self.inner {
-            finish_state(state, outcome);
+            match outcome {
+                Outcome::Ok => end(state, OutcomeKind::Ok, "", None),
+                Outcome::Err { error_type, error } => finish_err(state, error_type, error),
+            }
             // `end` moved `extra` out: nothing is left to drop.
             std::mem::forget(self.inner.take());
         }
-    }
-}
-
-#[inline(never)]
-fn finish_state(state: &mut SpanState, outcome: Outcome<'_>) {
-    match outcome {
-        Outcome::Ok => end(state, OutcomeKind::Ok, "", None),
-        Outcome::Err { error_type, error } => finish_err(state, error_type, error),
     }
 }
 
@@ -659,6 +658,19 @@ fn end(
         }
         return;
     }
+    record(state, outcome, error_type, message, end);
+}
+
+/// Hands a sampled span to the export path: its record, written into this
+/// thread's ring.
+#[inline(never)]
+fn record(
+    state: &mut SpanState,
+    outcome: OutcomeKind,
+    error_type: &'static str,
+    message: Option<Box<str>>,
+    end: u64,
+) {
     let mut extra = state.extra.take();
     if !error_type.is_empty() || message.is_some() {
         let extra = extra.get_or_insert_with(Box::default);
@@ -666,10 +678,10 @@ fn end(
         extra.message = message;
     }
     export::submit(SpanRecord::new(
-        callsite,
+        state.callsite,
         outcome,
         state.parent_remote,
-        (context.trace_id, context.span_id, state.parent_span_id),
+        (state.trace_id, state.span_id, state.parent_span_id),
         state.start,
         end,
         extra,

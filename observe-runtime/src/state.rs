@@ -46,16 +46,22 @@ thread_local! {
 ///
 /// Only the address is taken inside `LocalKey::with`: a closure that small
 /// is always inlined, so the access compiles to an offset from the thread
-/// pointer. Handing `f` itself to `with` leaves a large `f` behind an
+/// pointer. Handing a large closure to `with` leaves it behind an
 /// out-of-line `with` and an indirect call to the key's accessor.
 #[inline(always)]
-pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
+pub(crate) fn local() -> &'static Local {
     let local: *const Local = LOCAL.with(|local| local as *const Local);
     // SAFETY: `LOCAL` is `const`-initialised and has no destructor, so its
     // storage is valid for as long as this thread runs, and the reference
-    // handed to `f` cannot leave the thread (`Local` is not `Sync`) or
-    // outlive the call.
-    f(unsafe { &*local })
+    // cannot leave the thread: `Local` is not `Sync`, so `&Local` is not
+    // `Send`.
+    unsafe { &*local }
+}
+
+/// Runs `f` on this thread's [`Local`] block.
+#[inline(always)]
+pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
+    f(local())
 }
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
