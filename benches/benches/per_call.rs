@@ -295,6 +295,17 @@ fn main() {
                 core::arch::x86_64::_rdtsc().wrapping_sub(start)
             }
         });
+        // The same two reads around the rest of a per-thread design's work.
+        #[cfg(target_arch = "x86_64")]
+        bench.calls(
+            "00_floor_per_thread_prototype",
+            observe_benches::prototype::<false>,
+        );
+        #[cfg(target_arch = "x86_64")]
+        bench.calls(
+            "00_floor_per_thread_prototype_sampled",
+            observe_benches::prototype::<true>,
+        );
         // What observe's clock.rs does: a `quanta::Clock` behind a lazy static.
         static QUANTA: LazyLock<quanta::Clock> = LazyLock::new(quanta::Clock::new);
         bench.calls("00_floor_two_quanta_raw", |_| {
