@@ -569,7 +569,8 @@ impl ActiveSpan {
     ///
     /// A success is inlined into the observed function: the clock, the
     /// parent put back, the histogram shard found through the thread's cache.
-    /// A sampled span's record, errors and every first time are out of line.
+    /// A sampled span's record goes into the ring from here too; errors,
+    /// panics and every first time are out of line.
     /// Takes `&mut self` rather than `self`, so the state is read where the
     /// caller's frame holds it instead of being copied; the span is empty
     /// afterwards and its `Drop` does nothing.
@@ -662,8 +663,9 @@ fn end(
 }
 
 /// Hands a sampled span to the export path: its record, written into this
-/// thread's ring.
-#[inline(never)]
+/// thread's ring. Inlined too: a sampled success makes no call either
+/// (only a full ring, a first span or a drainer to wake do).
+#[inline(always)]
 fn record(
     state: &mut SpanState,
     outcome: OutcomeKind,
