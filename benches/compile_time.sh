@@ -9,6 +9,7 @@
 #
 #   bash benches/compile_time.sh            # N=500 RUNS=3
 #   N=100 RUNS=1 bash benches/compile_time.sh
+#   PROFILES=release bash benches/compile_time.sh   # one profile only
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/target/compile-time"
@@ -83,8 +84,13 @@ time_build() { # dir, profile flag ("" or --release)
 
 echo "compile_time: $n functions, median of $runs rebuilds of the generated crate only"
 echo "compile_time: load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for profile in "" --release; do
-  label="${profile:---dev}"
+for name in ${PROFILES:-dev release}; do
+  case "$name" in
+    dev) profile="" ;;
+    release) profile=--release ;;
+    *) echo "PROFILES: dev and/or release, not $name" >&2; exit 2 ;;
+  esac
+  label="--$name"
   obs=$(time_build "$out/ct-observe" "$profile")
   trc=$(time_build "$out/ct-tracing" "$profile")
   ratio=$(echo "scale=2; $obs / $trc" | bc)
