@@ -93,7 +93,7 @@ impl Shard {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn record(&self, start: u64, end: u64, context: SpanContext) {
         let ticks = end.saturating_sub(start);
         let slot = self
@@ -416,7 +416,7 @@ thread_local! {
 }
 
 /// Records one call in its callsite's histogram.
-#[inline(always)]
+#[inline]
 #[allow(clippy::too_many_arguments)] // everything the span knows at its end, passed by value
 pub(crate) fn observe(
     callsite: &'static Callsite,

@@ -671,20 +671,6 @@ fn end(
         }
         return;
     }
-    record(state, outcome, error_type, message, end);
-}
-
-/// Hands a sampled span to the export path: its record, written into this
-/// thread's ring. Inlined where the span ends, so a sampled success makes
-/// no further call (only a full ring, a first span or a drainer to wake do).
-#[inline(always)]
-fn record(
-    state: &mut SpanState,
-    outcome: OutcomeKind,
-    error_type: &'static str,
-    message: Option<Box<str>>,
-    end: u64,
-) {
     let mut extra = state.extra.take();
     if !error_type.is_empty() || message.is_some() {
         let extra = extra.get_or_insert_with(Box::default);
@@ -692,10 +678,10 @@ fn record(
         extra.message = message;
     }
     export::submit(SpanRecord::new(
-        state.callsite,
+        callsite,
         outcome,
         state.parent_remote,
-        (state.trace_id, state.span_id, state.parent_span_id),
+        (context.trace_id, context.span_id, state.parent_span_id),
         state.start,
         end,
         extra,
