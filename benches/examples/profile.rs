@@ -11,8 +11,10 @@
 //! callgrind_annotate --inclusive=yes target/callgrind.<pid>-01
 //! ```
 //!
-//! Modes: `bare`, `uninit`, `unsampled`, `sampled`, `async`. Every mode
-//! makes the same number of calls, so instruction counts divide by it.
+//! Modes: `bare`, `uninit`, `unsampled`, `sampled`, `async`, and the floor
+//! rows `prototype` and `prototype_sampled` (`observe_benches::prototype`).
+//! Every mode makes the same number of calls, so instruction counts divide
+//! by it.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -43,6 +45,14 @@ fn main() {
             let _ = black_box(bare(i));
         }),
         "uninit" => calls(n, sync),
+        #[cfg(target_arch = "x86_64")]
+        "prototype" => calls(n, |i| {
+            let _ = black_box(observe_benches::prototype::<false>(i));
+        }),
+        #[cfg(target_arch = "x86_64")]
+        "prototype_sampled" => calls(n, |i| {
+            let _ = black_box(observe_benches::prototype::<true>(i));
+        }),
         "unsampled" => {
             let _guard = observe_runtime::init(observe_config(Sampler::AlwaysOff, NoopExporter))
                 .expect("observe starts");
@@ -70,7 +80,8 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown mode `{other}`, expected one of bare, uninit, unsampled, sampled, async"
+                "unknown mode `{other}`, expected one of bare, uninit, unsampled, sampled, async, \
+                 prototype, prototype_sampled"
             );
             std::process::exit(2);
         }
