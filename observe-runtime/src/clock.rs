@@ -8,25 +8,23 @@
 //! keeps quanta for the conversions. `Instant::now()` costs ~25 ns here, a TSC
 //! read ~10 ns.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use once_cell::sync::Lazy;
+
+use crate::state;
 
 static CLOCK: Lazy<quanta::Clock> = Lazy::new(quanta::Clock::new);
 
 /// Wall-clock anchor taken once, so raw ticks can become `SystemTime`s.
 static ANCHOR: Lazy<(SystemTime, u64)> = Lazy::new(|| (SystemTime::now(), CLOCK.raw()));
 
-/// Set by [`calibrate`] when quanta's raw source is the TSC.
-static DIRECT_TSC: AtomicBool = AtomicBool::new(false);
-
 /// Calibrates the clock and takes the wall-clock anchor (done at `init`, so
 /// the first observed call does not pay for it), and decides whether the hot
 /// path may read the TSC itself.
 pub(crate) fn calibrate() {
     Lazy::force(&ANCHOR);
-    DIRECT_TSC.store(quanta_reads_tsc(), Ordering::Relaxed);
+    state::set_direct_tsc(quanta_reads_tsc());
 }
 
 /// Whether `quanta::Clock::raw` returns the TSC: its reading falls between
@@ -51,12 +49,26 @@ fn quanta_reads_tsc() -> bool {
 /// Raw ticks; only differences between two readings mean anything.
 #[inline(always)]
 pub(crate) fn raw() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    if DIRECT_TSC.load(Ordering::Relaxed) {
-        // SAFETY: `rdtsc` exists on every x86_64 CPU and has no side effects;
-        // quanta found the TSC invariant and reads it the same way.
-        return unsafe { core::arch::x86_64::_rdtsc() };
+    raw_with(state::hot())
+}
+
+/// Raw ticks, with the switches already at hand.
+#[inline(always)]
+pub(crate) fn raw_with(hot: &state::Hot) -> u64 {
+    if hot.direct_tsc() {
+        return tsc();
     }
+    raw_portable()
+}
+
+/// The TSC, for a path that has checked `Hot::direct_tsc` already.
+#[inline(always)]
+pub(crate) fn tsc() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `rdtsc` exists on every x86_64 CPU and has no side effects;
+    // quanta found the TSC invariant and reads it the same way.
+    return unsafe { core::arch::x86_64::_rdtsc() };
+    #[cfg(not(target_arch = "x86_64"))]
     raw_portable()
 }
 

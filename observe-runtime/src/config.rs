@@ -85,12 +85,12 @@ pub enum ParentBasedRoot {
 impl Sampler {
     /// `(root threshold, parent based)` as the hot path reads them.
     pub(crate) fn compile(self) -> (u64, bool) {
-        use crate::state::ratio_threshold;
+        use crate::state::{ratio_threshold, ALWAYS};
         match self {
-            Sampler::AlwaysOn => (u64::MAX, false),
+            Sampler::AlwaysOn => (ALWAYS, false),
             Sampler::AlwaysOff => (0, false),
             Sampler::TraceIdRatio(r) => (ratio_threshold(r), false),
-            Sampler::ParentBased(ParentBasedRoot::AlwaysOn) => (u64::MAX, true),
+            Sampler::ParentBased(ParentBasedRoot::AlwaysOn) => (ALWAYS, true),
             Sampler::ParentBased(ParentBasedRoot::AlwaysOff) => (0, true),
             Sampler::ParentBased(ParentBasedRoot::TraceIdRatio(r)) => (ratio_threshold(r), true),
         }

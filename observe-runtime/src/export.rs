@@ -53,7 +53,7 @@ pub(crate) fn park_drainer(timeout: std::time::Duration) {
 
 #[cold]
 #[inline(never)]
-fn wake_drainer() {
+pub(crate) fn wake_drainer() {
     // A drainer that is awake collects soon anyway (it drains every
     // millisecond while spans keep arriving); a missed wake-up costs at most
     // its `timeout`.
@@ -128,6 +128,36 @@ impl Ring {
     /// place in its slot, or hands it back when the ring is full.
     #[inline(always)]
     fn push(&self, record: SpanRecord) -> Result<(), SpanRecord> {
+        let Some((tail, reaches_half)) = self.reserve() else {
+            return Err(record);
+        };
+        self.commit(tail, record);
+        if reaches_half {
+            wake_drainer();
+        }
+        Ok(())
+    }
+
+    /// Producer side, as [`Ring::push`], building the record only when
+    /// there is room for it, and leaving the wake-up to the caller.
+    #[inline(always)]
+    fn push_with(&self, make: impl FnOnce() -> SpanRecord) -> Pushed {
+        let Some((tail, reaches_half)) = self.reserve() else {
+            return Pushed::NoRoom;
+        };
+        self.commit(tail, make());
+        if reaches_half {
+            Pushed::Wake
+        } else {
+            Pushed::Done
+        }
+    }
+
+    /// Producer side: the slot to write next, and whether writing it brings
+    /// the ring to half (once per crossing, so the drain thread is woken
+    /// once, not per call); `None` when the ring is full.
+    #[inline(always)]
+    fn reserve(&self) -> Option<(usize, bool)> {
         let producer = &self.producer.0;
         let tail = producer.tail.load(Ordering::Relaxed);
         let mut head = producer.head_seen.load(Ordering::Relaxed);
@@ -136,19 +166,27 @@ impl Ring {
             head = self.head.0.load(Ordering::Acquire);
             producer.head_seen.store(head, Ordering::Relaxed);
             if tail.wrapping_sub(head) > self.mask {
-                return Err(record);
+                return None;
             }
         }
-        let slot = &self.slots[tail & self.mask];
-        // SAFETY: the slot is outside `head..tail`, so the consumer does not
-        // touch it until the store below publishes it.
-        unsafe { (*slot.0.get()).write(record) };
-        producer.tail.store(tail.wrapping_add(1), Ordering::Release);
-        if tail.wrapping_sub(head) == half {
-            // Once per crossing, not per call.
-            wake_drainer();
+        Some((tail, tail.wrapping_sub(head) == half))
+    }
+
+    /// Producer side: writes `record` into the slot [`Ring::reserve`] gave
+    /// and publishes it.
+    #[inline(always)]
+    fn commit(&self, tail: usize, record: SpanRecord) {
+        // SAFETY: `mask` is `slots.len() - 1`, so the index is in bounds;
+        // the slot is outside `head..tail`, so the consumer does not touch
+        // it until the store below publishes it.
+        unsafe {
+            let slot = self.slots.get_unchecked(tail & self.mask);
+            (*slot.0.get()).write(record);
         }
-        Ok(())
+        self.producer
+            .0
+            .tail
+            .store(tail.wrapping_add(1), Ordering::Release);
     }
 
     /// Producer side: counts a span dropped because every ring was full.
@@ -226,6 +264,31 @@ fn install(capacity: usize) -> Option<*const Ring> {
             ptr
         })
         .ok()
+}
+
+/// What [`push_with`] did.
+pub(crate) enum Pushed {
+    /// The record is in the ring.
+    Done,
+    /// The record is in the ring, which just reached half: call
+    /// [`wake_drainer`].
+    Wake,
+    /// Nothing was written: the thread has no ring yet, or it is full. The
+    /// caller hands its record to [`submit`].
+    NoRoom,
+}
+
+/// Writes the record `make` builds into this thread's ring, when the thread
+/// has one with room; what is left to do comes back as [`Pushed`], so the
+/// caller can do it in a tail call.
+#[inline(always)]
+pub(crate) fn push_with(local: &state::Local, make: impl FnOnce() -> SpanRecord) -> Pushed {
+    let ring = local.ring.get();
+    if ring.is_null() {
+        return Pushed::NoRoom;
+    }
+    // SAFETY: as in `submit`.
+    unsafe { &*ring }.push_with(make)
 }
 
 /// Hands an ended, sampled span to the export path. Never blocks.

@@ -30,7 +30,7 @@ fn step(state: u64) -> (u64, u64) {
 /// The generator's state, seeded on the thread's first id: one branch per
 /// span rather than one per word.
 #[inline(always)]
-fn seeded(local: &Local) -> u64 {
+pub(crate) fn seeded(local: &Local) -> u64 {
     match local.rng.get() {
         0 => seed(),
         s => s,
@@ -38,55 +38,61 @@ fn seeded(local: &Local) -> u64 {
 }
 
 /// An id word that is never zero: wyrand gives zero once in 2^64 draws, and
-/// W3C gives the all-zero id the meaning "invalid". Replacing it with a
-/// constant costs a compare and a conditional move instead of a loop.
+/// W3C gives the all-zero id the meaning "invalid". Replacing it with `1`
+/// costs a compare and an add-with-carry (no loop, and no register for a
+/// constant).
 #[inline(always)]
 fn non_zero(word: u64) -> u64 {
-    if word == 0 {
-        0x9e37_79b9_7f4a_7c15
-    } else {
-        word
-    }
+    word.max(1)
 }
 
 /// A random, non-zero 128-bit trace id and a random, non-zero 64-bit span
-/// id: a new root span's three words, from one read and one write of the
-/// generator's state.
+/// id, a new root span's three words, from a seeded state (non-zero); and
+/// the state that follows.
 #[inline(always)]
-pub(crate) fn root_ids(local: &Local) -> (u128, u64) {
-    let (s, high) = step(seeded(local));
+pub(crate) fn root_ids_from(s: u64) -> (u64, u128, u64) {
+    let (s, high) = step(s);
     let (s, low) = step(s);
     let (s, span) = step(s);
-    local.rng.set(s);
     // Zero only if both halves are: the low half alone decides sampling,
     // so it keeps its own draw.
     let trace = (u128::from(non_zero(high)) << 64) | u128::from(low);
-    (trace, non_zero(span))
+    (s, trace, non_zero(span))
 }
 
-/// A random, non-zero 64-bit span id.
+/// A random, non-zero 64-bit span id from a seeded state (non-zero), and
+/// the state that follows.
 #[inline(always)]
-pub(crate) fn span_id(local: &Local) -> u64 {
-    let (s, span) = step(seeded(local));
-    local.rng.set(s);
-    non_zero(span)
+pub(crate) fn span_id_from(s: u64) -> (u64, u64) {
+    let (s, span) = step(s);
+    (s, non_zero(span))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn ids_are_distinct_and_non_zero() {
-        crate::state::with_local(|local| {
-            let mut seen = std::collections::HashSet::new();
-            for _ in 0..10_000 {
-                assert!(seen.insert(super::span_id(local)));
-            }
-            let (first, span) = super::root_ids(local);
-            let (second, _) = super::root_ids(local);
-            assert_ne!(first, second);
-            assert_ne!(first, 0);
-            assert_ne!(span, 0);
+        let mut state = super::seeded(crate::state::local());
+        assert_ne!(state, 0, "a seeded generator");
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            let (next, span) = super::span_id_from(state);
+            state = next;
             assert!(seen.insert(span));
-        });
+        }
+        let (state, first, span) = super::root_ids_from(state);
+        let (_, second, _) = super::root_ids_from(state);
+        assert_ne!(first, second);
+        assert_ne!(first, 0);
+        assert_ne!(span, 0);
+        assert!(seen.insert(span));
+    }
+
+    #[test]
+    fn threads_draw_different_ids() {
+        let first = || super::span_id_from(super::seeded(crate::state::local())).1;
+        let here = first();
+        let there = std::thread::spawn(first).join().expect("thread runs");
+        assert_ne!(here, there);
     }
 }

@@ -19,6 +19,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -28,8 +29,7 @@ use prometheus::proto::{Bucket, Histogram, LabelPair, Metric, MetricFamily, Metr
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::clock;
-use crate::context::SpanContext;
-use crate::span::{Callsite, Metric as MetricSpec, OutcomeKind};
+use crate::span::{Callsite, Metric as MetricSpec, OutcomeKind, SpanState};
 use crate::state;
 
 mod openmetrics;
@@ -68,60 +68,80 @@ pub const LATENCY_FAMILY: &str = "operation_duration_seconds";
 const HELP: &str = "Duration of observed operations, in seconds.";
 
 /// One thread's counts for one series. Only the owning thread writes.
-struct Shard {
-    /// The callsite's bucket bounds in raw clock ticks, so the hot path
-    /// compares the raw duration and converts nothing; `counts` has one more
-    /// slot, for `+Inf`.
-    bounds: Box<[u64]>,
-    counts: Box<[AtomicU64]>,
+pub(crate) struct Shard {
+    /// The callsite's buckets, bounds in raw clock ticks so the hot path
+    /// compares the raw duration and converts nothing, then `+Inf` with the
+    /// bound `u64::MAX`, so the search stops without a length check.
+    buckets: Box<[ShardBucket]>,
     sum_ticks: AtomicU64,
-    /// The latest sampled call of each bucket, for OpenMetrics exemplars.
-    exemplars: Box<[ExemplarSlot]>,
 }
+
+/// One bucket of one shard: its bound, its count and its latest exemplar,
+/// one cache line, so a sampled call writes a single line of the shard
+/// besides the sum.
+#[repr(align(64))]
+struct ShardBucket {
+    bound: u64,
+    count: AtomicU64,
+    /// The latest sampled call of the bucket, for OpenMetrics exemplars.
+    exemplar: ExemplarSlot,
+}
+
+const _: () = assert!(std::mem::size_of::<ShardBucket>() == 64);
 
 impl Shard {
     fn new(bucket_nanos: &'static [u64]) -> Shard {
+        let bounds = bucket_nanos.iter().map(|&n| clock_ticks(n));
         Shard {
-            bounds: bucket_nanos.iter().map(|&n| clock_ticks(n)).collect(),
-            counts: (0..=bucket_nanos.len())
-                .map(|_| AtomicU64::new(0))
+            buckets: bounds
+                .chain([u64::MAX])
+                .map(|bound| ShardBucket {
+                    bound,
+                    count: AtomicU64::new(0),
+                    exemplar: ExemplarSlot::default(),
+                })
                 .collect(),
             sum_ticks: AtomicU64::new(0),
-            exemplars: (0..=bucket_nanos.len())
-                .map(|_| ExemplarSlot::default())
-                .collect(),
         }
     }
 
-    #[inline]
-    fn record(&self, start: u64, end: u64, context: SpanContext) {
+    /// Counts one call of `start..end` raw ticks; a sampled call also
+    /// becomes its bucket's exemplar.
+    #[inline(always)]
+    pub(crate) fn record(&self, start: u64, end: u64, sampled: bool, trace_id: u128, span_id: u64) {
         let ticks = end.saturating_sub(start);
-        let slot = self
-            .bounds
-            .iter()
-            .position(|&bound| ticks <= bound)
-            .unwrap_or(self.bounds.len());
+        let mut bucket = self.buckets.as_ptr();
+        // SAFETY: the last bucket's bound is `u64::MAX`, which no `ticks`
+        // exceeds, so the walk stops inside the slice.
+        let bucket = unsafe {
+            while ticks > (*bucket).bound {
+                bucket = bucket.add(1);
+            }
+            &*bucket
+        };
         // Single writer: a load and a store, not a locked read-modify-write.
-        bump(&self.counts[slot], 1);
+        bump(&bucket.count, 1);
         bump(&self.sum_ticks, ticks);
-        if context.sampled {
-            self.exemplars[slot].write(context, ticks, end);
+        if sampled {
+            bucket.exemplar.write(trace_id, span_id, ticks, end);
         }
     }
 
     fn add_to(&self, totals: &mut Totals) {
-        totals.fit(self.counts.len());
-        for (total, count) in totals.counts.iter_mut().zip(&self.counts[..]) {
-            *total += count.load(Ordering::Relaxed);
-        }
-        totals.sum_ticks += self.sum_ticks.load(Ordering::Relaxed);
-        for (latest, slot) in totals.exemplars.iter_mut().zip(&self.exemplars[..]) {
-            if let Some(candidate) = slot.read() {
+        totals.fit(self.buckets.len());
+        for (bucket, (total, latest)) in self
+            .buckets
+            .iter()
+            .zip(totals.counts.iter_mut().zip(&mut totals.exemplars))
+        {
+            *total += bucket.count.load(Ordering::Relaxed);
+            if let Some(candidate) = bucket.exemplar.read() {
                 if latest.is_none_or(|l| l.end < candidate.end) {
                     *latest = Some(candidate);
                 }
             }
         }
+        totals.sum_ticks += self.sum_ticks.load(Ordering::Relaxed);
     }
 }
 
@@ -191,18 +211,17 @@ impl Exemplar {
 }
 
 impl ExemplarSlot {
-    #[inline]
-    fn write(&self, context: SpanContext, ticks: u64, end: u64) {
+    #[inline(always)]
+    fn write(&self, trace_id: u128, span_id: u64, ticks: u64, end: u64) {
         let seq = self.seq.load(Ordering::Relaxed);
         self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
         // Orders the odd sequence before the data, for a reader that sees
         // any of the new data.
         fence(Ordering::Release);
         self.trace_high
-            .store((context.trace_id >> 64) as u64, Ordering::Relaxed);
-        self.trace_low
-            .store(context.trace_id as u64, Ordering::Relaxed);
-        self.span_id.store(context.span_id, Ordering::Relaxed);
+            .store((trace_id >> 64) as u64, Ordering::Relaxed);
+        self.trace_low.store(trace_id as u64, Ordering::Relaxed);
+        self.span_id.store(span_id, Ordering::Relaxed);
         self.ticks.store(ticks, Ordering::Relaxed);
         self.end.store(end, Ordering::Relaxed);
         self.seq.store(seq.wrapping_add(2), Ordering::Release);
@@ -289,37 +308,46 @@ struct LocalShards {
 /// One callsite's entry in a thread's shard cache.
 #[derive(Clone, Copy)]
 pub(crate) struct ShardCache {
-    labels: u32,
-    /// Null until the callsite's first success on this thread; otherwise a
-    /// shard that `LocalShards::ok` keeps alive.
-    shard: *const Shard,
+    /// The label combination of `shard`; [`ShardCache::EMPTY`]'s key is no
+    /// combination (those are `u32`), so one compare tells a hit.
+    key: u64,
+    /// When `key` is a label combination, a shard that `LocalShards::ok`
+    /// keeps alive; dangling in [`ShardCache::EMPTY`], and never read then.
+    /// `NonNull`, so a hit needs no null check.
+    shard: NonNull<Shard>,
 }
 
 impl ShardCache {
     const EMPTY: ShardCache = ShardCache {
-        labels: 0,
-        shard: std::ptr::null(),
+        key: u64::MAX,
+        shard: NonNull::dangling(),
     };
 }
 
 /// The shard cached for a success of `callsite` with `labels`, without
-/// borrowing `LOCAL`: null when there is none.
+/// borrowing `LOCAL`. A callsite without an index yet reads index 0, whose
+/// entry is always empty.
 #[inline(always)]
-fn cached_shard(callsite: &'static Callsite, labels: u32) -> *const Shard {
-    let index = callsite.index() as usize;
-    state::with_local(|local| {
-        if index >= local.shards_len.get() {
-            return std::ptr::null();
-        }
-        // SAFETY: `shards` points at `shards_len` entries of this thread's
-        // `LocalShards::cache`, republished whenever that `Vec` changes and
-        // cleared before it is dropped; only this thread touches either.
-        let entry = unsafe { *local.shards.get().add(index) };
-        if entry.labels != labels {
-            return std::ptr::null();
-        }
-        entry.shard
-    })
+pub(crate) fn cached_shard<'a>(
+    local: &'a state::Local,
+    callsite: &'static Callsite,
+    labels: u32,
+) -> Option<&'a Shard> {
+    let index = callsite.index_if_registered() as usize;
+    if index >= local.shards_len.get() {
+        return None;
+    }
+    // SAFETY: `shards` points at `shards_len` entries of this thread's
+    // `LocalShards::cache`, republished whenever that `Vec` changes and
+    // cleared before it is dropped; only this thread touches either.
+    let entry = unsafe { *local.shards.get().add(index) };
+    if entry.key != u64::from(labels) {
+        return None;
+    }
+    // SAFETY: a matching key means a shard of `LocalShards::ok` on this
+    // thread, which lives as long as the thread's locals; that table's
+    // `Drop` clears the cache before any shard goes.
+    Some(unsafe { entry.shard.as_ref() })
 }
 
 impl LocalShards {
@@ -346,8 +374,8 @@ impl LocalShards {
                 self.cache.resize(slot + 1, ShardCache::EMPTY);
             }
             self.cache[slot] = ShardCache {
-                labels: key.labels,
-                shard: Arc::as_ptr(shard),
+                key: u64::from(key.labels),
+                shard: NonNull::from(&**shard),
             };
             let (table, len) = (self.cache.as_ptr(), self.cache.len());
             state::with_local(|local| {
@@ -415,61 +443,39 @@ thread_local! {
     static LOCAL: RefCell<LocalShards> = RefCell::new(LocalShards::default());
 }
 
-/// Records one call in its callsite's histogram.
-#[inline]
-#[allow(clippy::too_many_arguments)] // everything the span knows at its end, passed by value
+/// Records one ended call in its callsite's histogram: the path of errors,
+/// panics, cancellations and a success whose shard is not cached.
+#[inline(never)]
 pub(crate) fn observe(
     callsite: &'static Callsite,
     metric: &'static MetricSpec,
-    labels: u32,
+    span: &SpanState,
     outcome: OutcomeKind,
     error_type: &'static str,
-    start: u64,
     end: u64,
-    context: SpanContext,
 ) {
     if outcome == OutcomeKind::Ok {
-        let shard = cached_shard(callsite, labels);
-        if !shard.is_null() {
-            // SAFETY: a cached shard is one of `LocalShards::ok`'s `Arc`s on
-            // this thread; they live until that thread-local is dropped, and
-            // its `Drop` clears the cache first.
-            unsafe { &*shard }.record(start, end, context);
+        if let Some(shard) = cached_shard(state::local(), callsite, span.labels) {
+            shard.record(span.start, end, span.sampled, span.trace_id, span.span_id);
             return;
         }
     }
-    observe_uncached(
-        callsite, metric, labels, outcome, error_type, start, end, context,
-    );
-}
-
-/// [`observe`] through the `RefCell`: a callsite's first success on this
-/// thread, a new label combination, or an error.
-#[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn observe_uncached(
-    callsite: &'static Callsite,
-    metric: &'static MetricSpec,
-    labels: u32,
-    outcome: OutcomeKind,
-    error_type: &'static str,
-    start: u64,
-    end: u64,
-    context: SpanContext,
-) {
     let key = SeriesKey {
         callsite: callsite.index(),
-        labels,
+        labels: span.labels,
         outcome,
         error_type,
     };
     // `try_with`: a call made while this thread's locals are being torn down
     // is not counted rather than panicking.
     let _ = LOCAL.try_with(|local| {
-        local
-            .borrow_mut()
-            .shard(callsite, metric, key)
-            .record(start, end, context)
+        local.borrow_mut().shard(callsite, metric, key).record(
+            span.start,
+            end,
+            span.sampled,
+            span.trace_id,
+            span.span_id,
+        )
     });
 }
 
@@ -954,36 +960,21 @@ mod tests {
     fn an_exemplar_is_read_whole_and_the_latest_wins() {
         let slot = ExemplarSlot::default();
         assert_eq!(slot.read(), None, "never written");
-        let first = SpanContext {
-            trace_id: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10,
-            span_id: 7,
-            sampled: true,
-            remote: false,
-        };
-        slot.write(first, 100, 1_000);
+        let trace_id = 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10;
+        slot.write(trace_id, 7, 100, 1_000);
         let read = slot.read().expect("written");
-        assert_eq!((read.trace_id, read.span_id), (first.trace_id, 7));
+        assert_eq!((read.trace_id, read.span_id), (trace_id, 7));
         assert_eq!((read.ticks, read.end), (100, 1_000));
 
         let shard = Shard::new(&[1_000_000]);
         let mut totals = Totals::default();
-        shard.record(0, 10, first);
-        let later = SpanContext {
-            span_id: 8,
-            ..first
-        };
-        shard.record(20, 30, later);
-        shard.record(
-            40,
-            50,
-            SpanContext {
-                sampled: false,
-                span_id: 9,
-                ..first
-            },
-        );
+        shard.record(0, 10, true, trace_id, 7);
+        shard.record(20, 30, true, trace_id, 8);
+        shard.record(40, 50, false, trace_id, 9);
+        // Past the last bound: the `+Inf` bucket, found without a length.
+        shard.record(0, u64::MAX, false, trace_id, 10);
         shard.add_to(&mut totals);
-        assert_eq!(totals.counts, vec![3, 0]);
+        assert_eq!(totals.counts, vec![3, 1]);
         let exemplar = totals.exemplars[0].expect("sampled calls leave exemplars");
         assert_eq!(exemplar.span_id, 8, "the latest sampled call wins");
         assert_eq!(totals.exemplars[1], None);

@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
@@ -144,6 +145,13 @@ impl Callsite {
         }
     }
 
+    /// The callsite's dense index, or `0` before its first use: one plain
+    /// load, for the per-call shard cache, whose entry 0 is always empty.
+    #[inline(always)]
+    pub(crate) fn index_if_registered(&self) -> u32 {
+        self.index.load(Ordering::Relaxed)
+    }
+
     /// The label values of the label combination `combination`, in
     /// `Metric::labels` order.
     pub(crate) fn label_values(&self, combination: u32) -> Vec<&'static str> {
@@ -264,8 +272,12 @@ pub struct ActiveSpan {
 /// flags only: its trace id is the span's own, or `0` for a root span, so an
 /// entered span can put its parent back as the current context without
 /// storing it.
+///
+/// `repr(C)`, in the order of [`SpanRecord`]: a sampled span's first 48
+/// bytes become its record's by a straight copy, and the parent's two flags
+/// sit in the order of [`SpanContext`]'s.
+#[repr(C)]
 pub(crate) struct SpanState {
-    pub(crate) callsite: &'static Callsite,
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     pub(crate) parent_span_id: u64,
@@ -273,11 +285,12 @@ pub(crate) struct SpanState {
     /// Attributes from `fields(...)` and labels; allocated only for a sampled
     /// span that records any.
     pub(crate) extra: Option<Box<SpanExtra>>,
+    pub(crate) callsite: &'static Callsite,
     /// The label combination, a mixed-radix number over the label sets.
     pub(crate) labels: u32,
-    pub(crate) sampled: bool,
-    pub(crate) parent_remote: bool,
     pub(crate) parent_sampled: bool,
+    pub(crate) parent_remote: bool,
+    pub(crate) sampled: bool,
     pub(crate) entered: Entered,
 }
 
@@ -309,7 +322,42 @@ pub(crate) struct SpanExtra {
     pub(crate) links: Vec<SpanContext>,
 }
 
+impl Entered {
+    /// How a span entered over `parent` ends.
+    #[inline(always)]
+    fn over(parent: SpanContext) -> Entered {
+        if parent.trace_id != 0 {
+            Entered::OverParent
+        } else {
+            Entered::OverNoTrace
+        }
+    }
+}
+
 impl SpanState {
+    #[inline(always)]
+    fn new(
+        callsite: &'static Callsite,
+        parent: SpanContext,
+        (trace_id, span_id, sampled): (u128, u64, bool),
+        start: u64,
+        entered: Entered,
+    ) -> SpanState {
+        SpanState {
+            callsite,
+            trace_id,
+            span_id,
+            parent_span_id: parent.span_id,
+            start,
+            extra: None,
+            labels: 0,
+            sampled,
+            parent_remote: parent.remote,
+            parent_sampled: parent.sampled,
+            entered,
+        }
+    }
+
     #[inline]
     fn context(&self) -> SpanContext {
         SpanContext {
@@ -318,6 +366,20 @@ impl SpanState {
             sampled: self.sampled,
             remote: false,
         }
+    }
+
+    /// The span's ring record, ended at `end` with `outcome`.
+    #[inline(always)]
+    fn record(&self, outcome: OutcomeKind, end: u64, extra: Option<Box<SpanExtra>>) -> SpanRecord {
+        SpanRecord::new(
+            self.callsite,
+            outcome,
+            self.parent_remote,
+            (self.trace_id, self.span_id, self.parent_span_id),
+            self.start,
+            end,
+            extra,
+        )
     }
 
     /// The context that was current when an entered span started.
@@ -340,17 +402,20 @@ impl SpanState {
 /// written in place by the calling thread. What only errors, panics and
 /// `fields(...)` have is behind `extra`; the outcome and the parent's remote
 /// flag ride in the low bits of the callsite pointer.
+///
+/// `repr(C)`, in the order of [`SpanState`]'s first 48 bytes.
+#[repr(C)]
 pub(crate) struct SpanRecord {
-    /// The callsite's address, with the outcome in bits 0-1 and "the parent
-    /// is remote" in bit 2 (a `Callsite` is aligned to at least 8).
-    tagged: *const Callsite,
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     /// `0` for a root span.
     pub(crate) parent_span_id: u64,
     pub(crate) start: u64,
-    pub(crate) end: u64,
     pub(crate) extra: Option<Box<SpanExtra>>,
+    /// The callsite's address, with the outcome in bits 0-1 and "the parent
+    /// is remote" in bit 2 (a `Callsite` is aligned to at least 8).
+    tagged: *const Callsite,
+    pub(crate) end: u64,
 }
 
 const _: () = assert!(std::mem::align_of::<Callsite>() >= 8);
@@ -425,7 +490,11 @@ pub fn start_entered(callsite: &'static Callsite) -> ActiveSpan {
     if !state::enabled() {
         return ActiveSpan { inner: None };
     }
-    start_entered_in_current(callsite)
+    let mut span = MaybeUninit::uninit();
+    start_entered_in_current(callsite, &mut span);
+    // SAFETY: `start_entered_in_current` and `start_entered_slow` write the
+    // whole span on every path.
+    unsafe { span.assume_init() }
 }
 
 /// Starts a span for `callsite` as a child of `parent` (used for remote parents
@@ -448,18 +517,52 @@ fn start_in_current(callsite: &'static Callsite) -> ActiveSpan {
     })
 }
 
+/// A synchronous call's start: ids, sampling, the clock, and the span made
+/// current. Written into the caller's frame through `out` rather than
+/// returned, so that anything rare (the thread's first id, a clock other
+/// than the TSC) leaves through a tail call to [`start_entered_slow`] and the
+/// common case needs no stack frame of its own.
 #[inline(never)]
-fn start_entered_in_current(callsite: &'static Callsite) -> ActiveSpan {
+fn start_entered_in_current(callsite: &'static Callsite, out: &mut MaybeUninit<ActiveSpan>) {
+    let hot = state::hot();
+    let local = state::local();
+    let rng = local.rng.get();
+    if rng == 0 || !hot.direct_tsc() {
+        return start_entered_slow(callsite, out);
+    }
+    // Only the parent's trace id before the ids are drawn, the rest after:
+    // fewer values held across the multiplications, so no register has to
+    // be saved.
+    // SAFETY: this thread's cell; no reference into it is alive.
+    let parent_trace_id = unsafe { (*local.current.as_ptr()).trace_id };
+    let (rng, ids) = if parent_trace_id != 0 {
+        child_or_root(hot, local.current.get(), rng)
+    } else {
+        child_or_root(hot, SpanContext::NONE, rng)
+    };
+    local.rng.set(rng);
+    let parent = local.current.get();
+    let state = SpanState::new(callsite, parent, ids, 0, Entered::over(parent));
+    local.current.set(state.context());
+    let span = out.write(ActiveSpan { inner: Some(state) });
+    // The clock last, after everything else is stored: the measured time
+    // leaves out the start's own work, and the state is not held in
+    // registers across `rdtsc` (which would need callee-saved ones).
+    if let Some(state) = &mut span.inner {
+        state.start = clock::tsc();
+    }
+}
+
+/// [`start_entered_in_current`] for the thread's first id (the generator
+/// is seeded then) and for a clock that is not the TSC.
+#[cold]
+#[inline(never)]
+fn start_entered_slow(callsite: &'static Callsite, out: &mut MaybeUninit<ActiveSpan>) {
     let local = state::local();
     let parent = local.current.get();
-    let entered = if parent.trace_id != 0 {
-        Entered::OverParent
-    } else {
-        Entered::OverNoTrace
-    };
-    let state = start_in(callsite, parent, local, entered);
+    let state = start_in(callsite, parent, local, Entered::over(parent));
     local.current.set(state.context());
-    ActiveSpan { inner: Some(state) }
+    out.write(ActiveSpan { inner: Some(state) });
 }
 
 #[inline(always)]
@@ -469,28 +572,23 @@ fn start_in(
     local: &state::Local,
     entered: Entered,
 ) -> SpanState {
-    let (trace_id, span_id, sampled) = if parent.trace_id != 0 {
-        (
-            parent.trace_id,
-            ids::span_id(local),
-            state::sample_child(parent),
-        )
+    let hot = state::hot();
+    let (rng, ids) = child_or_root(hot, parent, ids::seeded(local));
+    local.rng.set(rng);
+    SpanState::new(callsite, parent, ids, clock::raw_with(hot), entered)
+}
+
+/// A new span's trace id, span id and sampling decision, as a child of
+/// `parent` or, when it has no trace, as a new root; and the id generator's
+/// next state.
+#[inline(always)]
+fn child_or_root(hot: &state::Hot, parent: SpanContext, rng: u64) -> (u64, (u128, u64, bool)) {
+    if parent.trace_id != 0 {
+        let (rng, span_id) = ids::span_id_from(rng);
+        (rng, (parent.trace_id, span_id, hot.sample_child(parent)))
     } else {
-        let (trace_id, span_id) = ids::root_ids(local);
-        (trace_id, span_id, state::sample_root(trace_id))
-    };
-    SpanState {
-        callsite,
-        trace_id,
-        span_id,
-        parent_span_id: parent.span_id,
-        start: clock::raw(),
-        extra: None,
-        labels: 0,
-        sampled,
-        parent_remote: parent.remote,
-        parent_sampled: parent.sampled,
-        entered,
+        let (rng, trace_id, span_id) = ids::root_ids_from(rng);
+        (rng, (trace_id, span_id, hot.sample_root(trace_id)))
     }
 }
 
@@ -588,15 +686,92 @@ impl ActiveSpan {
 }
 
 /// A success: one call per observed function, with the clock, the parent
-/// put back, the histogram and (sampled) the ring record inside it.
+/// put back and the histogram inside it.
 ///
 /// Out of line on purpose. Inlining it and the start into every observed
 /// function took 4 to 8 ns off a sampled call but doubled the optimised
 /// build time of a crate with 500 observed functions and added 1 ns before
 /// `init` (BENCHMARKS.md, "Inlining the success path").
+///
+/// Its common case needs no stack frame: whatever comes after the
+/// histogram, or instead of its cached shard, is a tail call, so the
+/// unsampled path saves no register and spills nothing.
 #[inline(never)]
 fn finish_ok(state: &mut SpanState) {
+    let hot = state::hot();
+    if !hot.direct_tsc() {
+        return finish_ok_portable(state);
+    }
+    let end = clock::tsc();
+    let local = state::local();
+    if state.entered != Entered::No {
+        local.current.set(state.parent_context());
+    }
+    if state.callsite.metric.is_some() {
+        let Some(shard) = metrics::cached_shard(local, state.callsite, state.labels) else {
+            return finish_ok_uncached(state, end);
+        };
+        shard.record(
+            state.start,
+            end,
+            state.sampled,
+            state.trace_id,
+            state.span_id,
+        );
+    }
+    if state.sampled {
+        return submit_ok(state, end);
+    }
+    if state.extra.is_some() {
+        // Only a sampled span records into `extra`.
+        discard_extra(state);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn discard_extra(state: &mut SpanState) {
+    state.extra = None;
+}
+
+/// [`finish_ok`] with a clock other than the TSC.
+#[cold]
+#[inline(never)]
+fn finish_ok_portable(state: &mut SpanState) {
     end(state, OutcomeKind::Ok, "", None);
+}
+
+/// [`finish_ok`] after the parent is back, when the histogram's shard is not
+/// in the thread's cache: a callsite's first success on this thread, or a
+/// new label combination.
+#[cold]
+#[inline(never)]
+fn finish_ok_uncached(state: &mut SpanState, end: u64) {
+    end_after_parent(state, OutcomeKind::Ok, "", None, end);
+}
+
+/// A sampled success's record, written into the thread's export ring in
+/// place. A thread without a ring yet, a full ring and waking the drain
+/// thread are tail calls, so this needs no stack frame either.
+#[inline(never)]
+fn submit_ok(state: &mut SpanState, end: u64) {
+    let pushed = export::push_with(state::local(), || {
+        let extra = state.extra.take();
+        state.record(OutcomeKind::Ok, end, extra)
+    });
+    match pushed {
+        export::Pushed::Done => {}
+        export::Pushed::Wake => export::wake_drainer(),
+        export::Pushed::NoRoom => submit_ok_slow(state, end),
+    }
+}
+
+/// [`submit_ok`] for a thread without a ring, or with a full one.
+#[cold]
+#[inline(never)]
+fn submit_ok_slow(state: &mut SpanState, end: u64) {
+    let extra = state.extra.take();
+    export::submit(state.record(OutcomeKind::Ok, end, extra));
 }
 
 #[cold]
@@ -649,26 +824,24 @@ fn end(
         let parent = state.parent_context();
         state::with_local(|local| local.current.set(parent));
     }
-    let context = state.context();
+    end_after_parent(state, outcome, error_type, message, end);
+}
+
+/// [`end`] once the clock is read and the parent is back.
+#[inline(always)]
+fn end_after_parent(
+    state: &mut SpanState,
+    outcome: OutcomeKind,
+    error_type: &'static str,
+    message: Option<Box<str>>,
+    end: u64,
+) {
     let callsite = state.callsite;
     if let Some(metric) = callsite.metric {
-        metrics::observe(
-            callsite,
-            metric,
-            state.labels,
-            outcome,
-            error_type,
-            state.start,
-            end,
-            context,
-        );
+        metrics::observe(callsite, metric, state, outcome, error_type, end);
     }
-    if !context.sampled {
-        // Only a sampled span records into `extra`; checked inline so the
-        // unsampled path makes no call to drop an empty one.
-        if state.extra.is_some() {
-            state.extra = None;
-        }
+    if !state.sampled {
+        state.extra = None;
         return;
     }
     let mut extra = state.extra.take();
@@ -677,15 +850,7 @@ fn end(
         extra.error_type = error_type;
         extra.message = message;
     }
-    export::submit(SpanRecord::new(
-        callsite,
-        outcome,
-        state.parent_remote,
-        (context.trace_id, context.span_id, state.parent_span_id),
-        state.start,
-        end,
-        extra,
-    ));
+    export::submit(state.record(outcome, end, extra));
 }
 
 /// Polls a future with its span current on every poll, and hands the span back

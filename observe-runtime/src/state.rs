@@ -64,50 +64,88 @@ pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
     f(local())
 }
 
-static ENABLED: AtomicBool = AtomicBool::new(false);
-/// A root span is sampled when the low 64 bits of its trace id are below this;
-/// `u64::MAX` samples everything.
-static ROOT_THRESHOLD: AtomicU64 = AtomicU64::new(u64::MAX);
-static PARENT_BASED: AtomicBool = AtomicBool::new(true);
+/// The process-wide switches the per-call path reads, in one static: a call
+/// loads its address once (through the GOT, in position-independent code)
+/// rather than once per switch.
+pub(crate) struct Hot {
+    enabled: AtomicBool,
+    /// Set by `clock::calibrate` when quanta's raw source is the TSC, so the
+    /// hot path may read it itself.
+    direct_tsc: AtomicBool,
+    parent_based: AtomicBool,
+    /// A root span is sampled when the low 64 bits of its trace id, shifted
+    /// right by one, are below this: `1 << 63` samples every trace, `0` none
+    /// (OpenTelemetry's `TraceIdRatioBased` comparison).
+    root_threshold: AtomicU64,
+}
+
+static HOT: Hot = Hot {
+    enabled: AtomicBool::new(false),
+    direct_tsc: AtomicBool::new(false),
+    parent_based: AtomicBool::new(true),
+    root_threshold: AtomicU64::new(ALWAYS),
+};
+
+/// The root threshold that samples every trace.
+pub(crate) const ALWAYS: u64 = 1 << 63;
+
+/// The process-wide switches.
+#[inline(always)]
+pub(crate) fn hot() -> &'static Hot {
+    &HOT
+}
+
+impl Hot {
+    /// Whether the hot path reads the TSC itself.
+    #[inline(always)]
+    pub(crate) fn direct_tsc(&self) -> bool {
+        self.direct_tsc.load(Ordering::Relaxed)
+    }
+
+    /// Whether a root span with this trace id is sampled.
+    #[inline(always)]
+    pub(crate) fn sample_root(&self, trace_id: u128) -> bool {
+        ((trace_id as u64) >> 1) < self.root_threshold.load(Ordering::Relaxed)
+    }
+
+    /// Whether a child of `parent` is sampled.
+    #[inline(always)]
+    pub(crate) fn sample_child(&self, parent: SpanContext) -> bool {
+        if self.parent_based.load(Ordering::Relaxed) {
+            parent.sampled
+        } else {
+            self.sample_root(parent.trace_id)
+        }
+    }
+}
 
 /// One relaxed load: the whole cost of `#[observe]` before `init`.
 #[inline(always)]
 pub(crate) fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    HOT.enabled.load(Ordering::Relaxed)
 }
 
 pub(crate) fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Release);
+    HOT.enabled.store(on, Ordering::Release);
+}
+
+pub(crate) fn set_direct_tsc(on: bool) {
+    HOT.direct_tsc.store(on, Ordering::Relaxed);
 }
 
 pub(crate) fn set_sampler(threshold: u64, parent_based: bool) {
-    ROOT_THRESHOLD.store(threshold, Ordering::Relaxed);
-    PARENT_BASED.store(parent_based, Ordering::Relaxed);
+    HOT.root_threshold.store(threshold, Ordering::Relaxed);
+    HOT.parent_based.store(parent_based, Ordering::Relaxed);
 }
 
 /// The threshold that samples `ratio` of all trace ids.
 pub(crate) fn ratio_threshold(ratio: f64) -> u64 {
     if ratio >= 1.0 {
-        u64::MAX
+        ALWAYS
     } else if ratio <= 0.0 {
         0
     } else {
-        (ratio * u64::MAX as f64) as u64
-    }
-}
-
-#[inline]
-pub(crate) fn sample_root(trace_id: u128) -> bool {
-    let threshold = ROOT_THRESHOLD.load(Ordering::Relaxed);
-    threshold == u64::MAX || (trace_id as u64) < threshold
-}
-
-#[inline]
-pub(crate) fn sample_child(parent: SpanContext) -> bool {
-    if PARENT_BASED.load(Ordering::Relaxed) {
-        parent.sampled
-    } else {
-        sample_root(parent.trace_id)
+        (ratio * ALWAYS as f64) as u64
     }
 }
 
@@ -158,4 +196,55 @@ pub(crate) fn take_panic_message() -> Option<String> {
         .try_with(|m| m.borrow().clone())
         .ok()
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hot_with(threshold: u64, parent_based: bool) -> Hot {
+        Hot {
+            enabled: AtomicBool::new(true),
+            direct_tsc: AtomicBool::new(false),
+            parent_based: AtomicBool::new(parent_based),
+            root_threshold: AtomicU64::new(threshold),
+        }
+    }
+
+    #[test]
+    fn root_sampling_follows_the_ratio_at_its_edges() {
+        let low = |low: u64| u128::from(low) | (7 << 64);
+        let always = hot_with(ratio_threshold(1.0), false);
+        assert!([0, 1, u64::MAX / 2, u64::MAX]
+            .iter()
+            .all(|&l| always.sample_root(low(l))));
+        let never = hot_with(ratio_threshold(0.0), false);
+        assert!(![0, 1, u64::MAX / 2, u64::MAX]
+            .iter()
+            .any(|&l| never.sample_root(low(l))));
+        let half = hot_with(ratio_threshold(0.5), false);
+        assert!(half.sample_root(low(0)));
+        assert!(half.sample_root(low(u64::MAX / 2 - 2)));
+        assert!(!half.sample_root(low(u64::MAX / 2 + 2)));
+        assert!(!half.sample_root(low(u64::MAX)));
+    }
+
+    #[test]
+    fn children_follow_the_parent_only_when_parent_based() {
+        let sampled_parent = SpanContext {
+            trace_id: u128::from(u64::MAX),
+            span_id: 1,
+            sampled: true,
+            remote: true,
+        };
+        assert!(hot_with(0, true).sample_child(sampled_parent));
+        assert!(!hot_with(0, false).sample_child(sampled_parent));
+        let unsampled_parent = SpanContext {
+            sampled: false,
+            trace_id: 1,
+            ..sampled_parent
+        };
+        assert!(!hot_with(ALWAYS, true).sample_child(unsampled_parent));
+        assert!(hot_with(ALWAYS, false).sample_child(unsampled_parent));
+    }
 }
