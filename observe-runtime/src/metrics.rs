@@ -109,7 +109,17 @@ impl Shard {
     /// becomes its bucket's exemplar.
     #[inline(always)]
     pub(crate) fn record(&self, start: u64, end: u64, sampled: bool, trace_id: u128, span_id: u64) {
-        let ticks = end.saturating_sub(start);
+        let ticks = duration_ticks(start, end);
+        let exemplar = self.count(ticks);
+        if sampled {
+            exemplar.write(trace_id, span_id, ticks, end);
+        }
+    }
+
+    /// Counts one call of `ticks` raw ticks, and returns its bucket's
+    /// exemplar slot, for the caller to write if the call is sampled.
+    #[inline(always)]
+    pub(crate) fn count(&self, ticks: u64) -> &ExemplarSlot {
         let mut bucket = self.buckets.as_ptr();
         // SAFETY: the last bucket's bound is `u64::MAX`, which no `ticks`
         // exceeds, so the walk stops inside the slice.
@@ -122,9 +132,7 @@ impl Shard {
         // Single writer: a load and a store, not a locked read-modify-write.
         bump(&bucket.count, 1);
         bump(&self.sum_ticks, ticks);
-        if sampled {
-            bucket.exemplar.write(trace_id, span_id, ticks, end);
-        }
+        &bucket.exemplar
     }
 
     fn add_to(&self, totals: &mut Totals) {
@@ -143,6 +151,12 @@ impl Shard {
         }
         totals.sum_ticks += self.sum_ticks.load(Ordering::Relaxed);
     }
+}
+
+/// The raw ticks from `start` to `end`; `0` if the clock went backwards.
+#[inline(always)]
+pub(crate) fn duration_ticks(start: u64, end: u64) -> u64 {
+    end.saturating_sub(start)
 }
 
 /// The largest raw tick count that is still at most `nanos` long: the bucket
@@ -177,7 +191,7 @@ fn bump(cell: &AtomicU64, by: u64) {
 /// lock with a single writer (the owning thread), so the hot path takes no
 /// lock and a scrape never sees half an exemplar.
 #[derive(Default)]
-struct ExemplarSlot {
+pub(crate) struct ExemplarSlot {
     /// Even when stable, odd while the owner writes; `0`: never written.
     seq: AtomicU64,
     trace_high: AtomicU64,
@@ -212,7 +226,7 @@ impl Exemplar {
 
 impl ExemplarSlot {
     #[inline(always)]
-    fn write(&self, trace_id: u128, span_id: u64, ticks: u64, end: u64) {
+    pub(crate) fn write(&self, trace_id: u128, span_id: u64, ticks: u64, end: u64) {
         let seq = self.seq.load(Ordering::Relaxed);
         self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
         // Orders the odd sequence before the data, for a reader that sees

@@ -382,18 +382,30 @@ impl SpanState {
         )
     }
 
-    /// The context that was current when an entered span started.
+    /// Puts the parent back as the current context if the span made itself
+    /// current when it started. Over a parent of its own trace, only the
+    /// span id and flags are written: while the span runs, the current
+    /// context's trace is the span's, which is the parent's.
     #[inline(always)]
-    fn parent_context(&self) -> SpanContext {
-        SpanContext {
-            trace_id: if self.entered == Entered::OverParent {
-                self.trace_id
-            } else {
-                0
-            },
-            span_id: self.parent_span_id,
-            sampled: self.parent_sampled,
-            remote: self.parent_remote,
+    fn restore_parent(&self, local: &state::Local) {
+        match self.entered {
+            Entered::No => {}
+            Entered::OverParent => {
+                let current = local.current.as_ptr();
+                // SAFETY: this thread's cell, and no reference into it is
+                // alive (`Cell` hands none out).
+                unsafe {
+                    (*current).span_id = self.parent_span_id;
+                    (*current).sampled = self.parent_sampled;
+                    (*current).remote = self.parent_remote;
+                }
+            }
+            Entered::OverNoTrace => local.current.set(SpanContext {
+                trace_id: 0,
+                span_id: self.parent_span_id,
+                sampled: self.parent_sampled,
+                remote: self.parent_remote,
+            }),
         }
     }
 }
@@ -493,8 +505,13 @@ pub fn start_entered(callsite: &'static Callsite) -> ActiveSpan {
     let mut span = MaybeUninit::uninit();
     start_entered_in_current(callsite, &mut span);
     // SAFETY: `start_entered_in_current` and `start_entered_slow` write the
-    // whole span on every path.
-    unsafe { span.assume_init() }
+    // whole span on every path, and always an active one: telling the
+    // compiler so drops the observed function's `is_active` check.
+    unsafe {
+        let span: ActiveSpan = span.assume_init();
+        std::hint::assert_unchecked(span.inner.is_some());
+        span
+    }
 }
 
 /// Starts a span for `callsite` as a child of `parent` (used for remote parents
@@ -704,23 +721,18 @@ fn finish_ok(state: &mut SpanState) {
     }
     let end = clock::tsc();
     let local = state::local();
-    if state.entered != Entered::No {
-        local.current.set(state.parent_context());
-    }
+    state.restore_parent(local);
+    let mut exemplar = None;
     if state.callsite.metric.is_some() {
         let Some(shard) = metrics::cached_shard(local, state.callsite, state.labels) else {
             return finish_ok_uncached(state, end);
         };
-        shard.record(
-            state.start,
-            end,
-            state.sampled,
-            state.trace_id,
-            state.span_id,
-        );
+        exemplar = Some(shard.count(metrics::duration_ticks(state.start, end)));
     }
     if state.sampled {
-        return submit_ok(state, end);
+        // The exemplar is written there too: what only a sampled call
+        // holds stays out of this function's registers.
+        return submit_ok(state, end, exemplar);
     }
     if state.extra.is_some() {
         // Only a sampled span records into `extra`.
@@ -750,11 +762,16 @@ fn finish_ok_uncached(state: &mut SpanState, end: u64) {
     end_after_parent(state, OutcomeKind::Ok, "", None, end);
 }
 
-/// A sampled success's record, written into the thread's export ring in
-/// place. A thread without a ring yet, a full ring and waking the drain
-/// thread are tail calls, so this needs no stack frame either.
+/// A sampled success: its histogram bucket's exemplar, and its record,
+/// written into the thread's export ring in place. A thread without a ring
+/// yet, a full ring and waking the drain thread are tail calls, so this
+/// needs no stack frame either.
 #[inline(never)]
-fn submit_ok(state: &mut SpanState, end: u64) {
+fn submit_ok(state: &mut SpanState, end: u64, exemplar: Option<&metrics::ExemplarSlot>) {
+    if let Some(exemplar) = exemplar {
+        let ticks = metrics::duration_ticks(state.start, end);
+        exemplar.write(state.trace_id, state.span_id, ticks, end);
+    }
     let pushed = export::push_with(state::local(), || {
         let extra = state.extra.take();
         state.record(OutcomeKind::Ok, end, extra)
@@ -820,10 +837,7 @@ fn end(
     message: Option<Box<str>>,
 ) {
     let end = clock::raw();
-    if state.entered != Entered::No {
-        let parent = state.parent_context();
-        state::with_local(|local| local.current.set(parent));
-    }
+    state.restore_parent(state::local());
     end_after_parent(state, outcome, error_type, message, end);
 }
 

@@ -428,3 +428,71 @@ fn spans_from_a_finished_thread_arrive_with_their_parent() {
     let spans = trace_of(thread_root());
     assert!(is_child(&spans["Panic.After"], &spans["Thread.Root"]));
 }
+
+#[observe(span = "Current.Child")]
+fn current_child(fail: bool) -> Result<SpanContext, OrderError> {
+    let me = observe_runtime::current();
+    if fail {
+        return Err(OrderError::OutOfStock);
+    }
+    Ok(me)
+}
+
+#[observe(span = "Current.Root")]
+fn current_root() -> SpanContext {
+    let me = observe_runtime::current();
+    let child = current_child(false).expect("succeeds");
+    assert_eq!(child.trace_id, me.trace_id);
+    assert_ne!(child.span_id, me.span_id);
+    assert_eq!(
+        observe_runtime::current(),
+        me,
+        "back to the root after a success"
+    );
+    assert!(current_child(true).is_err());
+    assert_eq!(
+        observe_runtime::current(),
+        me,
+        "back to the root after an `Err`"
+    );
+    me
+}
+
+#[test]
+fn a_synchronous_span_puts_back_exactly_the_context_it_replaced() {
+    exporter();
+    assert_eq!(observe_runtime::current(), SpanContext::NONE);
+    let root = current_root();
+    assert!(root.is_valid());
+    assert_eq!(
+        observe_runtime::current(),
+        SpanContext::NONE,
+        "no trace after the root"
+    );
+
+    // Under a remote parent, the remote flag and the sampling decision come
+    // back as they were.
+    let remote = SpanContext {
+        trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
+        span_id: 0x00f0_67aa_0ba9_02b7,
+        sampled: true,
+        remote: true,
+    };
+    {
+        let _attached = remote.attach();
+        let child = current_child(false).expect("succeeds");
+        assert_eq!(child.trace_id, remote.trace_id);
+        assert!(!child.remote && child.sampled);
+        assert_eq!(observe_runtime::current(), remote);
+    }
+    let unsampled = SpanContext {
+        sampled: false,
+        ..remote
+    };
+    {
+        let _attached = unsampled.attach();
+        assert!(!current_child(false).expect("succeeds").sampled);
+        assert_eq!(observe_runtime::current(), unsampled);
+    }
+    assert_eq!(observe_runtime::current(), SpanContext::NONE);
+}
