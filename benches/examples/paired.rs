@@ -72,8 +72,7 @@ fn run(title: &str, rows: &mut [Row], budget: Duration) {
                 n += 1;
             }
             let took = clock.since(start);
-            row.per_round
-                .push(took.as_secs_f64() * 1e9 / SLICE as f64);
+            row.per_round.push(took.as_secs_f64() * 1e9 / SLICE as f64);
             if row.flush {
                 observe_runtime::force_flush(Duration::from_secs(5));
             }
@@ -146,7 +145,11 @@ fn main() {
             "sampled, nothing dropped",
             &mut [
                 Row::new("bare (1)", bare, false),
-                Row::new("prototype, sampled", observe_benches::prototype::<true>, false),
+                Row::new(
+                    "prototype, sampled",
+                    observe_benches::prototype::<true>,
+                    false,
+                ),
                 Row::new("observe sampled, nothing dropped (4b)", observed, true),
             ],
             budget,

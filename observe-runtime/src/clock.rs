@@ -24,7 +24,9 @@ static ANCHOR: Lazy<(SystemTime, u64)> = Lazy::new(|| (SystemTime::now(), CLOCK.
 /// path may read the TSC itself.
 pub(crate) fn calibrate() {
     Lazy::force(&ANCHOR);
-    state::set_direct_tsc(quanta_reads_tsc());
+    // Once: threads keep a copy of the decision (`state::Local::tsc`).
+    static DECIDED: std::sync::Once = std::sync::Once::new();
+    DECIDED.call_once(|| state::set_direct_tsc(quanta_reads_tsc()));
 }
 
 /// Whether `quanta::Clock::raw` returns the TSC: its reading falls between

@@ -541,12 +541,12 @@ fn start_in_current(callsite: &'static Callsite) -> ActiveSpan {
 /// common case needs no stack frame of its own.
 #[inline(never)]
 fn start_entered_in_current(callsite: &'static Callsite, out: &mut MaybeUninit<ActiveSpan>) {
-    let hot = state::hot();
     let local = state::local();
-    let rng = local.rng.get();
-    if rng == 0 || !hot.direct_tsc() {
+    if !local.tsc.get() {
         return start_entered_slow(callsite, out);
     }
+    let hot = state::hot();
+    let rng = local.rng.get();
     // Only the parent's trace id before the ids are drawn, the rest after:
     // fewer values held across the multiplications, so no register has to
     // be saved.
@@ -570,12 +570,14 @@ fn start_entered_in_current(callsite: &'static Callsite, out: &mut MaybeUninit<A
     }
 }
 
-/// [`start_entered_in_current`] for the thread's first id (the generator
-/// is seeded then) and for a clock that is not the TSC.
+/// [`start_entered_in_current`] for the thread's first synchronous span
+/// (the generator is seeded then, and the clock decision copied) and for a
+/// clock that is not the TSC.
 #[cold]
 #[inline(never)]
 fn start_entered_slow(callsite: &'static Callsite, out: &mut MaybeUninit<ActiveSpan>) {
     let local = state::local();
+    local.tsc.set(state::hot().direct_tsc());
     let parent = local.current.get();
     let state = start_in(callsite, parent, local, Entered::over(parent));
     local.current.set(state.context());
@@ -715,12 +717,11 @@ impl ActiveSpan {
 /// unsampled path saves no register and spills nothing.
 #[inline(never)]
 fn finish_ok(state: &mut SpanState) {
-    let hot = state::hot();
-    if !hot.direct_tsc() {
+    let local = state::local();
+    if !local.tsc.get() {
         return finish_ok_portable(state);
     }
     let end = clock::tsc();
-    let local = state::local();
     state.restore_parent(local);
     let mut exemplar = None;
     if state.callsite.metric.is_some() {

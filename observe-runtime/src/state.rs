@@ -19,6 +19,11 @@ pub(crate) struct Local {
     pub(crate) current: Cell<SpanContext>,
     /// The id generator's state (see `ids.rs`); `0` until the first id.
     pub(crate) rng: Cell<u64>,
+    /// This thread's copy of [`Hot`]'s "the hot path reads the TSC", taken
+    /// by its first synchronous span (`false` until then, which only sends
+    /// calls down the portable path): the per-call path reads it next to
+    /// the generator, not through the process-wide static.
+    pub(crate) tsc: Cell<bool>,
     /// This thread's export ring, or null before its first sampled span and
     /// once the ring's owner (a thread-local of `export.rs`) is destroyed.
     pub(crate) ring: Cell<*const Ring>,
@@ -35,6 +40,7 @@ thread_local! {
         Local {
             current: Cell::new(SpanContext::NONE),
             rng: Cell::new(0),
+            tsc: Cell::new(false),
             ring: Cell::new(std::ptr::null()),
             shards: Cell::new(std::ptr::null()),
             shards_len: Cell::new(0),
@@ -70,7 +76,8 @@ pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
 pub(crate) struct Hot {
     enabled: AtomicBool,
     /// Set by `clock::calibrate` when quanta's raw source is the TSC, so the
-    /// hot path may read it itself.
+    /// hot path may read it itself. Decided once per process (quanta picks
+    /// its source once), so a thread's copy in [`Local`] never goes stale.
     direct_tsc: AtomicBool,
     parent_based: AtomicBool,
     /// A root span is sampled when the low 64 bits of its trace id, shifted
