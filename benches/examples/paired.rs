@@ -19,12 +19,18 @@
 //! Two configurations, each under its own `init`: unsampled (3) beside the
 //! per-thread prototype, and sampled with nothing dropped (4b: the export
 //! thread is caught up between slices, outside the timing) beside the
-//! sampled prototype.
+//! sampled prototype. Each is followed by (10): the observed function on one
+//! worker thread and on two, in alternating rounds, as the median per-round
+//! ratio of the two-thread time to the one-thread time. In the sampled
+//! configuration those workers run with drops, as a server past the export
+//! rate would.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use observe_benches::{bare, observe_config, observed, BenchError, Clock, CountingExporter};
+use observe_benches::{
+    bare, observe_config, observed, BenchError, Clock, CountingExporter, Workers,
+};
 use observe_runtime::Sampler;
 
 const SLICE: u64 = 4_096;
@@ -161,6 +167,7 @@ fn main() {
             ],
             budget,
         );
+        run_threads("unsampled, two threads (10)", observed, budget);
     }
     {
         let _guard = observe_runtime::init(observe_config(
@@ -181,7 +188,70 @@ fn main() {
             ],
             budget,
         );
+        run_threads("sampled, two threads (10)", observed, budget);
     }
+}
+
+/// (10): the same function on one worker thread and on two, in lockstep
+/// rounds of `THREAD_SLICE` calls per thread. Prints the median per-round
+/// ratio of the two-thread time (the slower thread's) to the one-thread
+/// time, over all rounds and over the rounds where the one-thread row ran
+/// within 10 % of its fastest.
+fn run_threads(title: &str, f: fn(u64) -> Result<u64, BenchError>, budget: Duration) {
+    const THREAD_SLICE: u64 = 65_536;
+    let one = Workers::new(1, Clock::ThreadCpu, f);
+    let two = Workers::new(2, Clock::ThreadCpu, f);
+    one.run(THREAD_SLICE);
+    two.run(THREAD_SLICE);
+    let (mut single, mut double) = (Vec::new(), Vec::new());
+    let began = Instant::now();
+    while began.elapsed() < budget || single.len() < 10 {
+        let per_call = |d: Duration| d.as_secs_f64() * 1e9 / THREAD_SLICE as f64;
+        if single.len() % 2 == 0 {
+            single.push(per_call(one.run(THREAD_SLICE)));
+            double.push(per_call(two.run(THREAD_SLICE)));
+        } else {
+            double.push(per_call(two.run(THREAD_SLICE)));
+            single.push(per_call(one.run(THREAD_SLICE)));
+        }
+    }
+    let mut sorted = single.clone();
+    sorted.sort_by(f64::total_cmp);
+    let quiet_limit = sorted[sorted.len() / 20] * 1.1;
+    let ratios = |keep: &dyn Fn(usize) -> bool| {
+        let mut r: Vec<f64> = (0..single.len())
+            .filter(|&i| keep(i))
+            .map(|i| double[i] / single[i])
+            .collect();
+        median(&mut r)
+    };
+    let quiet = |i: usize| single[i] <= quiet_limit;
+    let quiet_rounds = (0..single.len()).filter(|&i| quiet(i)).count();
+    println!(
+        "\n{title}: {} rounds of {THREAD_SLICE} calls per thread, {quiet_rounds} of them quiet",
+        single.len()
+    );
+    println!("| row | all: median ns | quiet: median ns |");
+    println!("|---|---:|---:|");
+    let show = |name: &str, values: &[f64]| {
+        let mut all = values.to_vec();
+        let mut calm: Vec<f64> = (0..values.len())
+            .filter(|&i| quiet(i))
+            .map(|i| values[i])
+            .collect();
+        println!(
+            "| {name} | {:.1} | {:.1} |",
+            median(&mut all),
+            median(&mut calm)
+        );
+    };
+    show("1 thread", &single);
+    show("2 threads, slower thread", &double);
+    println!(
+        "| per-round ratio, 2 threads ÷ 1 | {:.2}x | {:.2}x |",
+        ratios(&|_| true),
+        ratios(&quiet)
+    );
 }
 
 #[cfg(not(target_arch = "x86_64"))]
