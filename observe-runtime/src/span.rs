@@ -538,7 +538,7 @@ fn start_in_current(callsite: &'static Callsite) -> ActiveSpan {
 /// current. Written into the caller's frame through `out` rather than
 /// returned, so that anything rare (the thread's first id, a clock other
 /// than the TSC) leaves through a tail call to [`start_entered_slow`] and the
-/// common case needs no stack frame of its own.
+/// common case spills nothing.
 #[inline(never)]
 fn start_entered_in_current(callsite: &'static Callsite, out: &mut MaybeUninit<ActiveSpan>) {
     let local = state::local();
@@ -712,9 +712,9 @@ impl ActiveSpan {
 /// build time of a crate with 500 observed functions and added 1 ns before
 /// `init` (BENCHMARKS.md, "Inlining the success path").
 ///
-/// Its common case needs no stack frame: whatever comes after the
-/// histogram, or instead of its cached shard, is a tail call, so the
-/// unsampled path saves no register and spills nothing.
+/// Whatever comes after the histogram, or instead of its cached shard, is a
+/// tail call, so the unsampled path spills nothing and saves only the
+/// registers its own work needs (one, with rustc 1.95).
 #[inline(never)]
 fn finish_ok(state: &mut SpanState) {
     let local = state::local();
@@ -766,7 +766,7 @@ fn finish_ok_uncached(state: &mut SpanState, end: u64) {
 /// A sampled success: its histogram bucket's exemplar, and its record,
 /// written into the thread's export ring in place. A thread without a ring
 /// yet, a full ring and waking the drain thread are tail calls, so this
-/// needs no stack frame either.
+/// spills nothing either.
 #[inline(never)]
 fn submit_ok(state: &mut SpanState, end: u64, exemplar: Option<&metrics::ExemplarSlot>) {
     if let Some(exemplar) = exemplar {
