@@ -4,6 +4,7 @@
 #
 #   bash benches/run.sh                           # everything, ~15 minutes on 2 cores
 #   SKIP_COMPILE_TIME=1 bash benches/run.sh
+#   PAIRED_SECONDS=30 bash benches/run.sh         # longer lockstep runs
 #   bash benches/run.sh -- --measurement-time 3   # extra criterion arguments
 #
 # per_call runs twice: timed by wall clock, then by the calling thread's CPU
@@ -51,6 +52,9 @@ print("|---|---:|---:|")
 for name in sorted(set(wall) | set(cpu)):
     print(f"| {name} | {cpu.get(name, '-')} | {wall.get(name, '-')} |")
 PY
+
+echo "== paired: (3), (4b) and (10) in lockstep with their floors"
+cargo run --release -q -p observe-benches --example paired -- "${PAIRED_SECONDS:-10}"
 
 echo "== export_throughput"
 cargo bench -p observe-benches --bench export_throughput 2>&1 | grep '^export_throughput:'
