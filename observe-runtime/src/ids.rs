@@ -47,8 +47,10 @@ fn non_zero(word: u64) -> u64 {
 }
 
 /// A random, non-zero 128-bit trace id and a random, non-zero 64-bit span
-/// id, a new root span's three words, from a seeded state (non-zero); and
-/// the state that follows.
+/// id, a new root span's three words, from the generator's state, and the
+/// state that follows. Any state works (a thread's first comes from
+/// [`seeded`]; reaching `0` later, once in 2^64 steps, only repeats a
+/// sequence).
 #[inline(always)]
 pub(crate) fn root_ids_from(s: u64) -> (u64, u128, u64) {
     let (s, high) = step(s);
@@ -60,8 +62,8 @@ pub(crate) fn root_ids_from(s: u64) -> (u64, u128, u64) {
     (s, trace, non_zero(span))
 }
 
-/// A random, non-zero 64-bit span id from a seeded state (non-zero), and
-/// the state that follows.
+/// A random, non-zero 64-bit span id from the generator's state, and the
+/// state that follows (as [`root_ids_from`]).
 #[inline(always)]
 pub(crate) fn span_id_from(s: u64) -> (u64, u64) {
     let (s, span) = step(s);
