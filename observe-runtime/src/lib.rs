@@ -29,78 +29,55 @@
 //! configuration table.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
-pub mod baggage;
-pub mod catalog;
-mod clock;
-mod config;
-pub mod context;
+// The layers, bottom to top; each uses only the layers listed before it
+// (ARCHITECTURE.md; `tests/tests/layering.rs` checks it). `export` and
+// `signals` do not use each other.
+mod core;
+mod edges;
 mod export;
-mod ids;
-mod label;
-pub mod logs;
-pub mod messaging;
-pub mod metrics;
-mod pii;
-pub mod propagation;
-mod runtime;
-mod serve;
-mod span;
-mod state;
+mod hot;
+mod init;
+mod signals;
 
-pub use catalog::{assert_unique_span_names, catalog};
-pub use config::{
-    Config, ExportProtocol, InitError, LogOutput, ParentBasedRoot, Propagator, Sampler, SpanOutput,
-};
-pub use context::{current, spawn, spawn_thread, FutureExt, SpanContext};
-pub use label::LabelValue;
+pub use edges::{messaging, propagation};
+pub use hot::{baggage, context};
+pub use signals::{catalog, logs, metrics};
+
+pub use edges::propagation::Propagator;
+pub use export::{ExportProtocol, SpanOutput};
+pub use hot::callsite::{ErrorType, OutcomeKind, SpanKind};
+pub use hot::context::{current, spawn, spawn_thread, FutureExt, SpanContext};
+pub use hot::label::LabelValue;
+pub use hot::pii::{hash, mask, set_hash_key, Hashed, Masked, Redacted};
+pub use init::config::{Config, ParentBasedRoot, Sampler};
+pub use init::{force_flush, init, is_initialized, Guard};
 pub use observe_macros::{observe, LabelValue};
-pub use pii::{hash, mask, set_hash_key, Hashed, Masked, Redacted};
-pub use runtime::{force_flush, init, is_initialized, Guard};
-pub use span::{OutcomeKind, SpanKind};
+pub use signals::catalog::{assert_unique_span_names, catalog};
+pub use signals::logs::LogOutput;
 
-/// Gives an error a low-cardinality `error.type`.
-///
-/// By default an `Err(e)` is reported with the short name of `e`'s type
-/// (`OrderError`). Implement this trait to report per value instead, so an
-/// enum can tell `validation` from `database`:
-///
-/// ```
-/// enum OrderError { OutOfStock, Declined }
-/// impl observe_runtime::ErrorType for OrderError {
-///     fn error_type(&self) -> &'static str {
-///         match self {
-///             OrderError::OutOfStock => "out_of_stock",
-///             OrderError::Declined => "payment_declined",
-///         }
-///     }
-/// }
-/// ```
-///
-/// The value is a metric label: keep the set of values small and fixed.
-pub trait ErrorType {
-    /// The `error.type` of this error value.
-    fn error_type(&self) -> &'static str;
-}
+pub use crate::core::error::InitError;
 
 /// What the expansion of `#[observe]` calls.
 ///
 /// **Not a stable API**: it changes with the macro, in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::baggage::WithBaggage;
-    pub use crate::catalog::CALLSITES;
-    pub use crate::label::{label_slot, LabelSlot, LabelValue};
-    pub use crate::messaging::{
+    pub use crate::edges::messaging::{
         baggage_of, enter_baggage, record_current_baggage, record_message, remote, start_batch,
         start_consumer,
     };
-    pub use crate::metrics::{LATENCY_BUCKETS, LATENCY_BUCKET_NANOS};
-    pub use crate::pii::redacted_value;
-    pub use crate::span::{
-        attribute_value, debug_value, display_value, start, start_entered, start_with_parent,
-        ActiveSpan, Callsite, Classify, ClassifyDebug, ClassifyDisplay, ClassifyErrorType,
-        ClassifyOther, ErrorRef, Instrumented, Metric, Outcome, SpanKind,
+    pub use crate::hot::baggage::WithBaggage;
+    pub use crate::hot::callsite::{
+        Callsite, ErrorRef, Metric, Outcome, SpanKind, LATENCY_BUCKETS, LATENCY_BUCKET_NANOS,
     };
+    pub use crate::hot::label::{label_slot, LabelSlot, LabelValue};
+    pub use crate::hot::pii::redacted_value;
+    pub use crate::hot::span::{start, start_entered, start_with_parent, ActiveSpan, Instrumented};
+    pub use crate::hot::value::{
+        attribute_value, debug_value, display_value, Classify, ClassifyDebug, ClassifyDisplay,
+        ClassifyErrorType, ClassifyOther,
+    };
+    pub use crate::signals::catalog::CALLSITES;
     pub use linkme;
     pub use opentelemetry::Value;
 }

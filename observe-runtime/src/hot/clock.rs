@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use once_cell::sync::Lazy;
 
-use crate::state;
+use super::state;
 
 static CLOCK: Lazy<quanta::Clock> = Lazy::new(quanta::Clock::new);
 

@@ -1,13 +1,13 @@
-//! Process-wide switches read on the hot path, and the callsite registry.
+//! The per-thread block and the process-wide switches the per-call path
+//! reads, and the panic hook that gives a panicking span its message.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Once;
 
-use crate::context::{self, SpanContext};
-use crate::export::Ring;
-use crate::metrics::ShardCache;
-use crate::span::Callsite;
+use super::context::{self, SpanContext};
+use super::histogram::ShardCache;
+use super::ring::Ring;
 
 /// Everything the per-call path keeps per thread, in one block: one
 /// thread-local access per call site in the runtime, and no lazy
@@ -153,23 +153,6 @@ pub(crate) fn ratio_threshold(ratio: f64) -> u64 {
         0
     } else {
         (ratio * ALWAYS as f64) as u64
-    }
-}
-
-static CALLSITES: Mutex<Vec<&'static Callsite>> = Mutex::new(Vec::new());
-
-/// Gives `callsite` its dense index; runs once per callsite.
-#[cold]
-pub(crate) fn register_callsite(callsite: &'static Callsite, index: &AtomicU32) -> u32 {
-    let mut all = CALLSITES.lock().unwrap_or_else(|e| e.into_inner());
-    match index.load(Ordering::Acquire) {
-        0 => {
-            all.push(callsite);
-            let assigned = u32::try_from(all.len()).expect("fewer than 2^32 callsites");
-            index.store(assigned, Ordering::Release);
-            assigned
-        }
-        assigned => assigned,
     }
 }
 

@@ -6,57 +6,16 @@
 //! variable.
 
 use std::fmt;
-use std::io::Write;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
-use crate::runtime::BoxedExporter;
-
-/// Where ended spans go.
-#[derive(Clone, Debug)]
-pub enum SpanOutput {
-    /// OTLP to a collector.
-    Otlp {
-        /// Base endpoint, e.g. `http://127.0.0.1:4317` (gRPC) or
-        /// `http://127.0.0.1:4318` (HTTP; `/v1/traces` is appended).
-        endpoint: String,
-        /// Transport.
-        protocol: ExportProtocol,
-    },
-    /// The embedded default: one readable line per span on stderr.
-    Stderr,
-    /// The embedded default, appended to a file.
-    File(PathBuf),
-    /// A `SpanExporter` of your own (tests use the SDK's in-memory exporter).
-    Exporter(BoxedExporter),
-    /// Spans are not exported (ids are still generated for log correlation).
-    None,
-}
-
-/// OTLP transport.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExportProtocol {
-    /// OTLP/gRPC (`grpc`), default port 4317.
-    Grpc,
-    /// OTLP/HTTP with protobuf bodies (`http/protobuf`), default port 4318.
-    HttpProtobuf,
-}
-
-impl ExportProtocol {
-    fn parse(var: &'static str, value: &str) -> Result<ExportProtocol, InitError> {
-        match value.trim() {
-            "grpc" => Ok(ExportProtocol::Grpc),
-            "http/protobuf" => Ok(ExportProtocol::HttpProtobuf),
-            other => Err(InitError::invalid(
-                var,
-                other,
-                "expected `grpc` or `http/protobuf`",
-            )),
-        }
-    }
-}
+use crate::core::error::InitError;
+use crate::core::text::percent_decode;
+use crate::edges::propagation::Propagator;
+use crate::export::{BoxedExporter, ExportProtocol, SpanOutput};
+use crate::signals::logs::LogOutput;
 
 /// Which traces are recorded and exported.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -85,7 +44,7 @@ pub enum ParentBasedRoot {
 impl Sampler {
     /// `(root threshold, parent based)` as the hot path reads them.
     pub(crate) fn compile(self) -> (u64, bool) {
-        use crate::state::{ratio_threshold, ALWAYS};
+        use crate::hot::state::{ratio_threshold, ALWAYS};
         match self {
             Sampler::AlwaysOn => (ALWAYS, false),
             Sampler::AlwaysOff => (0, false),
@@ -125,40 +84,6 @@ impl Sampler {
                      `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`",
                 ))
             }
-        })
-    }
-}
-
-/// A W3C propagation format named in `OTEL_PROPAGATORS`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Propagator {
-    /// W3C Trace Context (`traceparent`, `tracestate`).
-    TraceContext,
-    /// W3C Baggage (`baggage`).
-    Baggage,
-}
-
-/// Where JSON log lines go.
-#[derive(Clone)]
-pub enum LogOutput {
-    /// Standard output (the default).
-    Stdout,
-    /// Standard error.
-    Stderr,
-    /// A writer of your own; each line is written with one `write_all`.
-    Writer(Arc<Mutex<dyn Write + Send>>),
-    /// No subscriber is installed: bring your own and add
-    /// [`logs::layer`](crate::logs::layer) to it.
-    Off,
-}
-
-impl fmt::Debug for LogOutput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LogOutput::Stdout => "Stdout",
-            LogOutput::Stderr => "Stderr",
-            LogOutput::Writer(_) => "Writer",
-            LogOutput::Off => "Off",
         })
     }
 }
@@ -296,12 +221,9 @@ impl Config {
 
     fn read_spans(&mut self, env: Env<'_>) -> Result<(), InitError> {
         let protocol = match env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
-            Some(p) => Some(ExportProtocol::parse(
-                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                &p,
-            )?),
+            Some(p) => Some(parse_protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", &p)?),
             None => match env("OTEL_EXPORTER_OTLP_PROTOCOL") {
-                Some(p) => Some(ExportProtocol::parse("OTEL_EXPORTER_OTLP_PROTOCOL", &p)?),
+                Some(p) => Some(parse_protocol("OTEL_EXPORTER_OTLP_PROTOCOL", &p)?),
                 None => None,
             },
         };
@@ -582,6 +504,18 @@ impl Config {
     }
 }
 
+fn parse_protocol(var: &'static str, value: &str) -> Result<ExportProtocol, InitError> {
+    match value.trim() {
+        "grpc" => Ok(ExportProtocol::Grpc),
+        "http/protobuf" => Ok(ExportProtocol::HttpProtobuf),
+        other => Err(InitError::invalid(
+            var,
+            other,
+            "expected `grpc` or `http/protobuf`",
+        )),
+    }
+}
+
 fn parse_bool(var: &'static str, value: &str) -> Result<bool, InitError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
@@ -629,104 +563,6 @@ pub(crate) fn parse_resource_attributes(raw: &str) -> Result<Vec<(String, String
     }
     Ok(out)
 }
-
-/// Percent-decodes `s`; `None` when a `%` is not followed by two hex digits
-/// or the result is not UTF-8. Shared by `OTEL_RESOURCE_ATTRIBUTES` and W3C
-/// Baggage values.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Why `init` failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InitError {
-    /// An environment variable or setting has a value observe cannot use.
-    Invalid {
-        /// The variable (or setting) name.
-        var: &'static str,
-        /// The offending value.
-        value: String,
-        /// What is accepted.
-        expected: String,
-    },
-    /// Several settings are invalid; all are listed.
-    Many(Vec<InitError>),
-    /// `init` was called while a previous [`Guard`](crate::Guard) is alive.
-    AlreadyInitialized,
-    /// Another `tracing` subscriber is installed; use `LogOutput::Off` and add
-    /// [`logs::layer`](crate::logs::layer) to yours.
-    SubscriberExists,
-    /// The OTLP exporter could not be built.
-    Exporter(String),
-    /// The `/metrics` listener could not bind.
-    MetricsBind {
-        /// The address.
-        addr: SocketAddr,
-        /// The OS error.
-        reason: String,
-    },
-    /// The background export runtime could not start.
-    Runtime(String),
-}
-
-impl InitError {
-    pub(crate) fn invalid(var: &'static str, value: &str, expected: &str) -> InitError {
-        InitError::Invalid {
-            var,
-            value: value.to_owned(),
-            expected: expected.to_owned(),
-        }
-    }
-}
-
-impl fmt::Display for InitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InitError::Invalid {
-                var,
-                value,
-                expected,
-            } => write!(f, "invalid `{var}` value {value:?}: {expected}"),
-            InitError::Many(errors) => {
-                for (i, e) in errors.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "{e}")?;
-                }
-                Ok(())
-            }
-            InitError::AlreadyInitialized => {
-                f.write_str("observe is already initialised: drop the previous guard first")
-            }
-            InitError::SubscriberExists => f.write_str(
-                "a `tracing` subscriber is already installed: set `LogOutput::Off` and add \
-                 `observe_runtime::logs::layer()` to your subscriber",
-            ),
-            InitError::Exporter(e) => write!(f, "cannot build the OTLP exporter: {e}"),
-            InitError::MetricsBind { addr, reason } => {
-                write!(f, "cannot serve /metrics on {addr}: {reason}")
-            }
-            InitError::Runtime(e) => write!(f, "cannot start the export thread: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for InitError {}
 
 #[cfg(test)]
 mod tests {

@@ -1,261 +1,24 @@
-//! The per-call path: what `#[observe]` expands to calls into this module.
+//! The per-call path: the start and end of a span, which the expansion of
+//! `#[observe]` calls.
 //!
 //! Nothing here creates an OpenTelemetry SDK span or a `tracing` span. A call
 //! reads static callsite data and per-thread state only; a sampled span is
 //! turned into OpenTelemetry `SpanData` later, on the export thread.
 
-use std::borrow::Cow;
-use std::fmt;
 use std::future::Future;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+
 use std::task::{Context, Poll};
 
-use once_cell::sync::OnceCell;
 use opentelemetry::{KeyValue, Value};
 
-use crate::context::{ContextGuard, SpanContext};
-use crate::label::LabelSlot;
-use crate::{clock, export, ids, metrics, state};
+use super::callsite::{Callsite, ErrorRef, Outcome, OutcomeKind};
+use super::context::{ContextGuard, SpanContext};
+use super::histogram::{self, ExemplarSlot};
+use super::label::LabelSlot;
 
-/// What a span represents, as in OpenTelemetry's `SpanKind`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SpanKind {
-    /// An operation inside the application (the default).
-    Internal,
-    /// Handles a request from a remote client.
-    Server,
-    /// Sends a request to a remote server.
-    Client,
-    /// Publishes a message.
-    Producer,
-    /// Processes a received message.
-    Consumer,
-}
-
-impl SpanKind {
-    /// The lowercase name used in logs and the console output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpanKind::Internal => "internal",
-            SpanKind::Server => "server",
-            SpanKind::Client => "client",
-            SpanKind::Producer => "producer",
-            SpanKind::Consumer => "consumer",
-        }
-    }
-}
-
-/// Everything known about one annotated function at compile time, stored in a
-/// `static` next to it.
-pub struct Callsite {
-    /// The span name, exactly as written in `span = "..."`.
-    pub name: &'static str,
-    /// The span kind.
-    pub kind: SpanKind,
-    /// `code.function`: the function's name.
-    pub function: &'static str,
-    /// `code.namespace`: the module path.
-    pub namespace: &'static str,
-    /// `code.filepath`.
-    pub file: &'static str,
-    /// `code.lineno`.
-    pub line: u32,
-    /// The histogram calls are observed in, if any.
-    pub metric: Option<&'static Metric>,
-    /// Dense index assigned on first use; `0` until then.
-    index: AtomicU32,
-    /// The value set of each label, in `Metric::labels` order; set by the
-    /// first call, since only the call knows the values' types.
-    label_sets: OnceCell<Box<[&'static [&'static str]]>>,
-}
-
-/// The latency histogram of one callsite: its family, buckets and labels.
-#[derive(Debug)]
-pub struct Metric {
-    /// The family name; `None` for the default family,
-    /// `[<prefix>_]operation_duration_seconds`.
-    pub family: Option<&'static str>,
-    /// Bucket upper bounds, in seconds, strictly increasing.
-    pub buckets: &'static [f64],
-    /// The same bounds in nanoseconds, which the hot path compares against.
-    pub bucket_nanos: &'static [u64],
-    /// Prometheus label names from `labels(...)` (`payment_method`).
-    pub labels: &'static [&'static str],
-}
-
-impl Metric {
-    /// The default family and its buckets, with `labels`.
-    pub const fn latency(labels: &'static [&'static str]) -> Metric {
-        Metric {
-            family: None,
-            buckets: &metrics::LATENCY_BUCKETS,
-            bucket_nanos: &metrics::LATENCY_BUCKET_NANOS,
-            labels,
-        }
-    }
-
-    /// A custom family. The macro has checked the name and the buckets.
-    pub const fn custom(
-        family: &'static str,
-        buckets: &'static [f64],
-        bucket_nanos: &'static [u64],
-        labels: &'static [&'static str],
-    ) -> Metric {
-        Metric {
-            family: Some(family),
-            buckets,
-            bucket_nanos,
-            labels,
-        }
-    }
-}
-
-impl Callsite {
-    /// Used by the expansion of `#[observe]` only.
-    pub const fn new(
-        name: &'static str,
-        kind: SpanKind,
-        function: &'static str,
-        namespace: &'static str,
-        file: &'static str,
-        line: u32,
-        metric: Option<&'static Metric>,
-    ) -> Callsite {
-        Callsite {
-            name,
-            kind,
-            function,
-            namespace,
-            file,
-            line,
-            metric,
-            index: AtomicU32::new(0),
-            label_sets: OnceCell::new(),
-        }
-    }
-
-    /// The callsite's dense index (1-based), registering it on first use.
-    #[inline]
-    pub(crate) fn index(&'static self) -> u32 {
-        match self.index.load(Ordering::Acquire) {
-            0 => state::register_callsite(self, &self.index),
-            index => index,
-        }
-    }
-
-    /// The callsite's dense index, or `0` before its first use: one plain
-    /// load, for the per-call shard cache, whose entry 0 is always empty.
-    #[inline(always)]
-    pub(crate) fn index_if_registered(&self) -> u32 {
-        self.index.load(Ordering::Relaxed)
-    }
-
-    /// The label values of the label combination `combination`, in
-    /// `Metric::labels` order.
-    pub(crate) fn label_values(&self, combination: u32) -> Vec<&'static str> {
-        let Some(sets) = self.label_sets.get() else {
-            return Vec::new();
-        };
-        let mut rest = combination as usize;
-        let mut values: Vec<&'static str> = sets
-            .iter()
-            .rev()
-            .map(|set| {
-                let len = set.len().max(1);
-                let value = set.get(rest % len).copied().unwrap_or("");
-                rest /= len;
-                value
-            })
-            .collect();
-        values.reverse();
-        values
-    }
-}
-
-impl fmt::Debug for Callsite {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Callsite")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("function", &self.function)
-            .field("namespace", &self.namespace)
-            .field("file", &self.file)
-            .field("line", &self.line)
-            .field("metric", &self.metric)
-            .finish_non_exhaustive()
-    }
-}
-
-/// How a call ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum OutcomeKind {
-    /// Returned normally (including any non-`Result` value, and `Ok`).
-    Ok = 0,
-    /// Returned `Err`.
-    Error = 1,
-    /// Panicked.
-    Panic = 2,
-    /// The future was dropped before it completed.
-    Cancelled = 3,
-}
-
-impl OutcomeKind {
-    /// The `outcome` label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutcomeKind::Ok => "ok",
-            OutcomeKind::Error => "error",
-            OutcomeKind::Panic => "panic",
-            OutcomeKind::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// The result of a call as seen by observe: borrowed, so classifying an `Ok`
-/// costs nothing and an error is formatted only when its span is exported.
-pub enum Outcome<'a> {
-    /// Success.
-    Ok,
-    /// `Err(e)`: the low-cardinality type name and the error itself.
-    Err {
-        /// `error.type`.
-        error_type: &'static str,
-        /// The error, for the status description and `exception.message`.
-        error: ErrorRef<'a>,
-    },
-}
-
-/// A borrowed error, formatted with `Display` when it has it, `Debug` otherwise.
-pub enum ErrorRef<'a> {
-    /// Formatted with `Display`.
-    Display(&'a dyn fmt::Display),
-    /// Formatted with `Debug`.
-    Debug(&'a dyn fmt::Debug),
-}
-
-impl fmt::Display for ErrorRef<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ErrorRef::Display(e) => fmt::Display::fmt(e, f),
-            ErrorRef::Debug(e) => fmt::Debug::fmt(e, f),
-        }
-    }
-}
-
-/// The final path segment of a type name, without generic arguments:
-/// `checkout::OrderError` -> `OrderError`, `std::io::error::Error` -> `Error`.
-pub(crate) fn short_type_name(full: &'static str) -> &'static str {
-    let base = match full.find('<') {
-        Some(generics) => &full[..generics],
-        None => full,
-    };
-    match base.rfind("::") {
-        Some(sep) => &base[sep + 2..],
-        None => base,
-    }
-}
+use super::{clock, ids, ring, state};
 
 /// A span being recorded: created when an observed call starts, finished when
 /// it returns, panics or is cancelled.
@@ -442,7 +205,7 @@ const REMOTE_PARENT: usize = 0b100;
 
 impl SpanRecord {
     #[inline(always)]
-    fn new(
+    pub(crate) fn new(
         callsite: &'static Callsite,
         outcome: OutcomeKind,
         parent_remote: bool,
@@ -725,10 +488,10 @@ fn finish_ok(state: &mut SpanState) {
     state.restore_parent(local);
     let mut exemplar = None;
     if state.callsite.metric.is_some() {
-        let Some(shard) = metrics::cached_shard(local, state.callsite, state.labels) else {
+        let Some(shard) = histogram::cached_shard(local, state.callsite, state.labels) else {
             return finish_ok_uncached(state, end);
         };
-        exemplar = Some(shard.count(metrics::duration_ticks(state.start, end)));
+        exemplar = Some(shard.count(histogram::duration_ticks(state.start, end)));
     }
     if state.sampled {
         // The exemplar is written there too: what only a sampled call
@@ -768,19 +531,19 @@ fn finish_ok_uncached(state: &mut SpanState, end: u64) {
 /// yet, a full ring and waking the drain thread are tail calls, so this
 /// spills nothing either.
 #[inline(never)]
-fn submit_ok(state: &mut SpanState, end: u64, exemplar: Option<&metrics::ExemplarSlot>) {
+fn submit_ok(state: &mut SpanState, end: u64, exemplar: Option<&ExemplarSlot>) {
     if let Some(exemplar) = exemplar {
-        let ticks = metrics::duration_ticks(state.start, end);
+        let ticks = histogram::duration_ticks(state.start, end);
         exemplar.write(state.trace_id, state.span_id, ticks, end);
     }
-    let pushed = export::push_with(state::local(), || {
+    let pushed = ring::push_with(state::local(), || {
         let extra = state.extra.take();
         state.record(OutcomeKind::Ok, end, extra)
     });
     match pushed {
-        export::Pushed::Done => {}
-        export::Pushed::Wake => export::wake_drainer(),
-        export::Pushed::NoRoom => submit_ok_slow(state, end),
+        ring::Pushed::Done => {}
+        ring::Pushed::Wake => ring::wake_drainer(),
+        ring::Pushed::NoRoom => submit_ok_slow(state, end),
     }
 }
 
@@ -789,7 +552,7 @@ fn submit_ok(state: &mut SpanState, end: u64, exemplar: Option<&metrics::Exempla
 #[inline(never)]
 fn submit_ok_slow(state: &mut SpanState, end: u64) {
     let extra = state.extra.take();
-    export::submit(state.record(OutcomeKind::Ok, end, extra));
+    ring::submit(state.record(OutcomeKind::Ok, end, extra));
 }
 
 #[cold]
@@ -853,7 +616,7 @@ fn end_after_parent(
 ) {
     let callsite = state.callsite;
     if let Some(metric) = callsite.metric {
-        metrics::observe(callsite, metric, state, outcome, error_type, end);
+        histogram::observe(callsite, metric, state, outcome, error_type, end);
     }
     if !state.sampled {
         state.extra = None;
@@ -865,7 +628,7 @@ fn end_after_parent(
         extra.error_type = error_type;
         extra.message = message;
     }
-    export::submit(state.record(outcome, end, extra));
+    ring::submit(state.record(outcome, end, extra));
 }
 
 /// Polls a future with its span current on every poll, and hands the span back
@@ -905,262 +668,5 @@ impl<F: Future> Future for Instrumented<F> {
             }
             Poll::Pending => Poll::Pending,
         }
-    }
-}
-
-/// Converts a `fields(...)` value into an OpenTelemetry attribute value.
-///
-/// Implemented for strings, integers, floats and `bool`; anything else is
-/// recorded with `%value` (Display) or `?value` (Debug).
-pub trait ToAttributeValue {
-    /// The attribute value.
-    fn to_attribute_value(&self) -> Value;
-}
-
-impl<T: ToAttributeValue + ?Sized> ToAttributeValue for &T {
-    fn to_attribute_value(&self) -> Value {
-        (**self).to_attribute_value()
-    }
-}
-
-impl ToAttributeValue for str {
-    fn to_attribute_value(&self) -> Value {
-        Value::String(self.to_owned().into())
-    }
-}
-
-impl ToAttributeValue for String {
-    fn to_attribute_value(&self) -> Value {
-        Value::String(self.clone().into())
-    }
-}
-
-impl ToAttributeValue for Cow<'_, str> {
-    fn to_attribute_value(&self) -> Value {
-        Value::String(self.to_string().into())
-    }
-}
-
-impl ToAttributeValue for bool {
-    fn to_attribute_value(&self) -> Value {
-        Value::Bool(*self)
-    }
-}
-
-macro_rules! int_attribute {
-    ($($t:ty),*) => {$(
-        impl ToAttributeValue for $t {
-            fn to_attribute_value(&self) -> Value {
-                Value::I64(*self as i64)
-            }
-        }
-    )*};
-}
-int_attribute!(i8, i16, i32, i64, u8, u16, u32);
-
-macro_rules! wide_int_attribute {
-    ($($t:ty),*) => {$(
-        impl ToAttributeValue for $t {
-            fn to_attribute_value(&self) -> Value {
-                // OpenTelemetry has no unsigned 64-bit value: keep the exact
-                // number as a string rather than wrapping it negative.
-                match i64::try_from(*self) {
-                    Ok(v) => Value::I64(v),
-                    Err(_) => Value::String(self.to_string().into()),
-                }
-            }
-        }
-    )*};
-}
-wide_int_attribute!(u64, usize, isize, i128, u128);
-
-impl ToAttributeValue for f32 {
-    fn to_attribute_value(&self) -> Value {
-        Value::F64(f64::from(*self))
-    }
-}
-
-impl ToAttributeValue for f64 {
-    fn to_attribute_value(&self) -> Value {
-        Value::F64(*self)
-    }
-}
-
-/// `fields(key = value)`.
-#[inline]
-pub fn attribute_value<T: ToAttributeValue + ?Sized>(value: &T) -> Value {
-    value.to_attribute_value()
-}
-
-/// `fields(key = %value)`.
-pub fn display_value<T: fmt::Display + ?Sized>(value: &T) -> Value {
-    Value::String(value.to_string().into())
-}
-
-/// `fields(key = ?value)`.
-pub fn debug_value<T: fmt::Debug + ?Sized>(value: &T) -> Value {
-    Value::String(format!("{value:?}").into())
-}
-
-/// Autoref-specialised classification of a return value, so that `Result`
-/// through any alias (`io::Result<T>`, `anyhow::Result<T>`) is recognised by
-/// its type rather than its spelling. The macro calls
-/// `(&&&Classify(&value)).__observe_outcome()`; method resolution picks the
-/// most specific impl that applies:
-///
-/// 1. `Result<T, E>` with `E: ErrorType + Display`: the user's `error.type`;
-/// 2. `Result<T, E>` with `E: Display`: the short name of `E`;
-/// 3. `Result<T, E>` with `E: Debug`: the short name of `E`, Debug message;
-/// 4. anything else: success.
-pub struct Classify<'a, T: ?Sized>(pub &'a T);
-
-impl<T: ?Sized> Clone for Classify<'_, T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-// Copy, so the by-value fallback can be reached through auto-deref.
-impl<T: ?Sized> Copy for Classify<'_, T> {}
-
-#[doc(hidden)]
-pub trait ClassifyErrorType {
-    fn __observe_outcome(&self) -> Outcome<'_>;
-}
-#[doc(hidden)]
-pub trait ClassifyDisplay {
-    fn __observe_outcome(&self) -> Outcome<'_>;
-}
-#[doc(hidden)]
-pub trait ClassifyDebug {
-    fn __observe_outcome(&self) -> Outcome<'_>;
-}
-#[doc(hidden)]
-pub trait ClassifyOther {
-    fn __observe_outcome(self) -> Outcome<'static>;
-}
-
-impl<T, E: crate::ErrorType + fmt::Display> ClassifyErrorType for &&Classify<'_, Result<T, E>> {
-    #[inline]
-    fn __observe_outcome(&self) -> Outcome<'_> {
-        match self.0 {
-            Ok(_) => Outcome::Ok,
-            Err(e) => Outcome::Err {
-                error_type: e.error_type(),
-                error: ErrorRef::Display(e),
-            },
-        }
-    }
-}
-
-impl<T, E: fmt::Display> ClassifyDisplay for &Classify<'_, Result<T, E>> {
-    #[inline]
-    fn __observe_outcome(&self) -> Outcome<'_> {
-        match self.0 {
-            Ok(_) => Outcome::Ok,
-            Err(e) => Outcome::Err {
-                error_type: short_type_name(std::any::type_name::<E>()),
-                error: ErrorRef::Display(e),
-            },
-        }
-    }
-}
-
-impl<T, E: fmt::Debug> ClassifyDebug for Classify<'_, Result<T, E>> {
-    #[inline]
-    fn __observe_outcome(&self) -> Outcome<'_> {
-        match self.0 {
-            Ok(_) => Outcome::Ok,
-            Err(e) => Outcome::Err {
-                error_type: short_type_name(std::any::type_name::<E>()),
-                error: ErrorRef::Debug(e),
-            },
-        }
-    }
-}
-
-impl<T: ?Sized> ClassifyOther for Classify<'_, T> {
-    #[inline]
-    fn __observe_outcome(self) -> Outcome<'static> {
-        Outcome::Ok
-    }
-}
-
-/// Classifies a return value; see [`Classify`].
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __observe_outcome {
-    ($value:expr) => {{
-        #[allow(unused_imports)] // only the impl that applies is used
-        use $crate::__private::{
-            ClassifyDebug as _, ClassifyDisplay as _, ClassifyErrorType as _, ClassifyOther as _,
-        };
-        (&&&$crate::__private::Classify($value)).__observe_outcome()
-    }};
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug)]
-    struct Plain;
-
-    #[derive(Debug)]
-    enum Domain {
-        Validation,
-    }
-    impl fmt::Display for Domain {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("invalid order")
-        }
-    }
-    impl crate::ErrorType for Domain {
-        fn error_type(&self) -> &'static str {
-            match self {
-                Domain::Validation => "validation",
-            }
-        }
-    }
-
-    fn kind(outcome: Outcome<'_>) -> (bool, &'static str, String) {
-        match outcome {
-            Outcome::Ok => (true, "", String::new()),
-            Outcome::Err { error_type, error } => (false, error_type, error.to_string()),
-        }
-    }
-
-    #[test]
-    fn classifies_results_through_aliases() {
-        let io: std::io::Result<u8> = Err(std::io::Error::other("disk full"));
-        assert_eq!(
-            kind(crate::__observe_outcome!(&io)),
-            (false, "Error", "disk full".into())
-        );
-
-        let ok: std::io::Result<u8> = Ok(1);
-        assert!(kind(crate::__observe_outcome!(&ok)).0);
-
-        let domain: Result<(), Domain> = Err(Domain::Validation);
-        assert_eq!(
-            kind(crate::__observe_outcome!(&domain)),
-            (false, "validation", "invalid order".into())
-        );
-
-        let debug_only: Result<(), Plain> = Err(Plain);
-        assert_eq!(
-            kind(crate::__observe_outcome!(&debug_only)),
-            (false, "Plain", "Plain".into())
-        );
-
-        let plain = 5_u32;
-        assert!(kind(crate::__observe_outcome!(&plain)).0);
-    }
-
-    #[test]
-    fn short_names() {
-        assert_eq!(short_type_name("checkout::OrderError"), "OrderError");
-        assert_eq!(short_type_name("a::Wrapper<b::Inner>"), "Wrapper");
-        assert_eq!(short_type_name("Bare"), "Bare");
     }
 }

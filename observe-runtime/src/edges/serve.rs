@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use prometheus::Registry;
 use tokio::net::TcpListener;
 
-use crate::metrics::{self, Format};
+use crate::signals::metrics::{self, Format};
 
 /// Serves `registry` until the runtime shuts down. A failed connection is
 /// that connection's problem only.

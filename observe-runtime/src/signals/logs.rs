@@ -34,8 +34,34 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
 
-use crate::config::{InitError, LogOutput};
-use crate::context;
+use crate::core::error::InitError;
+use crate::hot::baggage;
+use crate::hot::context;
+
+/// Where JSON log lines go.
+#[derive(Clone)]
+pub enum LogOutput {
+    /// Standard output (the default).
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A writer of your own; each line is written with one `write_all`.
+    Writer(Arc<Mutex<dyn Write + Send>>),
+    /// No subscriber is installed: bring your own and add
+    /// [`logs::layer`](crate::logs::layer) to it.
+    Off,
+}
+
+impl fmt::Debug for LogOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogOutput::Stdout => "Stdout",
+            LogOutput::Stderr => "Stderr",
+            LogOutput::Writer(_) => "Writer",
+            LogOutput::Off => "Off",
+        })
+    }
+}
 
 /// The service fields every line carries.
 #[derive(Clone, Debug, Default)]
@@ -135,9 +161,9 @@ fn render(event: &Event<'_>) -> String {
         object.insert("sampled".into(), Value::Bool(current.sampled));
     }
     // Allowlisted baggage entries (one thread-local load when there is none).
-    crate::baggage::with_current(|baggage| {
+    baggage::with_current(|baggage| {
         if let Some(baggage) = baggage {
-            crate::baggage::allowlisted(baggage, |key, value| {
+            baggage::allowlisted(baggage, |key, value| {
                 object.insert(key.into(), Value::String(value.to_owned()));
             });
         }

@@ -6,7 +6,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
-use crate::state::Local;
+use super::state::Local;
 
 #[cold]
 #[inline(never)]
@@ -74,7 +74,7 @@ pub(crate) fn span_id_from(s: u64) -> (u64, u64) {
 mod tests {
     #[test]
     fn ids_are_distinct_and_non_zero() {
-        let mut state = super::seeded(crate::state::local());
+        let mut state = super::seeded(crate::hot::state::local());
         assert_ne!(state, 0, "a seeded generator");
         let mut seen = std::collections::HashSet::new();
         for _ in 0..10_000 {
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn threads_draw_different_ids() {
-        let first = || super::span_id_from(super::seeded(crate::state::local())).1;
+        let first = || super::span_id_from(super::seeded(crate::hot::state::local())).1;
         let here = first();
         let there = std::thread::spawn(first).join().expect("thread runs");
         assert_ne!(here, there);

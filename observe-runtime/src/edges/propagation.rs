@@ -9,11 +9,9 @@
 //! assert!(!parent.is_valid()); // nothing is current outside an observed call
 //! ```
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-
-use prometheus::IntCounterVec;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use opentelemetry::propagation::{
     Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
@@ -24,9 +22,19 @@ use opentelemetry::trace::{
 use opentelemetry::Context;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
-use crate::baggage::Baggage;
-use crate::config::Propagator;
-use crate::context::{self, SpanContext};
+pub(crate) use crate::core::health::count_error;
+use crate::hot::baggage::{self, Baggage};
+use crate::hot::context::{self, SpanContext};
+use crate::hot::trace_state;
+
+/// A W3C propagation format named in `OTEL_PROPAGATORS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Propagator {
+    /// W3C Trace Context (`traceparent`, `tracestate`).
+    TraceContext,
+    /// W3C Baggage (`baggage`).
+    Baggage,
+}
 
 static PROPAGATOR: RwLock<Option<Arc<TextMapCompositePropagator>>> = RwLock::new(None);
 /// Whether `baggage` is read and written (`OTEL_PROPAGATORS` names it; on by
@@ -68,51 +76,6 @@ fn propagator() -> Arc<TextMapCompositePropagator> {
     default
 }
 
-/// The `tracestate` of each trace that arrived from another process, so that
-/// what this process sends onward in the same trace, and the spans it
-/// exports, carry it unchanged: W3C Trace Context asks a participant to pass
-/// on the vendors' entries it does not own. Keyed by trace id, it needs no
-/// plumbing through tasks and threads. Bounded: past
-/// [`TRACE_STATES_MAX`] traces the oldest is forgotten.
-#[derive(Default)]
-struct TraceStates {
-    by_trace: HashMap<u128, TraceState>,
-    order: VecDeque<u128>,
-}
-
-const TRACE_STATES_MAX: usize = 4096;
-
-static TRACE_STATES: Mutex<Option<TraceStates>> = Mutex::new(None);
-/// How many traces have a state: `0` keeps lookups off the lock.
-static TRACE_STATE_COUNT: AtomicUsize = AtomicUsize::new(0);
-
-fn remember_trace_state(trace_id: u128, state: &TraceState) {
-    let mut guard = TRACE_STATES.lock().unwrap_or_else(|e| e.into_inner());
-    let states = guard.get_or_insert_with(TraceStates::default);
-    if states.by_trace.insert(trace_id, state.clone()).is_none() {
-        states.order.push_back(trace_id);
-        while states.order.len() > TRACE_STATES_MAX {
-            if let Some(oldest) = states.order.pop_front() {
-                states.by_trace.remove(&oldest);
-            }
-        }
-    }
-    TRACE_STATE_COUNT.store(states.by_trace.len(), Ordering::Relaxed);
-}
-
-/// The `tracestate` that came in with `trace_id`, or none.
-pub(crate) fn trace_state(trace_id: u128) -> TraceState {
-    if TRACE_STATE_COUNT.load(Ordering::Relaxed) == 0 {
-        return TraceState::NONE;
-    }
-    TRACE_STATES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .and_then(|states| states.by_trace.get(&trace_id).cloned())
-        .unwrap_or(TraceState::NONE)
-}
-
 fn to_otel(context: SpanContext) -> Context {
     if !context.is_valid() {
         return Context::new();
@@ -127,11 +90,22 @@ fn to_otel(context: SpanContext) -> Context {
         SpanId::from(context.span_id),
         flags,
         true,
-        trace_state(context.trace_id),
+        trace_state::get(context.trace_id),
     ))
 }
 
-pub mod carriers;
+/// The header carriers of HTTP and the message brokers, one per cargo
+/// feature; each lives with the rest of its broker's code.
+pub mod carriers {
+    #[cfg(feature = "amqp")]
+    pub use crate::edges::brokers::amqp::carrier as amqp;
+    #[cfg(feature = "http")]
+    pub use crate::edges::brokers::http::carrier as http;
+    #[cfg(feature = "kafka")]
+    pub use crate::edges::brokers::kafka::carrier as kafka;
+    #[cfg(feature = "nats")]
+    pub use crate::edges::brokers::nats::carrier as nats;
+}
 
 /// Writes the current observed span into outgoing headers (`traceparent`,
 /// plus `tracestate` and the current [`baggage`](crate::baggage) as
@@ -161,7 +135,7 @@ pub fn extract_remote(carrier: &dyn Extractor) -> Remote {
 
 fn extractor_fields(carrier: &dyn Extractor) -> HeaderFields {
     let mut fields = HeaderFields::default();
-    for name in carriers::NAMES {
+    for name in crate::edges::brokers::NAMES {
         if let Some(value) = carrier.get(name) {
             fields.set(name, Ok(value));
         }
@@ -180,9 +154,9 @@ pub struct Remote {
 }
 
 /// The W3C Baggage limits: a header of at most 8192 bytes and 180 members.
-pub const BAGGAGE_MAX_BYTES: usize = crate::baggage::MAX_BYTES;
+pub const BAGGAGE_MAX_BYTES: usize = baggage::MAX_BYTES;
 /// See [`BAGGAGE_MAX_BYTES`].
-pub const BAGGAGE_MAX_MEMBERS: usize = crate::baggage::MAX_MEMBERS;
+pub const BAGGAGE_MAX_MEMBERS: usize = baggage::MAX_MEMBERS;
 /// W3C Trace Context: `tracestate` has at most 32 list members; 512 bytes is
 /// the size vendors must accept.
 const TRACESTATE_MAX_BYTES: usize = 512;
@@ -223,7 +197,7 @@ impl Extractor for HeaderFields {
     }
 
     fn keys(&self) -> Vec<&str> {
-        carriers::NAMES
+        crate::edges::brokers::NAMES
             .into_iter()
             .filter(|k| self.get(k).is_some())
             .collect()
@@ -277,7 +251,7 @@ fn extract_span(mut fields: HeaderFields) -> SpanContext {
     }
     let trace_id = u128::from_be_bytes(remote.trace_id().to_bytes());
     if *remote.trace_state() != TraceState::NONE {
-        remember_trace_state(trace_id, remote.trace_state());
+        trace_state::remember(trace_id, remote.trace_state());
     }
     SpanContext {
         trace_id,
@@ -291,7 +265,7 @@ fn extract_span(mut fields: HeaderFields) -> SpanContext {
 /// name.
 pub(crate) fn inject_fields(context: SpanContext) -> Vec<(&'static str, String)> {
     let baggage = if BAGGAGE_ON.load(Ordering::Relaxed) {
-        crate::baggage::with_current(|b| b.and_then(Baggage::to_header))
+        baggage::with_current(|b| b.and_then(Baggage::to_header))
     } else {
         None
     };
@@ -314,20 +288,9 @@ pub(crate) fn inject_fields(context: SpanContext) -> Vec<(&'static str, String)>
     fields
 }
 
-fn errors() -> &'static IntCounterVec {
-    &crate::metrics::health().propagation_errors
-}
-
-/// Counts a header observe could not use, by reason: `traceparent_invalid`,
-/// `tracestate_limit`, `tracestate_invalid`, `baggage_limit`, `baggage_invalid`, `not_utf8`,
-/// `amqp_value_type`.
-pub(crate) fn count_error(reason: &str) {
-    errors().with_label_values(&[reason]).inc();
-}
-
 /// How many headers were ignored for `reason` so far.
 pub fn error_count(reason: &str) -> u64 {
-    errors().with_label_values(&[reason]).get()
+    crate::core::health::error_count(reason)
 }
 
 #[cfg(test)]
@@ -364,7 +327,7 @@ mod tests {
         );
         assert_eq!(out["tracestate"], "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
         assert_eq!(
-            trace_state(child.trace_id).header(),
+            trace_state::get(child.trace_id).header(),
             "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
             "exported spans of the trace carry it too"
         );
@@ -406,17 +369,19 @@ mod tests {
     #[test]
     fn remembered_tracestates_are_bounded() {
         let state = TraceState::from_key_value([("vendor", "v")]).unwrap();
-        for trace_id in 1..=(TRACE_STATES_MAX as u128 + 10) {
-            remember_trace_state(trace_id << 64, &state);
+        for trace_id in 1..=(trace_state::TRACE_STATES_MAX as u128 + 10) {
+            trace_state::remember(trace_id << 64, &state);
         }
-        assert!(TRACE_STATE_COUNT.load(Ordering::Relaxed) <= TRACE_STATES_MAX);
+        assert!(
+            trace_state::TRACE_STATE_COUNT.load(Ordering::Relaxed) <= trace_state::TRACE_STATES_MAX
+        );
         assert_eq!(
-            trace_state(1 << 64),
+            trace_state::get(1 << 64),
             TraceState::NONE,
             "the oldest went first"
         );
         assert_eq!(
-            trace_state((TRACE_STATES_MAX as u128 + 10) << 64).header(),
+            trace_state::get((trace_state::TRACE_STATES_MAX as u128 + 10) << 64).header(),
             "vendor=v"
         );
     }

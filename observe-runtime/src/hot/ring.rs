@@ -1,29 +1,69 @@
-//! From ended spans to the exporter.
+//! Each thread's ring of ended, sampled spans.
 //!
 //! Each thread owns a bounded single-producer ring of ended spans. Pushing is
 //! a slot write and one release store; a full ring drops the span and counts
-//! it, so an observed call never waits on export. The export task drains every
-//! ring, converts records to OpenTelemetry `SpanData` and hands batches to the
-//! configured `SpanExporter`. A ring outlives its thread until drained, so
-//! spans from short-lived threads still arrive.
+//! it, so an observed call never waits on export. The drain thread (in
+//! `export/`) empties every ring. A ring outlives its thread until drained,
+//! so spans from short-lived threads still arrive.
 
-use std::borrow::Cow;
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use once_cell::sync::Lazy;
-use opentelemetry::trace::{
-    Event, Link, SpanContext as OtelSpanContext, SpanId, SpanKind as OtelKind, Status, TraceFlags,
-    TraceId, TraceState,
-};
-use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
-use crate::span::{OutcomeKind, SpanExtra, SpanKind, SpanRecord};
-use crate::{clock, state};
+use super::span::SpanRecord;
+use super::state;
+use crate::core::health::health;
+use sync::{AtomicU64, AtomicUsize, SlotCell};
+
+/// The ring's own synchronisation, from std, or from loom when the ring's
+/// tests run under its model checker (`RUSTFLAGS="--cfg observe_loom"`, see
+/// `.ci/test`): the only code that changes between the two.
+#[cfg(not(observe_loom))]
+mod sync {
+    pub(super) use std::sync::atomic::{AtomicU64, AtomicUsize};
+    pub(super) use std::sync::Mutex;
+
+    /// A slot's storage.
+    pub(super) struct SlotCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> SlotCell<T> {
+        pub(super) fn new(value: T) -> SlotCell<T> {
+            SlotCell(std::cell::UnsafeCell::new(value))
+        }
+
+        /// # Safety
+        /// No other access to this cell while `f` runs.
+        #[inline(always)]
+        pub(super) unsafe fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+#[cfg(observe_loom)]
+mod sync {
+    pub(super) use loom::sync::atomic::{AtomicU64, AtomicUsize};
+    pub(super) use loom::sync::Mutex;
+
+    /// A slot's storage, whose accesses loom checks for races.
+    pub(super) struct SlotCell<T>(loom::cell::UnsafeCell<T>);
+
+    impl<T> SlotCell<T> {
+        pub(super) fn new(value: T) -> SlotCell<T> {
+            SlotCell(loom::cell::UnsafeCell::new(value))
+        }
+
+        /// # Safety
+        /// No other access to this cell while `f` runs.
+        pub(super) unsafe fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            self.0.with_mut(f)
+        }
+    }
+}
 
 /// A thread's first ring holds this many ended spans; a full ring is replaced
 /// by one twice its size, up to [`RING_MAX`], so a burst is absorbed even when
@@ -70,9 +110,10 @@ struct Padded<T>(T);
 /// One ended span: a cache line of its own, so the producer writing a slot
 /// and the drain thread reading its neighbour never share a line.
 #[repr(align(64))]
-struct Slot(UnsafeCell<MaybeUninit<SpanRecord>>);
+struct Slot<T>(SlotCell<MaybeUninit<T>>);
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 64);
+#[cfg(not(observe_loom))]
+const _: () = assert!(std::mem::size_of::<Slot<SpanRecord>>() == 64);
 
 /// What only the producer writes (the drain thread reads `tail`).
 struct Producer {
@@ -83,8 +124,10 @@ struct Producer {
     head_seen: AtomicUsize,
 }
 
-pub(crate) struct Ring {
-    slots: Box<[Slot]>,
+/// A bounded single-producer ring; its records are ended spans, except in
+/// its own tests.
+pub(crate) struct Ring<T = SpanRecord> {
+    slots: Box<[Slot<T>]>,
     /// `slots.len() - 1`; the length is a power of two.
     mask: usize,
     /// Next slot the consumer reads; written by the consumer only.
@@ -93,21 +136,21 @@ pub(crate) struct Ring {
     /// Spans dropped because the ring was full; written by the producer only.
     dropped: Padded<AtomicU64>,
     /// Serialises consumers (the export task and `force_flush`).
-    consumer: Mutex<()>,
+    consumer: sync::Mutex<()>,
 }
 
 // SAFETY: a slot is written only by the producer while it is outside
 // `head..tail`, and read only by the consumer (under `consumer`) while it is
 // inside; the release store of `tail` / `head` publishes each hand-over.
-unsafe impl Send for Ring {}
-unsafe impl Sync for Ring {}
+unsafe impl<T: Send> Send for Ring<T> {}
+unsafe impl<T: Send> Sync for Ring<T> {}
 
-impl Ring {
-    fn new(capacity: usize) -> Ring {
+impl<T> Ring<T> {
+    fn new(capacity: usize) -> Ring<T> {
         debug_assert!(capacity.is_power_of_two());
         Ring {
             slots: (0..capacity)
-                .map(|_| Slot(UnsafeCell::new(MaybeUninit::uninit())))
+                .map(|_| Slot(SlotCell::new(MaybeUninit::uninit())))
                 .collect(),
             mask: capacity - 1,
             head: Padded(AtomicUsize::new(0)),
@@ -116,7 +159,7 @@ impl Ring {
                 head_seen: AtomicUsize::new(0),
             }),
             dropped: Padded(AtomicU64::new(0)),
-            consumer: Mutex::new(()),
+            consumer: sync::Mutex::new(()),
         }
     }
 
@@ -127,7 +170,7 @@ impl Ring {
     /// Producer side; called only by the owning thread. Writes the record in
     /// place in its slot, or hands it back when the ring is full.
     #[inline(always)]
-    fn push(&self, record: SpanRecord) -> Result<(), SpanRecord> {
+    fn push(&self, record: T) -> Result<(), T> {
         let Some((tail, reaches_half)) = self.reserve() else {
             return Err(record);
         };
@@ -141,7 +184,7 @@ impl Ring {
     /// Producer side, as [`Ring::push`], building the record only when
     /// there is room for it, and leaving the wake-up to the caller.
     #[inline(always)]
-    fn push_with(&self, make: impl FnOnce() -> SpanRecord) -> Pushed {
+    fn push_with(&self, make: impl FnOnce() -> T) -> Pushed {
         let Some((tail, reaches_half)) = self.reserve() else {
             return Pushed::NoRoom;
         };
@@ -175,13 +218,13 @@ impl Ring {
     /// Producer side: writes `record` into the slot [`Ring::reserve`] gave
     /// and publishes it.
     #[inline(always)]
-    fn commit(&self, tail: usize, record: SpanRecord) {
+    fn commit(&self, tail: usize, record: T) {
         // SAFETY: `mask` is `slots.len() - 1`, so the index is in bounds;
         // the slot is outside `head..tail`, so the consumer does not touch
         // it until the store below publishes it.
         unsafe {
             let slot = self.slots.get_unchecked(tail & self.mask);
-            (*slot.0.get()).write(record);
+            slot.0.with_mut(|slot| (*slot).write(record));
         }
         self.producer
             .0
@@ -197,7 +240,7 @@ impl Ring {
     }
 
     /// Consumer side: moves every published record into `out`.
-    fn drain_into(&self, out: &mut impl Extend<SpanRecord>) {
+    fn drain_into(&self, out: &mut impl Extend<T>) {
         let _consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
         let head = self.head.0.load(Ordering::Relaxed);
         let tail = self.producer.0.tail.load(Ordering::Acquire);
@@ -208,7 +251,7 @@ impl Ring {
                 at = at.wrapping_add(1);
                 // SAFETY: the slot is inside `head..tail`: initialised by the
                 // producer and not yet read; advancing `head` hands it back.
-                unsafe { (*slot.0.get()).assume_init_read() }
+                unsafe { slot.0.with_mut(|slot| (*slot).assume_init_read()) }
             })
         }));
         self.head.0.store(tail, Ordering::Release);
@@ -220,7 +263,7 @@ impl Ring {
     }
 }
 
-impl Drop for Ring {
+impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
         let mut rest = Vec::new();
         self.drain_into(&mut rest);
@@ -338,9 +381,7 @@ fn grow_or_drop(capacity: usize, record: SpanRecord) {
 /// whose thread has exited once they are empty. Returns how many were moved.
 pub(crate) fn drain_all(out: &mut VecDeque<SpanRecord>, cap: usize) -> usize {
     let mut rings = RINGS.lock().unwrap_or_else(|e| e.into_inner());
-    let dropped = crate::metrics::health()
-        .spans_dropped
-        .with_label_values(&["queue_full"]);
+    let dropped = health().spans_dropped.with_label_values(&["queue_full"]);
     let before = out.len();
     let mut scratch = Vec::new();
     rings.retain_mut(|(ring, counted)| {
@@ -370,124 +411,232 @@ pub(crate) fn ring_depth() -> usize {
         .sum()
 }
 
-fn otel_kind(kind: SpanKind) -> OtelKind {
-    match kind {
-        SpanKind::Internal => OtelKind::Internal,
-        SpanKind::Server => OtelKind::Server,
-        SpanKind::Client => OtelKind::Client,
-        SpanKind::Producer => OtelKind::Producer,
-        SpanKind::Consumer => OtelKind::Consumer,
+#[cfg(all(test, not(observe_loom)))]
+mod tests {
+    use super::*;
+    use crate::hot::callsite::{Callsite, OutcomeKind, SpanKind};
+
+    static CALLSITE: Callsite = Callsite::new(
+        "Test.Ring",
+        SpanKind::Internal,
+        "ring_test",
+        "observe_runtime::hot::ring::tests",
+        file!(),
+        line!(),
+        None,
+    );
+
+    /// A record this test can tell apart from any other test's: its trace
+    /// id names the test, its span id the record's order.
+    fn record(test: u128, n: u64) -> SpanRecord {
+        SpanRecord::new(&CALLSITE, OutcomeKind::Ok, false, (test, n, 0), 0, 0, None)
+    }
+
+    /// Drains every ring until `want` records of `test` have arrived (or
+    /// the rings are empty), keeping only that test's, in arrival order.
+    fn drain_test(test: u128, want: usize) -> Vec<u64> {
+        let mut seen = Vec::new();
+        for _ in 0..1_000 {
+            let mut out = VecDeque::new();
+            drain_all(&mut out, usize::MAX);
+            seen.extend(
+                out.into_iter()
+                    .filter(|r| r.trace_id == test)
+                    .map(|r| r.span_id),
+            );
+            if seen.len() >= want {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        seen
+    }
+
+    #[test]
+    fn a_producer_and_a_consumer_on_two_threads_hand_over_every_record_in_order() {
+        const N: u64 = 200_000;
+        let ring: Arc<Ring<Box<u64>>> = Arc::new(Ring::new(64));
+        let producer = {
+            let ring = Arc::clone(&ring);
+            std::thread::spawn(move || {
+                let mut full = 0u64;
+                for n in 0..N {
+                    // Boxed, so a record read twice or never is a double
+                    // free or a leak, not a silent duplicate.
+                    let mut record = Box::new(n);
+                    while let Err(back) = ring.push(record) {
+                        record = back;
+                        full += 1;
+                        std::thread::yield_now();
+                    }
+                }
+                full
+            })
+        };
+        let mut received = Vec::with_capacity(N as usize);
+        while received.len() < N as usize {
+            ring.drain_into(&mut received);
+            std::hint::spin_loop();
+        }
+        let full = producer.join().expect("the producer ends");
+        assert!(
+            received.iter().map(|b| **b).eq(0..N),
+            "every record once, in order"
+        );
+        assert_eq!(ring.len(), 0);
+        // A 64-slot ring cannot hold 200 000 records: the producer met a
+        // full ring and got its record back each time.
+        assert!(full > 0);
+    }
+
+    #[test]
+    fn a_full_ring_hands_the_record_back_and_a_drain_makes_room() {
+        let ring: Ring<u32> = Ring::new(8);
+        for n in 0..8 {
+            assert!(ring.push(n).is_ok());
+        }
+        assert_eq!(ring.push(8), Err(8), "full: the record comes back");
+        assert_eq!(ring.len(), 8);
+        let mut out = Vec::new();
+        ring.drain_into(&mut out);
+        assert_eq!(out, (0..8).collect::<Vec<_>>());
+        assert!(ring.push(9).is_ok(), "drained: room again");
+    }
+
+    #[test]
+    fn a_ring_reports_reaching_half_once_per_crossing() {
+        let ring: Ring<u32> = Ring::new(8);
+        let pushed: Vec<bool> = (0..8)
+            .map(|n| matches!(ring.push_with(|| n), Pushed::Wake))
+            .collect();
+        assert_eq!(
+            pushed,
+            [false, false, false, false, true, false, false, false]
+        );
+        assert!(matches!(ring.push_with(|| 9), Pushed::NoRoom));
+    }
+
+    /// The tests that go through the process-wide ring registry take turns,
+    /// so one's drain does not empty the other's rings mid-burst.
+    static REGISTRY: Mutex<()> = Mutex::new(());
+
+    #[test]
+    fn a_burst_grows_the_ring_then_drops_and_counts_past_the_cap() {
+        const TEST: u128 = 0x5249_4e47_0001;
+        let _turn = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        // Each full ring stays registered while a ring twice its size takes
+        // over, up to the cap: together they hold this many.
+        let held: u64 =
+            std::iter::successors(Some(RING_INITIAL), |&c| (c < RING_MAX).then_some(c * 2))
+                .map(|c| c as u64)
+                .sum();
+        let extra = 100;
+        let queue_full = health().spans_dropped.with_label_values(&["queue_full"]);
+        let before = queue_full.get();
+        // A thread of its own, so its ring starts at the smallest size.
+        std::thread::spawn(move || {
+            for n in 0..held + extra {
+                submit(record(TEST, n));
+            }
+            let ring = state::with_local(|local| local.ring.get());
+            // SAFETY: this thread's ring, alive while the thread runs.
+            assert_eq!(unsafe { (*ring).capacity() }, RING_MAX, "grown to the cap");
+        })
+        .join()
+        .expect("the burst ends");
+        let seen = drain_test(TEST, held as usize);
+        assert!(
+            seen.iter().copied().eq(0..held),
+            "every record that fitted arrives, in order"
+        );
+        assert_eq!(queue_full.get() - before, extra, "the rest is counted");
+    }
+
+    #[test]
+    fn a_thread_that_ends_before_its_ring_is_drained_loses_nothing() {
+        const TEST: u128 = 0x5249_4e47_0002;
+        let _turn = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for n in 0..100 {
+                        submit(record(TEST, t * 1_000 + n));
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("a producer ends");
+        }
+        // Every producer has exited, and its thread-local owner with it.
+        let mut seen = drain_test(TEST, 400);
+        seen.sort_unstable();
+        let expected: Vec<u64> = (0..4u64)
+            .flat_map(|t| (0..100).map(move |n| t * 1_000 + n))
+            .collect();
+        assert_eq!(seen, expected);
+        // Drained and ownerless, the rings are forgotten.
+        let mut out = VecDeque::new();
+        drain_all(&mut out, usize::MAX);
+        let rings = RINGS.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(rings.iter().all(|(ring, _)| Arc::strong_count(ring) > 1));
     }
 }
 
-static SCOPE: Lazy<InstrumentationScope> = Lazy::new(|| {
-    InstrumentationScope::builder("observe")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .build()
-});
+/// The ring's hand-over under loom's model checker, which explores every
+/// interleaving of the producer and the consumer and checks each slot
+/// access for races: `RUSTFLAGS="--cfg observe_loom" cargo test -p
+/// observe-runtime --lib --release loom` (`.ci/test` runs it).
+#[cfg(all(test, observe_loom))]
+mod loom_tests {
+    use super::*;
 
-/// The OpenTelemetry form of a span's links.
-fn links_of(contexts: Vec<crate::context::SpanContext>) -> SpanLinks {
-    let mut out = SpanLinks::default();
-    out.links = contexts
-        .into_iter()
-        .map(|context| {
-            let flags = if context.sampled {
-                TraceFlags::SAMPLED
-            } else {
-                TraceFlags::default()
+    #[test]
+    fn loom_every_record_is_handed_over_once_in_order() {
+        loom::model(|| {
+            let ring: Arc<Ring<Box<u32>>> = Arc::new(Ring::new(2));
+            let producer = {
+                let ring = Arc::clone(&ring);
+                loom::thread::spawn(move || {
+                    let mut kept = Vec::new();
+                    for n in 0..3 {
+                        if let Err(back) = ring.push(Box::new(n)) {
+                            kept.push(*back);
+                        }
+                    }
+                    kept
+                })
             };
-            Link::new(
-                OtelSpanContext::new(
-                    TraceId::from(context.trace_id),
-                    SpanId::from(context.span_id),
-                    flags,
-                    context.remote,
-                    TraceState::NONE,
-                ),
-                Vec::new(),
-                0,
-            )
-        })
-        .collect();
-    out
-}
+            let mut received = Vec::new();
+            ring.drain_into(&mut received);
+            let kept = producer.join().unwrap();
+            ring.drain_into(&mut received);
+            let mut all: Vec<u32> = received.iter().map(|b| **b).collect();
+            // What was handed back for want of room is what did not arrive.
+            all.extend(kept);
+            all.sort_unstable();
+            assert_eq!(all, [0, 1, 2]);
+            assert!(received.windows(2).all(|w| w[0] < w[1]), "in order");
+        });
+    }
 
-/// The OpenTelemetry form of a record.
-pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
-    let callsite = record.callsite();
-    let outcome = record.outcome();
-    let parent_remote = record.parent_remote();
-    let (error_type, message, user_attributes, links) = match record.extra {
-        Some(extra) => {
-            let SpanExtra {
-                attributes,
-                error_type,
-                message,
-                links,
-            } = *extra;
-            (error_type, message, attributes, links)
-        }
-        None => ("", None, Vec::new(), Vec::new()),
-    };
-    let end_time = clock::to_system_time(record.end);
-    // The callsite's four, the user's, and one for the outcome.
-    let mut attributes = Vec::with_capacity(user_attributes.len() + 5);
-    attributes.extend(user_attributes);
-    attributes.push(KeyValue::new("code.function", callsite.function));
-    attributes.push(KeyValue::new("code.namespace", callsite.namespace));
-    attributes.push(KeyValue::new("code.filepath", callsite.file));
-    attributes.push(KeyValue::new("code.lineno", i64::from(callsite.line)));
-    let mut events = SpanEvents::default();
-    let status = match outcome {
-        OutcomeKind::Ok => Status::Unset,
-        OutcomeKind::Cancelled => {
-            attributes.push(KeyValue::new("observe.outcome", "cancelled"));
-            Status::Unset
-        }
-        OutcomeKind::Error | OutcomeKind::Panic => {
-            let message: Cow<'static, str> =
-                message.map_or(Cow::Borrowed(""), |m| Cow::Owned(m.into_string()));
-            attributes.push(KeyValue::new("error.type", error_type));
-            let exception_type = if outcome == OutcomeKind::Panic {
-                "panic"
-            } else {
-                error_type
+    #[test]
+    fn loom_a_ring_dropped_with_records_drops_each_once() {
+        loom::model(|| {
+            let ring: Arc<Ring<Box<u32>>> = Arc::new(Ring::new(2));
+            let producer = {
+                let ring = Arc::clone(&ring);
+                loom::thread::spawn(move || {
+                    let _ = ring.push(Box::new(1));
+                    let _ = ring.push(Box::new(2));
+                })
             };
-            events.events.push(Event::new(
-                "exception",
-                end_time,
-                vec![
-                    KeyValue::new("exception.type", exception_type),
-                    KeyValue::new("exception.message", message.clone()),
-                ],
-                0,
-            ));
-            Status::Error {
-                description: message,
-            }
-        }
-    };
-    SpanData {
-        span_context: OtelSpanContext::new(
-            TraceId::from(record.trace_id),
-            SpanId::from(record.span_id),
-            // Only sampled spans are recorded.
-            TraceFlags::SAMPLED,
-            false,
-            crate::propagation::trace_state(record.trace_id),
-        ),
-        parent_span_id: SpanId::from(record.parent_span_id),
-        parent_span_is_remote: parent_remote,
-        span_kind: otel_kind(callsite.kind),
-        name: Cow::Borrowed(callsite.name),
-        start_time: clock::to_system_time(record.start),
-        end_time,
-        attributes,
-        dropped_attributes_count: 0,
-        events,
-        links: links_of(links),
-        status,
-        instrumentation_scope: SCOPE.clone(),
+            let mut received = Vec::new();
+            ring.drain_into(&mut received);
+            producer.join().unwrap();
+            // The rest is dropped with the ring; a double read would free a
+            // box twice.
+            drop(ring);
+        });
     }
 }

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::state;
+use super::state;
 
 /// The identity of a span: what logs, child spans and outgoing message headers
 /// need to refer to it.
@@ -134,8 +134,8 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(crate::baggage::WithBaggage::new(
-        crate::baggage::current(),
+    tokio::spawn(super::baggage::WithBaggage::new(
+        super::baggage::current(),
         future.in_current_span(),
     ))
 }
@@ -149,10 +149,10 @@ where
     T: Send + 'static,
 {
     let context = current();
-    let baggage = crate::baggage::current();
+    let baggage = super::baggage::current();
     std::thread::spawn(move || {
         let _guard = context.attach();
-        let _baggage = crate::baggage::attach_arc(baggage);
+        let _baggage = super::baggage::attach_arc(baggage);
         f()
     })
 }

@@ -252,7 +252,7 @@ fn escape(text: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{clock_ticks, ExemplarIndex};
+    use crate::hot::histogram::clock_ticks;
     use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 
     #[test]
@@ -310,13 +310,13 @@ mod tests {
             trace_id: 0x4bf92f3577b34da6a3ce929d0e0e4736,
             span_id: 0x00f067aa0ba902b7,
             ticks: clock_ticks(5_000_000),
-            end: crate::clock::raw(),
+            end: crate::hot::clock::raw(),
         };
         let overflow = Exemplar {
             trace_id: 1,
             span_id: 2,
             ticks: clock_ticks(500_000_000),
-            end: crate::clock::raw(),
+            end: crate::hot::clock::raw(),
         };
         let mut index = ExemplarIndex::new();
         // The empty `error_type` label does not take part in the series id.

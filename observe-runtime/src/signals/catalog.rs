@@ -21,7 +21,7 @@
 
 use std::fmt;
 
-use crate::span::{Callsite, SpanKind};
+use crate::hot::callsite::{Callsite, SpanKind};
 
 /// Where `#[observe]` expansions register their callsites.
 #[doc(hidden)]
@@ -84,7 +84,7 @@ pub fn catalog() -> Vec<Entry> {
             line: callsite.line,
             metric: callsite.metric.map(|metric| match metric.family {
                 Some(family) => family.to_owned(),
-                None => crate::metrics::default_family(),
+                None => super::metrics::default_family(),
             }),
             labels: callsite
                 .metric

@@ -36,7 +36,7 @@ use once_cell::sync::OnceCell;
 use opentelemetry::Value;
 use siphasher::sip128::{Hasher128 as _, SipHasher24};
 
-use crate::span::ToAttributeValue;
+use super::value::ToAttributeValue;
 
 /// A value with most of its characters replaced by `*`; see [`mask`].
 #[derive(Clone, PartialEq, Eq)]

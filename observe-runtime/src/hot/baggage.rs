@@ -30,6 +30,9 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
+use crate::core::health;
+use crate::core::text::percent_decode;
+
 /// The W3C Baggage limit on the whole header, in bytes.
 pub const MAX_BYTES: usize = 8192;
 /// The W3C Baggage limit on the number of list members.
@@ -101,7 +104,7 @@ impl Baggage {
         let mut members = 0;
         for (key, value) in &self.entries {
             if !is_token(key) {
-                crate::propagation::count_error("baggage_invalid");
+                health::count_error("baggage_invalid");
                 continue;
             }
             if members > 0 {
@@ -113,7 +116,7 @@ impl Baggage {
             members += 1;
         }
         if members > MAX_MEMBERS || out.len() > MAX_BYTES {
-            crate::propagation::count_error("baggage_limit");
+            health::count_error("baggage_limit");
             return None;
         }
         (members > 0).then_some(out)
@@ -126,7 +129,7 @@ impl Baggage {
     pub fn from_header(header: &str) -> Option<Baggage> {
         let members = header.split(',').filter(|m| !m.trim().is_empty()).count();
         if header.len() > MAX_BYTES || members > MAX_MEMBERS {
-            crate::propagation::count_error("baggage_limit");
+            health::count_error("baggage_limit");
             return None;
         }
         let mut baggage = Baggage::new();
@@ -137,12 +140,12 @@ impl Baggage {
             let pair = member.split(';').next().unwrap_or("");
             let parsed = pair.split_once('=').and_then(|(key, value)| {
                 let key = key.trim();
-                let value = crate::config::percent_decode(value.trim())?;
+                let value = percent_decode(value.trim())?;
                 is_token(key).then(|| (key.to_owned(), value))
             });
             match parsed {
                 Some((key, value)) => baggage.insert(key, value),
-                None => crate::propagation::count_error("baggage_invalid"),
+                None => health::count_error("baggage_invalid"),
             }
         }
         (!baggage.is_empty()).then_some(baggage)
@@ -312,7 +315,7 @@ mod tests {
     #[test]
     fn spawned_threads_and_tasks_keep_the_baggage() {
         let _guard = Baggage::new().with("tenant.id", "acme").attach();
-        let thread = crate::context::spawn_thread(tenant);
+        let thread = crate::hot::context::spawn_thread(tenant);
         assert_eq!(thread.join().unwrap().as_deref(), Some("acme"));
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -322,7 +325,7 @@ mod tests {
         // Spawned from this thread, polled on the runtime's worker.
         let task = {
             let _enter = runtime.enter();
-            crate::context::spawn(async { tenant() })
+            crate::hot::context::spawn(async { tenant() })
         };
         assert_eq!(
             runtime.block_on(task).unwrap().as_deref(),
@@ -371,7 +374,7 @@ mod tests {
     #[test]
     fn limits_are_enforced_both_ways() {
         let many = (0..=MAX_MEMBERS).fold(Baggage::new(), |b, i| b.with(format!("k{i}"), "v"));
-        let before = crate::propagation::error_count("baggage_limit");
+        let before = health::error_count("baggage_limit");
         assert_eq!(many.to_header(), None, "181 members are not written");
         let big = Baggage::new().with("k", "x".repeat(MAX_BYTES));
         assert_eq!(big.to_header(), None, "over 8192 bytes is not written");
@@ -380,7 +383,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join(",");
         assert_eq!(Baggage::from_header(&header), None);
-        assert_eq!(crate::propagation::error_count("baggage_limit"), before + 3);
+        assert_eq!(health::error_count("baggage_limit"), before + 3);
         let at_limit = (0..MAX_MEMBERS).fold(Baggage::new(), |b, i| b.with(format!("k{i}"), "v"));
         let header = at_limit.to_header().expect("180 members are fine");
         assert_eq!(Baggage::from_header(&header).unwrap().len(), MAX_MEMBERS);
@@ -388,13 +391,10 @@ mod tests {
 
     #[test]
     fn malformed_members_are_skipped() {
-        let before = crate::propagation::error_count("baggage_invalid");
+        let before = health::error_count("baggage_invalid");
         let b = Baggage::from_header("ok=1,novalue,bad key=2,pct=%zz").unwrap();
         assert_eq!(b.iter().collect::<Vec<_>>(), [("ok", "1")]);
-        assert_eq!(
-            crate::propagation::error_count("baggage_invalid"),
-            before + 3
-        );
+        assert_eq!(health::error_count("baggage_invalid"), before + 3);
     }
 
     #[test]

@@ -24,9 +24,10 @@ use std::sync::Arc;
 
 use opentelemetry::Value;
 
-use crate::baggage::{self, Baggage};
-use crate::propagation::{self, Remote};
-use crate::span::{start_with_parent, ActiveSpan, Callsite};
+use crate::edges::propagation::{self, Remote};
+use crate::hot::baggage::{self, Baggage};
+use crate::hot::callsite::Callsite;
+use crate::hot::span::{start_with_parent, ActiveSpan};
 
 /// Headers a sender's trace context and baggage can be read from.
 ///
@@ -127,7 +128,7 @@ impl<T: Batch + ?Sized> Batch for &T {
 /// `headers = ..` / `message = ..`: what the message carries.
 #[doc(hidden)]
 pub fn remote<C: Carrier + ?Sized>(carrier: &C) -> Remote {
-    if !crate::state::enabled() {
+    if !crate::hot::state::enabled() {
         return Remote::default();
     }
     carrier.remote()
@@ -144,7 +145,7 @@ pub fn start_consumer(callsite: &'static Callsite, remote: &Remote, link: bool) 
     let mut span = if remote.context.is_valid() && !link {
         start_with_parent(callsite, remote.context)
     } else {
-        let mut span = crate::span::start(callsite);
+        let mut span = crate::hot::span::start(callsite);
         span.add_link(remote.context);
         span
     };
@@ -160,7 +161,7 @@ pub fn start_consumer(callsite: &'static Callsite, remote: &Remote, link: bool) 
 /// each message's context, and `messaging.batch.message_count`.
 #[doc(hidden)]
 pub fn start_batch<B: Batch + ?Sized>(callsite: &'static Callsite, batch: &B) -> ActiveSpan {
-    let mut span = crate::span::start(callsite);
+    let mut span = crate::hot::span::start(callsite);
     if span.is_recording() {
         let mut count = 0_i64;
         batch.each(&mut |carrier| {
@@ -214,177 +215,6 @@ pub fn enter_baggage(baggage: Option<Arc<Baggage>>) -> Option<baggage::BaggageGu
 }
 
 #[cfg(any(feature = "amqp", feature = "nats", feature = "kafka"))]
-fn string(value: impl Into<String>) -> Value {
+pub(crate) fn string(value: impl Into<String>) -> Value {
     Value::String(value.into().into())
-}
-
-#[cfg(feature = "http")]
-impl Carrier for ::http::HeaderMap {
-    fn remote(&self) -> Remote {
-        propagation::extract_remote_fields(propagation::carriers::http::fields(self))
-    }
-}
-
-#[cfg(feature = "amqp")]
-mod amqp {
-    use super::*;
-    use lapin::message::Delivery;
-    use lapin::types::FieldTable;
-
-    impl Carrier for FieldTable {
-        fn remote(&self) -> Remote {
-            propagation::extract_remote_fields(propagation::carriers::amqp::fields(Some(self)))
-        }
-    }
-
-    impl Carrier for Delivery {
-        fn remote(&self) -> Remote {
-            self.properties.headers().remote()
-        }
-    }
-
-    /// `messaging.destination.name` is the exchange, or the routing key
-    /// (the queue) for the default exchange.
-    impl IncomingMessage for Delivery {
-        fn system(&self) -> &'static str {
-            "rabbitmq"
-        }
-
-        fn record(&self, span: &mut ActiveSpan) {
-            let destination = if self.exchange.as_str().is_empty() {
-                self.routing_key.as_str()
-            } else {
-                self.exchange.as_str()
-            };
-            span.set_attribute("messaging.destination.name", string(destination));
-            if !self.routing_key.as_str().is_empty() {
-                span.set_attribute(
-                    "messaging.rabbitmq.destination.routing_key",
-                    string(self.routing_key.as_str()),
-                );
-            }
-            if let Some(id) = self.properties.message_id() {
-                span.set_attribute("messaging.message.id", string(id.as_str()));
-            }
-            span.set_attribute(
-                "messaging.rabbitmq.message.delivery_tag",
-                crate::span::attribute_value(&self.delivery_tag),
-            );
-            span.set_attribute(
-                "messaging.message.body.size",
-                crate::span::attribute_value(&self.data.len()),
-            );
-        }
-    }
-}
-
-#[cfg(feature = "nats")]
-mod nats {
-    use super::*;
-    use async_nats::{HeaderMap, Message};
-
-    impl Carrier for HeaderMap {
-        fn remote(&self) -> Remote {
-            propagation::extract_remote_fields(propagation::carriers::nats::fields(Some(self)))
-        }
-    }
-
-    impl Carrier for Message {
-        fn remote(&self) -> Remote {
-            self.headers.remote()
-        }
-    }
-
-    /// `messaging.destination.name` is the subject; `messaging.message.id`
-    /// the JetStream `Nats-Msg-Id` header when present.
-    impl IncomingMessage for Message {
-        fn system(&self) -> &'static str {
-            "nats"
-        }
-
-        fn record(&self, span: &mut ActiveSpan) {
-            span.set_attribute("messaging.destination.name", string(self.subject.as_str()));
-            if let Some(id) = self
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-            {
-                span.set_attribute("messaging.message.id", string(id.as_str()));
-            }
-            span.set_attribute(
-                "messaging.message.body.size",
-                crate::span::attribute_value(&self.payload.len()),
-            );
-        }
-    }
-}
-
-#[cfg(feature = "kafka")]
-mod kafka {
-    use super::*;
-    use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Message, OwnedHeaders, OwnedMessage};
-
-    impl Carrier for OwnedHeaders {
-        fn remote(&self) -> Remote {
-            propagation::extract_remote_fields(propagation::carriers::kafka::fields(Some(self)))
-        }
-    }
-
-    impl Carrier for BorrowedHeaders {
-        fn remote(&self) -> Remote {
-            propagation::extract_remote_fields(propagation::carriers::kafka::fields(Some(self)))
-        }
-    }
-
-    fn record<M: Message>(message: &M, span: &mut ActiveSpan) {
-        span.set_attribute("messaging.destination.name", string(message.topic()));
-        span.set_attribute(
-            "messaging.destination.partition.id",
-            string(message.partition().to_string()),
-        );
-        span.set_attribute("messaging.kafka.offset", Value::I64(message.offset()));
-        if let Some(key) = message.key() {
-            if let Ok(key) = std::str::from_utf8(key) {
-                span.set_attribute("messaging.kafka.message.key", string(key));
-            }
-        }
-        if let Some(payload) = message.payload() {
-            span.set_attribute(
-                "messaging.message.body.size",
-                crate::span::attribute_value(&payload.len()),
-            );
-        }
-    }
-
-    impl Carrier for BorrowedMessage<'_> {
-        fn remote(&self) -> Remote {
-            self.headers().remote()
-        }
-    }
-
-    impl IncomingMessage for BorrowedMessage<'_> {
-        fn system(&self) -> &'static str {
-            "kafka"
-        }
-
-        fn record(&self, span: &mut ActiveSpan) {
-            record(self, span);
-        }
-    }
-
-    impl Carrier for OwnedMessage {
-        fn remote(&self) -> Remote {
-            self.headers().remote()
-        }
-    }
-
-    impl IncomingMessage for OwnedMessage {
-        fn system(&self) -> &'static str {
-            "kafka"
-        }
-
-        fn record(&self, span: &mut ActiveSpan) {
-            record(self, span);
-        }
-    }
 }

@@ -1,0 +1,225 @@
+//! The export side's two loops: a drain thread that moves ended spans from
+//! the per-thread rings to a bounded pending queue, and an export task on
+//! observe's own tokio runtime that hands batches to the exporter.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_sdk::trace::SpanData;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use super::convert::to_span_data;
+use super::exporter::DynExporter;
+use crate::core::error::InitError;
+use crate::core::health::health;
+use crate::hot::ring;
+use crate::hot::span::SpanRecord;
+
+enum Command {
+    Flush(oneshot::Sender<()>),
+    Shutdown(Duration, oneshot::Sender<()>),
+}
+
+/// The running export side: the drain thread and the export task's commands.
+pub(crate) struct Pipeline {
+    commands: mpsc::UnboundedSender<Command>,
+    stop_drain: Arc<AtomicBool>,
+    drainer: std::thread::JoinHandle<()>,
+}
+
+impl Pipeline {
+    /// Starts the drain thread, and the export task on `runtime`.
+    pub(crate) fn start(
+        runtime: &tokio::runtime::Runtime,
+        exporter: Option<Box<dyn DynExporter>>,
+        settings: ExportSettings,
+    ) -> Result<Pipeline, InitError> {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let settings = Arc::new(settings);
+        let stop_drain = Arc::new(AtomicBool::new(false));
+        let drainer = {
+            let settings = Arc::clone(&settings);
+            let stop = Arc::clone(&stop_drain);
+            std::thread::Builder::new()
+                .name("observe-drain".into())
+                .spawn(move || drain_loop(settings, stop))
+                .map_err(|e| InitError::Runtime(e.to_string()))?
+        };
+        ring::set_drainer(drainer.thread().clone());
+        runtime.spawn(export_loop(exporter, receiver, settings));
+        Ok(Pipeline {
+            commands,
+            stop_drain,
+            drainer,
+        })
+    }
+
+    /// Exports every span ended so far and waits for it, at most `timeout`.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::Flush(reply)).is_err() {
+            return false;
+        }
+        wait_for(done, timeout)
+    }
+
+    /// Exports what is left within `timeout`, shuts the exporter down and
+    /// stops the drain thread.
+    pub(crate) fn shutdown(self, timeout: Duration) {
+        let (reply, done) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Shutdown(timeout, reply))
+            .is_ok()
+        {
+            wait_for(done, timeout);
+        }
+        self.stop_drain.store(true, Ordering::Release);
+        self.drainer.thread().unpark();
+        let _ = self.drainer.join();
+    }
+}
+
+pub(crate) struct ExportSettings {
+    pub(crate) schedule_delay: Duration,
+    pub(crate) max_batch: usize,
+    pub(crate) max_queue: usize,
+    pub(crate) timeout: Duration,
+}
+
+/// Ended spans collected from the rings, waiting for the exporter. Bounded by
+/// `max_queue`; what does not fit is dropped and counted.
+static PENDING: Mutex<VecDeque<SpanRecord>> = Mutex::new(VecDeque::new());
+/// Wakes the export task when a full batch is waiting.
+static EXPORT_WAKE: Notify = Notify::const_new();
+
+/// While spans keep arriving the rings are drained this often, so a busy
+/// thread's ring does not fill between two collections.
+const BUSY_INTERVAL: Duration = Duration::from_millis(1);
+
+fn collect(max_queue: usize) -> usize {
+    ring::drain_all(
+        &mut PENDING.lock().unwrap_or_else(|e| e.into_inner()),
+        max_queue,
+    )
+}
+
+/// Moves ended spans from the per-thread rings to the pending queue: often
+/// while they keep coming, at once when a ring reaches half, and idly
+/// otherwise. A thread of its own, so neither a slow export call nor the CPU
+/// work of encoding a batch leaves the rings to overflow.
+fn drain_loop(settings: Arc<ExportSettings>, stop: Arc<AtomicBool>) {
+    let idle = settings.schedule_delay.min(Duration::from_millis(100));
+    let mut wait = idle;
+    while !stop.load(Ordering::Acquire) {
+        ring::park_drainer(wait);
+        let moved = collect(settings.max_queue);
+        wait = if moved > 0 { BUSY_INTERVAL } else { idle };
+        let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner()).len();
+        // The gauge is written here, by the export side, so the metrics layer
+        // reads it like any other counter and never calls into export.
+        health()
+            .queue_depth
+            .set((ring::ring_depth() + pending) as i64);
+        if pending >= settings.max_batch {
+            EXPORT_WAKE.notify_one();
+        }
+    }
+}
+
+async fn export_loop(
+    exporter: Option<Box<dyn DynExporter>>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    settings: Arc<ExportSettings>,
+) {
+    loop {
+        let command = tokio::select! {
+            command = commands.recv() => Some(command.unwrap_or_else(|| {
+                let (reply, _) = oneshot::channel();
+                Command::Shutdown(Duration::ZERO, reply)
+            })),
+            () = EXPORT_WAKE.notified() => None,
+            () = tokio::time::sleep(settings.schedule_delay) => None,
+        };
+        let deadline = match &command {
+            Some(Command::Shutdown(timeout, _)) => Some(Instant::now() + *timeout),
+            _ => None,
+        };
+        if command.is_some() {
+            // Flush and shutdown cover every span ended before they were asked.
+            collect(settings.max_queue);
+        }
+        export_pending(exporter.as_deref(), &settings, deadline).await;
+        match command {
+            None => {}
+            Some(Command::Flush(reply)) => {
+                let _ = reply.send(());
+            }
+            Some(Command::Shutdown(timeout, reply)) => {
+                if let Some(exporter) = &exporter {
+                    let _ = exporter.shutdown(timeout);
+                }
+                let _ = reply.send(());
+                return;
+            }
+        }
+    }
+}
+
+async fn export_pending(
+    exporter: Option<&dyn DynExporter>,
+    settings: &ExportSettings,
+    deadline: Option<Instant>,
+) {
+    let health = health();
+    loop {
+        let records: Vec<SpanRecord> = {
+            let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+            let take = pending.len().min(settings.max_batch);
+            pending.drain(..take).collect()
+        };
+        if records.is_empty() {
+            return;
+        }
+        let Some(exporter) = exporter else {
+            continue;
+        };
+        let batch: Vec<SpanData> = records.into_iter().map(to_span_data).collect();
+        let timeout = match deadline {
+            Some(deadline) => deadline
+                .saturating_duration_since(Instant::now())
+                .min(settings.timeout),
+            None => settings.timeout,
+        };
+        let n = batch.len() as u64;
+        match tokio::time::timeout(timeout, exporter.export(batch)).await {
+            Ok(Ok(())) => health.spans_exported.inc_by(n),
+            Ok(Err(_)) | Err(_) => {
+                health.export_errors.inc();
+                health
+                    .spans_dropped
+                    .with_label_values(&["export_failed"])
+                    .inc_by(n);
+            }
+        }
+    }
+}
+
+fn wait_for(done: oneshot::Receiver<()>, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut done = done;
+    loop {
+        match done.try_recv() {
+            Ok(()) => return true,
+            Err(oneshot::error::TryRecvError::Closed) => return false,
+            Err(oneshot::error::TryRecvError::Empty) => {
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The top layer: `init` wires every layer below from one [`Config`], and
+//! the [`Guard`] flushes and stops them all on drop.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::Resource;
+
+use crate::core::error::InitError;
+use crate::core::health::health;
+use crate::edges::{propagation, serve};
+use crate::export::{build_exporter, ExportSettings, Pipeline};
+use crate::hot::{baggage, clock, pii, state};
+use crate::signals::{logs, metrics};
+
+pub(crate) mod config;
+
+use config::Config;
+
+struct Running {
+    pipeline: Pipeline,
+    runtime: tokio::runtime::Runtime,
+    shutdown_timeout: Duration,
+}
+
+static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
+
+/// Keeps observe running; dropping it flushes every ended span (within the
+/// configured shutdown timeout) and stops the background work.
+#[must_use = "observe shuts down when the guard is dropped"]
+pub struct Guard {
+    active: bool,
+    metrics_addr: Option<SocketAddr>,
+}
+
+impl Guard {
+    /// The address `/metrics` is served on (useful with port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("active", &self.active)
+            .field("metrics_addr", &self.metrics_addr)
+            .finish()
+    }
+}
+
+/// `true` between a successful [`init`] and the drop of its [`Guard`].
+pub fn is_initialized() -> bool {
+    INITIALIZED.load(Ordering::Acquire)
+}
+
+/// Sets up span export, metrics, JSON logs, sampling and propagation in one
+/// call. Keep the returned guard alive for the life of the program.
+///
+/// ```no_run
+/// let _guard = observe_runtime::init(
+///     observe_runtime::Config::from_env().service_name("checkout"),
+/// )?;
+/// # Ok::<(), observe_runtime::InitError>(())
+/// ```
+pub fn init(config: Config) -> Result<Guard, InitError> {
+    config.validate()?;
+    if INITIALIZED
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return Err(InitError::AlreadyInitialized);
+    }
+    match start(config) {
+        Ok(guard) => Ok(guard),
+        Err(e) => {
+            INITIALIZED.store(false, Ordering::Release);
+            Err(e)
+        }
+    }
+}
+
+fn start(config: Config) -> Result<Guard, InitError> {
+    let service = logs::ServiceIdentity {
+        name: config.resolved_service_name(),
+        version: config
+            .service_version
+            .clone()
+            .unwrap_or_else(|| "unknown".into()),
+        environment: config.environment.clone(),
+    };
+    if !matches!(config.logs, logs::LogOutput::Off) {
+        logs::install(&config.logs, &config.log_filter)?;
+    }
+    logs::set_service(service.clone());
+    if let Some(key) = &config.hash_key {
+        pii::set_hash_key(&key.0);
+    }
+    propagation::configure(&config.propagators);
+    baggage::set_allowlist(&config.baggage_attributes);
+    if config.disabled {
+        return Ok(Guard {
+            active: false,
+            metrics_addr: None,
+        });
+    }
+
+    clock::calibrate();
+    metrics::set_prefix(&config.metric_prefix);
+    health()
+        .build_info
+        .with_label_values(&[
+            service.name.as_str(),
+            service.version.as_str(),
+            service.environment.as_deref().unwrap_or(""),
+        ])
+        .set(1);
+    // Creates the registry with the prefix now in force.
+    let registry = metrics::registry();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("observe")
+        .enable_all()
+        .build()
+        .map_err(|e| InitError::Runtime(e.to_string()))?;
+
+    let resource = resource(&config, &service);
+    let mut exporter = {
+        let _context = runtime.enter();
+        build_exporter(&config.spans)?
+    };
+    if let Some(exporter) = &mut exporter {
+        exporter.set_resource(&resource);
+    }
+
+    let mut metrics_addr = None;
+    if let Some(addr) = config.metrics_addr {
+        // std's bind, not `block_on`: `init` may run inside the user's own
+        // async runtime, where blocking on another runtime panics.
+        let bind_error = |e: std::io::Error| InitError::MetricsBind {
+            addr,
+            reason: e.to_string(),
+        };
+        let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let listener = {
+            let _context = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
+        };
+        metrics_addr = listener.local_addr().ok();
+        runtime.spawn(serve::serve(listener, registry));
+    }
+
+    let pipeline = Pipeline::start(
+        &runtime,
+        exporter,
+        ExportSettings {
+            schedule_delay: config.schedule_delay,
+            max_batch: config.max_batch,
+            max_queue: config.max_queue,
+            timeout: config.export_timeout,
+        },
+    )?;
+
+    let (threshold, parent_based) = config.sampler.compile();
+    state::set_sampler(threshold, parent_based);
+    state::install_panic_hook();
+    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running {
+        pipeline,
+        runtime,
+        shutdown_timeout: config.shutdown_timeout,
+    });
+    state::set_enabled(true);
+    Ok(Guard {
+        active: true,
+        metrics_addr,
+    })
+}
+
+fn resource(config: &Config, service: &logs::ServiceIdentity) -> Resource {
+    let mut attributes = vec![
+        KeyValue::new("service.name", service.name.clone()),
+        KeyValue::new("service.version", service.version.clone()),
+        KeyValue::new("telemetry.sdk.name", "observe"),
+        KeyValue::new("telemetry.sdk.language", "rust"),
+        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+    ];
+    if let Some(environment) = &service.environment {
+        attributes.push(KeyValue::new("deployment.environment", environment.clone()));
+        attributes.push(KeyValue::new(
+            "deployment.environment.name",
+            environment.clone(),
+        ));
+    }
+    attributes.extend(
+        config
+            .resource_attributes
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+    );
+    Resource::builder_empty()
+        .with_attributes(attributes)
+        .build()
+}
+
+/// Exports every span ended so far, on every thread, and waits for it (at most
+/// `timeout`). Returns `false` on timeout or when observe is not running.
+pub fn force_flush(timeout: Duration) -> bool {
+    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    match running.as_ref() {
+        Some(running) => running.pipeline.flush(timeout),
+        None => false,
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if !self.active {
+            INITIALIZED.store(false, Ordering::Release);
+            return;
+        }
+        state::set_enabled(false);
+        let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(running) = running {
+            running.pipeline.shutdown(running.shutdown_timeout);
+            // Not `drop`: that blocks, and panics inside an async context.
+            running.runtime.shutdown_background();
+        }
+        INITIALIZED.store(false, Ordering::Release);
+    }
+}
