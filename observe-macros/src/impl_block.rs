@@ -17,7 +17,7 @@ use syn::{Attribute, ImplItem, ImplItemFn, ItemImpl, LitStr, Meta, Type, Visibil
 use crate::args::{Arg, Args};
 use crate::errors::Errors;
 use crate::expand;
-use crate::naming;
+use crate::rules;
 use crate::validate::Context;
 
 /// Block-level arguments that are defaults for each method.
@@ -51,7 +51,7 @@ pub(crate) fn observe(args: TokenStream, mut block: ItemImpl, block_cx: &Context
         let default_name = type_name.as_ref().map(|type_name| {
             let mut segments: Vec<String> = prefix.iter().map(LitStr::value).collect();
             segments.push(type_name.clone());
-            segments.push(naming::pascal_case(&ident));
+            segments.push(rules::pascal_case(&ident));
             LitStr::new(&segments.join("."), method.sig.ident.span())
         });
         if default_name.is_none() && !mentions_span(&method_args) {
@@ -118,7 +118,7 @@ fn block_arguments(args: TokenStream, errors: &mut Errors) -> (Option<LitStr>, V
                 let value = name.value();
                 let valid = !value.is_empty()
                     && value.split('.').all(|segment| {
-                        naming::pascal_case(segment) == segment
+                        rules::pascal_case(segment) == segment
                             && segment.starts_with(|c: char| c.is_ascii_uppercase())
                     });
                 if valid {

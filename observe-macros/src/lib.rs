@@ -145,6 +145,7 @@ mod impl_block;
 mod label_value;
 mod naming;
 mod policy;
+mod rules;
 mod validate;
 
 /// Gives a function a span, an optional latency histogram and correlated

@@ -13,8 +13,9 @@ use syn::{Ident, LitStr, Path};
 
 use crate::args::{Arg, Args, Buckets, ExprArg, Field, FieldKey, Label, MetricArg, Role, WordArg};
 use crate::errors::{expected, Errors};
-use crate::naming::{self, KeyUse};
+use crate::naming;
 use crate::policy::Policy;
+use crate::rules::{self, KeyUse};
 
 /// What the rules need to know beyond the arguments.
 #[derive(Default)]
@@ -476,7 +477,7 @@ fn missing_span(args: &proc_macro2::TokenStream, cx: &Context) -> syn::Error {
     let operation = cx
         .function
         .as_deref()
-        .map(naming::pascal_case)
+        .map(rules::pascal_case)
         .filter(|operation| operation.starts_with(|c: char| c.is_ascii_uppercase()))
         .unwrap_or_else(|| "Submit".to_owned());
     let example = format!("span = \"{}.{operation}\"", cx.policy.example_domain());
@@ -700,7 +701,7 @@ fn check_fields(mut fields: Vec<Field>, policy: &Policy, errors: &mut Errors) ->
                 &field.key,
                 format!("duplicate field {shown}: each key may be recorded once"),
             ));
-        } else if let Err(message) = naming::check_key(&name, KeyUse::Field) {
+        } else if let Err(message) = rules::check_key(&name, KeyUse::Field) {
             errors.push(syn::Error::new_spanned(&field.key, message));
         } else {
             check_sensitive(field, policy, errors);
