@@ -16,14 +16,20 @@ use syn::{Attribute, ImplItem, ImplItemFn, ItemImpl, LitStr, Meta, Type, Visibil
 
 use crate::args::{Arg, Args};
 use crate::errors::Errors;
-use crate::expand;
 use crate::rules;
 use crate::validate::Context;
 
 /// Block-level arguments that are defaults for each method.
 const DEFAULTS: &[&str] = &["kind", "metric", "crate"];
 
-pub(crate) fn observe(args: TokenStream, mut block: ItemImpl, block_cx: &Context) -> TokenStream {
+/// Instruments the methods of `block`, each through `observe_method` (the
+/// per-function pipeline, which returns the method and its span name).
+pub(crate) fn observe(
+    args: TokenStream,
+    mut block: ItemImpl,
+    block_cx: &Context,
+    observe_method: impl Fn(TokenStream, TokenStream, &Context) -> syn::Result<(TokenStream, String)>,
+) -> TokenStream {
     let policy = &block_cx.policy;
     let mut errors = Errors::default();
     let (prefix, defaults) = block_arguments(args, &mut errors);
@@ -74,7 +80,7 @@ pub(crate) fn observe(args: TokenStream, mut block: ItemImpl, block_cx: &Context
             in_impl: true,
             track: block_cx.track.clone(),
         };
-        match expand::observe_function(merged, method.to_token_stream(), &cx) {
+        match observe_method(merged, method.to_token_stream(), &cx) {
             Ok((tokens, name)) => {
                 if let Some(other) = names.insert(name.clone(), ident.clone()) {
                     errors.push(syn::Error::new(

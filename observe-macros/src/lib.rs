@@ -139,6 +139,8 @@ use proc_macro::TokenStream;
 
 mod args;
 mod async_shapes;
+mod body;
+mod entry;
 mod errors;
 mod expand;
 mod impl_block;
@@ -158,10 +160,7 @@ mod validate;
 /// ```
 #[proc_macro_attribute]
 pub fn observe(args: TokenStream, item: TokenStream) -> TokenStream {
-    let item = proc_macro2::TokenStream::from(item);
-    expand::observe(args.into(), item.clone())
-        .unwrap_or_else(|errors| expand::original_with_errors(item, errors))
-        .into()
+    entry::observe(args.into(), item.into()).into()
 }
 
 /// Derives `observe_runtime::LabelValue` for a fieldless enum, so its values
