@@ -382,24 +382,6 @@ mod tests {
     #[test]
     fn span_name_suggestions() {
         assert_eq!(
-            span("order.submit").unwrap_err(),
-            "span name segment `order` is not PascalCase (an uppercase letter, then ASCII letters \
-             and digits): write `Order.Submit`"
-        );
-        assert_eq!(
-            span("order_service.create_order").unwrap_err(),
-            "span name segment `order_service` is not PascalCase (an uppercase letter, then ASCII \
-             letters and digits): write `OrderService.CreateOrder`"
-        );
-        assert_eq!(
-            span("Order..Submit").unwrap_err(),
-            "span name has an empty segment: write `Order.Submit`"
-        );
-        assert_eq!(
-            span("Order Submit").unwrap_err(),
-            "span name must not contain whitespace: write `Order.Submit`"
-        );
-        assert_eq!(
             span("Submit").unwrap_err(),
             "span name `Submit` has 1 segment, expected 2 to 4: name the domain and the \
              operation, write `<Domain>.Submit`, e.g. `Order.Submit`"
@@ -409,14 +391,6 @@ mod tests {
             "span name `A.B.C.D.E` has 5 segments, expected 2 to 4: e.g. \
              `Payment.OrderService.CreateOrder`"
         );
-        assert_eq!(
-            span("process-{id}").unwrap_err(),
-            "span name must not contain the placeholder `{id}`: span names are fixed so calls \
-             can be aggregated; record `id` with `fields(id = ...)`"
-        );
-        assert!(span("Ordér.Submit")
-            .unwrap_err()
-            .starts_with("span name must be ASCII, found `é`"));
         assert!(span("2Fa.Check")
             .unwrap_err()
             .ends_with("e.g. `Order.Submit`"));
@@ -471,21 +445,6 @@ mod tests {
         let check = |name: &str| check_metric_name(name, &policy);
         assert_eq!(check("checkout_duration_seconds"), Ok(()));
         assert_eq!(check("http2_request_seconds"), Ok(()));
-        assert_eq!(
-            check("checkout_duration_ms").unwrap_err(),
-            "metric name `checkout_duration_ms` must end in its unit: a latency histogram is \
-             measured in seconds, `_seconds`: write `checkout_duration_seconds`"
-        );
-        assert_eq!(
-            check("checkout_seconds_total").unwrap_err(),
-            "metric name `checkout_seconds_total` ends in `_total`, which Prometheus derives \
-             from a histogram or reserves for counters: write `checkout_seconds`"
-        );
-        assert_eq!(
-            check("CheckoutDuration_seconds").unwrap_err(),
-            "metric name `CheckoutDuration_seconds` is not snake_case: write \
-             `checkout_duration_seconds`"
-        );
         assert!(check("__checkout_seconds")
             .unwrap_err()
             .contains("reserves"));

@@ -1097,45 +1097,8 @@ mod tests {
     #[test]
     fn messaging_mistakes() {
         assert_eq!(
-            errors(quote!(span = "Orders.Process", headers = h)),
-            ["`headers` belongs to a messaging span: add `consumer`, e.g. `#[observe(consumer, span = \"Orders.Process\", headers = ..)]`"]
-        );
-        assert_eq!(
-            errors(quote!(consumer, producer, span = "Orders.Process")),
-            ["a function is either a `consumer` or a `producer`: one span cannot be both; split the function, or keep one of them"]
-        );
-        assert_eq!(
-            errors(quote!(consumer, span = "Orders.Process", headers = h, propagation = "child")),
-            ["unknown propagation \"child\", expected `\"parent\"` (continue the producer's trace, the default) or `\"link\"` (a new trace linked to the producer's span)"]
-        );
-        assert_eq!(
-            errors(quote!(
-                consumer,
-                span = "Orders.Process",
-                propagation = "link"
-            )),
-            ["`propagation` needs the message's headers: add `headers = ..` or `message = ..`"]
-        );
-        assert_eq!(
-            errors(quote!(
-                consumer,
-                span = "Orders.Process",
-                headers = h,
-                message = m
-            )),
-            ["`headers` and `message` both say where the message is: keep one"]
-        );
-        assert_eq!(
-            errors(quote!(producer, span = "Orders.Publish", headers = h)),
-            ["`headers` reads a received message's trace context, so it belongs to a `consumer`; a producer writes its context with `observe_runtime::propagation::inject(&mut headers)`"]
-        );
-        assert_eq!(
             errors(quote!(consumer, kind = server, span = "Orders.Process")),
             ["`consumer` already sets the span kind: remove `kind`"]
-        );
-        assert_eq!(
-            errors(quote!(consumer, span = "Orders.Process", system = "rabbit")).len(),
-            1
         );
         assert_eq!(
             errors(quote!(
@@ -1187,79 +1150,12 @@ mod tests {
     }
 
     #[test]
-    fn empty_span_name() {
-        assert_eq!(
-            errors(quote!(span = "")),
-            ["span name must not be empty: name the operation, e.g. `span = \"Order.Submit\"`"]
-        );
-    }
-
-    #[test]
     fn span_naming_conventions() {
-        assert_eq!(
-            errors(quote!(span = "order.submit")),
-            [
-                "span name segment `order` is not PascalCase (an uppercase letter, then ASCII \
-              letters and digits): write `Order.Submit`"
-            ]
-        );
         assert!(run(quote!(span = "Payment.OrderService.CreateOrder")).is_ok());
     }
 
     #[test]
-    fn missing_span_suggests_a_name() {
-        let cx = Context {
-            function: Some("submit_order".into()),
-            is_method: true,
-            ..Context::default()
-        };
-        let mut errors = Errors::default();
-        let args = Args::parse(quote!(kind = server), &mut errors);
-        let messages: Vec<String> = validate(args, errors, &cx)
-            .err()
-            .map(|e| e.into_iter().map(|e| e.to_string()).collect())
-            .unwrap_or_default();
-        assert_eq!(
-            messages,
-            [
-                "missing `span = \"...\"`: name the operation `<Domain>.SubmitOrder`, e.g. \
-              `span = \"Order.SubmitOrder\"`, or put `#[observe]` on the `impl` block to name \
-              every method `Type.Method`"
-            ]
-        );
-    }
-
-    #[test]
-    fn field_key_conventions() {
-        assert_eq!(
-            errors(quote!(
-                span = "A.B",
-                fields(tenantId = 1, "Order.Id" = 2, ok.key = 3)
-            )),
-            [
-                "field key `tenantId` is not lowercase snake_case: keys are lowercase snake_case \
-                 segments joined by `.`, write `tenant.id`",
-                "field key `Order.Id` has the segment `Order`, which does not start with a \
-                 lowercase letter: keys are lowercase snake_case segments joined by `.`, write \
-                 `order.id`",
-            ]
-        );
-    }
-
-    #[test]
-    fn unknown_metric() {
-        assert_eq!(
-            errors(quote!(span = "Test.A", metric = "latncy")),
-            ["unknown `metric` \"latncy\", expected `latency`, or a family of your own: `metric(name = \"checkout_duration_seconds\")`"]
-        );
-    }
-
-    #[test]
     fn unknown_kind() {
-        assert_eq!(
-            errors(quote!(span = "Test.A", kind = serve)),
-            ["unknown `kind` `serve`, expected one of `internal`, `server`, `client`, `producer`, `consumer`"]
-        );
         assert_eq!(
             errors(quote!(span = "Test.A", kind = Server)),
             ["unknown `kind` `Server`, expected one of `internal`, `server`, `client`, `producer`, `consumer`: write `kind = server`"]
@@ -1268,10 +1164,6 @@ mod tests {
 
     #[test]
     fn duplicate_arguments() {
-        assert_eq!(
-            errors(quote!(span = "Test.A", kind = server, span = "Test.B")),
-            ["duplicate `span` argument: each argument may be given once"]
-        );
         assert_eq!(
             errors(quote!(span = "Test.A", fields(a = 1), fields(b = 2))),
             ["duplicate `fields` argument: each argument may be given once"]
@@ -1286,13 +1178,6 @@ mod tests {
 
     #[test]
     fn duplicate_fields() {
-        assert_eq!(
-            errors(quote!(
-                span = "Test.A",
-                fields(order.id = 1, other = 2, order.id = 3)
-            )),
-            ["duplicate field `order.id`: each key may be recorded once"]
-        );
         assert_eq!(
             errors(quote!(
                 span = "Test.A",
