@@ -17,7 +17,7 @@ use syn::spanned::Spanned as _;
 use syn::{token, Expr, Ident, Lit, LitStr, Path, Token};
 
 use crate::errors::Errors;
-use crate::rules::SPAN_EXAMPLE;
+use crate::rules::{closest, SPAN_EXAMPLE};
 
 /// The argument keywords that are not Rust keywords.
 pub(crate) mod kw {
@@ -900,10 +900,15 @@ fn unrecognised(input: ParseStream<'_>) -> syn::Error {
         }
     }
     match input.fork().call(Ident::parse_any) {
-        Ok(ident) => syn::Error::new(
-            ident.span(),
-            format!("unknown argument `{}`, expected {valid}", ident.unraw()),
-        ),
+        Ok(ident) => {
+            let word = ident.unraw().to_string();
+            let mut message = format!("unknown argument `{word}`, expected {valid}");
+            if let Some(known) = closest(&word, ARGUMENTS) {
+                // A line of its own, as rustc shows its own suggestions.
+                message.push_str(&format!("\nhelp: did you mean `{known}`?"));
+            }
+            syn::Error::new(ident.span(), message)
+        }
         Err(_) => input.error(format!("expected an argument: {valid}")),
     }
 }
@@ -1126,6 +1131,10 @@ mod tests {
             "parsing recovers after the unknown argument"
         );
 
+        assert_eq!(
+            messages(quote!(metirc = "latency")),
+            ["unknown argument `metirc`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`\nhelp: did you mean `metric`?"]
+        );
         assert_eq!(
             messages(quote!("Order.Submit")),
             ["arguments are named: write `span = \"Order.Submit\"`"]

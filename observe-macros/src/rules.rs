@@ -168,6 +168,44 @@ pub(crate) fn check_key(key: &str, use_: KeyUse) -> Result<(), String> {
     Ok(())
 }
 
+/// The number of single-character insertions, deletions, substitutions and
+/// swaps of neighbours that turn `a` into `b`: a swap counts once, so
+/// `metirc` is one edit from `metric`.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows of the usual table: a swap looks two rows back.
+    let mut before: Vec<usize> = Vec::new();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut current = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            current[j] = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                current[j] = current[j].min(before[j - 2] + 1);
+            }
+        }
+        before = std::mem::replace(&mut previous, current);
+    }
+    previous[b.len()]
+}
+
+/// The candidate `word` is most likely a misspelling of: the closest, if it
+/// is within a third of the word's length (at least one edit), so short
+/// unrelated words are not "corrected".
+pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = word.chars().count().max(3) / 3;
+    candidates
+        .iter()
+        .map(|candidate| (edit_distance(word, candidate), *candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +218,26 @@ mod tests {
         assert_eq!(words("tenantId"), ["tenant", "id"]);
         assert_eq!(words("payment.method_type"), ["payment", "method", "type"]);
         assert_eq!(words("user2Email"), ["user2", "email"]);
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("metric", "metric"), 0);
+        assert_eq!(edit_distance("metirc", "metric"), 1);
+        assert_eq!(edit_distance("feilds", "fields"), 1);
+        assert_eq!(edit_distance("spn", "span"), 1);
+        assert_eq!(edit_distance("", "kind"), 4);
+        assert_eq!(edit_distance("level", "labels"), 3);
+    }
+
+    #[test]
+    fn closest_candidate() {
+        let candidates = ["span", "metric", "fields", "labels", "kind"];
+        assert_eq!(closest("metirc", &candidates), Some("metric"));
+        assert_eq!(closest("lables", &candidates), Some("labels"));
+        assert_eq!(closest("knid", &candidates), Some("kind"));
+        assert_eq!(closest("level", &candidates), None);
+        assert_eq!(closest("name", &candidates), None);
     }
 
     #[test]
