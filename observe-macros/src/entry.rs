@@ -85,15 +85,21 @@ fn original_with_errors(item: TokenStream, errors: syn::Error) -> TokenStream {
 fn parse_function(item: TokenStream) -> syn::Result<ItemFn> {
     let function: ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
-        Err(_) => {
-            let message = if syn::parse2::<syn::TraitItemFn>(item).is_ok() {
-                "`#[observe]` needs a function body: put it on the implementation, not the declaration"
-            } else {
-                "`#[observe]` goes on a function, a method or an `impl` block"
-            };
-            // The attribute itself is the mistake here, and it is what
+        Err(_) if syn::parse2::<syn::TraitItemFn>(item.clone()).is_ok() => {
+            // The attribute is in the wrong place, and it is what
             // `call_site` points at.
-            return Err(syn::Error::new(Span::call_site(), message));
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "`#[observe]` needs a function body: put it on the implementation, not the declaration",
+            ));
+        }
+        Err(_) => {
+            // At the item, which is what is not a function: the attribute
+            // itself may be fine.
+            return Err(syn::Error::new_spanned(
+                item,
+                "`#[observe]` goes on a function, a method or an `impl` block",
+            ));
         }
     };
     if let Some(constness) = &function.sig.constness {
