@@ -17,6 +17,7 @@ use syn::spanned::Spanned as _;
 use syn::{token, Expr, Ident, Lit, LitStr, Path, Token};
 
 use crate::errors::Errors;
+use crate::rules::{closest, SPAN_EXAMPLE};
 
 /// The argument keywords that are not Rust keywords.
 pub(crate) mod kw {
@@ -58,9 +59,6 @@ pub(crate) const ARGUMENTS: &[&str] = &[
     "destination",
     "operation",
 ];
-
-/// What `span = ...` should look like, quoted in messages.
-pub(crate) const SPAN_EXAMPLE: &str = "span = \"Order.Submit\"";
 
 /// The parsed argument list.
 pub(crate) struct Args {
@@ -339,11 +337,23 @@ fn parse_list(
     errors: &mut Errors,
     has_unrecognised: &mut bool,
 ) -> Vec<Arg> {
-    let mut list = Vec::new();
+    let parsed = parse_separated(input, errors, parse_arg);
+    *has_unrecognised = parsed.iter().any(Option::is_none);
+    parsed.into_iter().flatten().collect()
+}
+
+/// Comma-separated items, each parsed by `parse_one`. A mistake in one item
+/// (or a missing comma) is reported and parsing resumes at the next
+/// top-level comma, so every malformed item shows up in the same build.
+fn parse_separated<T>(
+    input: ParseStream<'_>,
+    errors: &mut Errors,
+    mut parse_one: impl FnMut(ParseStream<'_>, &mut Errors) -> syn::Result<T>,
+) -> Vec<T> {
+    let mut items = Vec::new();
     while !input.is_empty() {
-        match parse_arg(input, errors) {
-            Ok(Some(arg)) => list.push(arg),
-            Ok(None) => *has_unrecognised = true,
+        match parse_one(input, errors) {
+            Ok(item) => items.push(item),
             Err(error) => {
                 errors.push(error);
                 skip_to_comma(input);
@@ -358,7 +368,7 @@ fn parse_list(
             let _ = input.parse::<Option<Token![,]>>();
         }
     }
-    list
+    items
 }
 
 /// One argument; `Ok(None)` for an unrecognised one (already reported).
@@ -549,11 +559,12 @@ fn parse_eq(input: ParseStream<'_>, key: Span, example: &str) -> syn::Result<Tok
 }
 
 fn parse_span_name(key: Span, input: ParseStream<'_>) -> syn::Result<LitStr> {
-    let eq = parse_eq(input, key, SPAN_EXAMPLE)?;
+    let example = format!("span = \"{SPAN_EXAMPLE}\"");
+    let eq = parse_eq(input, key, &example)?;
     if at_value_end(input) {
         return Err(syn::Error::new(
             eq.span,
-            format!("missing span name: write `{SPAN_EXAMPLE}`"),
+            format!("missing span name: write `{example}`"),
         ));
     }
     let value: Expr = input.parse()?;
@@ -563,7 +574,7 @@ fn parse_span_name(key: Span, input: ParseStream<'_>) -> syn::Result<LitStr> {
             &value,
             format!(
                 "span name must be a string literal, found {}: span names are fixed at \
-                 compile time so they can be aggregated; write `{SPAN_EXAMPLE}` and record \
+                 compile time so they can be aggregated; write `{example}` and record \
                  varying values with `fields(...)`",
                 describe(&value)
             ),
@@ -610,10 +621,10 @@ fn parse_custom_metric(input: ParseStream<'_>) -> syn::Result<CustomMetric> {
         buckets: None,
     };
     let mut errors = Errors::default();
-    while !content.is_empty() {
-        let result = if content.peek(kw::name) {
+    parse_separated(&content, &mut errors, |content, _| {
+        if content.peek(kw::name) {
             let key: kw::name = content.parse()?;
-            parse_metric_name(&content).and_then(|name| match metric.name.replace(name) {
+            parse_metric_name(content).and_then(|name| match metric.name.replace(name) {
                 Some(_) => Err(syn::Error::new(
                     key.span,
                     "duplicate `name` in `metric(...)`",
@@ -622,7 +633,7 @@ fn parse_custom_metric(input: ParseStream<'_>) -> syn::Result<CustomMetric> {
             })
         } else if content.peek(kw::buckets) {
             let key: kw::buckets = content.parse()?;
-            parse_buckets(&content).and_then(|buckets| match metric.buckets.replace(buckets) {
+            parse_buckets(content).and_then(|buckets| match metric.buckets.replace(buckets) {
                 Some(_) => Err(syn::Error::new(
                     key.span,
                     "duplicate `buckets` in `metric(...)`",
@@ -640,20 +651,8 @@ fn parse_custom_metric(input: ParseStream<'_>) -> syn::Result<CustomMetric> {
                 ),
                 Err(_) => content.error("expected `name = \"...\"` or `buckets = [...]`"),
             })
-        };
-        if let Err(error) = result {
-            errors.push(error);
-            skip_to_comma(&content);
         }
-        if content.is_empty() {
-            break;
-        }
-        if let Err(error) = content.parse::<Token![,]>() {
-            errors.push(error);
-            skip_to_comma(&content);
-            let _ = content.parse::<Option<Token![,]>>();
-        }
-    }
+    });
     errors.finish()?;
     Ok(metric)
 }
@@ -736,21 +735,9 @@ fn parse_labels(key: Span, input: ParseStream<'_>, errors: &mut Errors) -> syn::
     }
     let content;
     syn::parenthesized!(content in input);
-    let mut labels = Vec::new();
-    while !content.is_empty() {
-        if let Some(label) = recover(&content, errors, parse_label) {
-            labels.push(label);
-        }
-        if content.is_empty() {
-            break;
-        }
-        if let Err(error) = content.parse::<Token![,]>() {
-            errors.push(error);
-            skip_to_comma(&content);
-            let _ = content.parse::<Option<Token![,]>>();
-        }
-    }
-    Ok(labels)
+    Ok(parse_separated(&content, errors, |input, _| {
+        parse_label(input)
+    }))
 }
 
 fn parse_label(input: ParseStream<'_>) -> syn::Result<Label> {
@@ -810,21 +797,9 @@ fn parse_fields(key: Span, input: ParseStream<'_>, errors: &mut Errors) -> syn::
     }
     let content;
     syn::parenthesized!(content in input);
-    let mut fields = Vec::new();
-    while !content.is_empty() {
-        if let Some(field) = recover(&content, errors, parse_field) {
-            fields.push(field);
-        }
-        if content.is_empty() {
-            break;
-        }
-        if let Err(error) = content.parse::<Token![,]>() {
-            errors.push(error);
-            skip_to_comma(&content);
-            let _ = content.parse::<Option<Token![,]>>();
-        }
-    }
-    Ok(fields)
+    Ok(parse_separated(&content, errors, |input, _| {
+        parse_field(input)
+    }))
 }
 
 fn parse_field(input: ParseStream<'_>) -> syn::Result<Field> {
@@ -925,10 +900,15 @@ fn unrecognised(input: ParseStream<'_>) -> syn::Error {
         }
     }
     match input.fork().call(Ident::parse_any) {
-        Ok(ident) => syn::Error::new(
-            ident.span(),
-            format!("unknown argument `{}`, expected {valid}", ident.unraw()),
-        ),
+        Ok(ident) => {
+            let word = ident.unraw().to_string();
+            let mut message = format!("unknown argument `{word}`, expected {valid}");
+            if let Some(known) = closest(&word, ARGUMENTS) {
+                // A line of its own, as rustc shows its own suggestions.
+                message.push_str(&format!("\nhelp: did you mean `{known}`?"));
+            }
+            syn::Error::new(ident.span(), message)
+        }
         Err(_) => input.error(format!("expected an argument: {valid}")),
     }
 }
@@ -1087,14 +1067,6 @@ mod tests {
 
     #[test]
     fn span_name_must_be_a_literal() {
-        assert_eq!(
-            messages(quote!(span = format!("x-{}", 1))),
-            [
-                "span name must be a string literal, found an expression: span names are fixed \
-              at compile time so they can be aggregated; write `span = \"Order.Submit\"` and \
-              record varying values with `fields(...)`"
-            ]
-        );
         let variable = messages(quote!(span = NAME));
         assert!(
             variable[0].starts_with(
@@ -1159,6 +1131,10 @@ mod tests {
             "parsing recovers after the unknown argument"
         );
 
+        assert_eq!(
+            messages(quote!(metirc = "latency")),
+            ["unknown argument `metirc`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`\nhelp: did you mean `metric`?"]
+        );
         assert_eq!(
             messages(quote!("Order.Submit")),
             ["arguments are named: write `span = \"Order.Submit\"`"]

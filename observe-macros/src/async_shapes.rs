@@ -14,7 +14,7 @@ use syn::{
     Type, TypeParamBound,
 };
 
-use crate::expand::{body_span, outcome, return_annotation, type_annotation, with_baggage};
+use crate::body::{body_span, outcome, return_annotation, type_annotation, with_baggage};
 use crate::validate::Observe;
 
 /// How a function's result is produced.

@@ -16,14 +16,20 @@ use syn::{Attribute, ImplItem, ImplItemFn, ItemImpl, LitStr, Meta, Type, Visibil
 
 use crate::args::{Arg, Args};
 use crate::errors::Errors;
-use crate::expand;
-use crate::naming;
+use crate::rules;
 use crate::validate::Context;
 
 /// Block-level arguments that are defaults for each method.
 const DEFAULTS: &[&str] = &["kind", "metric", "crate"];
 
-pub(crate) fn observe(args: TokenStream, mut block: ItemImpl, block_cx: &Context) -> TokenStream {
+/// Instruments the methods of `block`, each through `observe_method` (the
+/// per-function pipeline, which returns the method and its span name).
+pub(crate) fn observe(
+    args: TokenStream,
+    mut block: ItemImpl,
+    block_cx: &Context,
+    observe_method: impl Fn(TokenStream, TokenStream, &Context) -> syn::Result<(TokenStream, String)>,
+) -> TokenStream {
     let policy = &block_cx.policy;
     let mut errors = Errors::default();
     let (prefix, defaults) = block_arguments(args, &mut errors);
@@ -51,7 +57,7 @@ pub(crate) fn observe(args: TokenStream, mut block: ItemImpl, block_cx: &Context
         let default_name = type_name.as_ref().map(|type_name| {
             let mut segments: Vec<String> = prefix.iter().map(LitStr::value).collect();
             segments.push(type_name.clone());
-            segments.push(naming::pascal_case(&ident));
+            segments.push(rules::pascal_case(&ident));
             LitStr::new(&segments.join("."), method.sig.ident.span())
         });
         if default_name.is_none() && !mentions_span(&method_args) {
@@ -74,7 +80,7 @@ pub(crate) fn observe(args: TokenStream, mut block: ItemImpl, block_cx: &Context
             in_impl: true,
             track: block_cx.track.clone(),
         };
-        match expand::observe_function(merged, method.to_token_stream(), &cx) {
+        match observe_method(merged, method.to_token_stream(), &cx) {
             Ok((tokens, name)) => {
                 if let Some(other) = names.insert(name.clone(), ident.clone()) {
                     errors.push(syn::Error::new(
@@ -118,7 +124,7 @@ fn block_arguments(args: TokenStream, errors: &mut Errors) -> (Option<LitStr>, V
                 let value = name.value();
                 let valid = !value.is_empty()
                     && value.split('.').all(|segment| {
-                        naming::pascal_case(segment) == segment
+                        rules::pascal_case(segment) == segment
                             && segment.starts_with(|c: char| c.is_ascii_uppercase())
                     });
                 if valid {

@@ -7,7 +7,7 @@ use syn::ext::IdentExt as _;
 use syn::{Data, DeriveInput, Fields, LitStr, Path, Token};
 
 use crate::errors::Errors;
-use crate::naming;
+use crate::rules;
 
 /// The `LabelValue` impl for `input`, or every mistake found in it.
 pub(crate) fn derive(input: TokenStream) -> syn::Result<TokenStream> {
@@ -47,7 +47,7 @@ pub(crate) fn derive(input: TokenStream) -> syn::Result<TokenStream> {
         }
         let value = match rename(&variant.attrs, &mut errors) {
             Some(value) => value,
-            None => naming::words(&variant.ident.unraw().to_string()).join("_"),
+            None => rules::words(&variant.ident.unraw().to_string()).join("_"),
         };
         if let Some((_, first)) = values.iter().find(|(v, _)| *v == value) {
             errors.push(syn::Error::new_spanned(

@@ -16,55 +16,13 @@
 //! }
 //! ```
 //!
-//! # Arguments
-//!
-//! | argument | value | default |
-//! |---|---|---|
-//! | `span = "Order.Submit"` | the span name: a string literal of 2 to 4 dot-separated PascalCase segments, fixed at compile time so calls can be aggregated | required on functions; `Type.Method` in an `#[observe]` impl block |
-//! | `metric = "latency"` | also observe the call in the default latency histogram, `[<prefix>_]operation_duration_seconds` | no metric |
-//! | `metric(name = "checkout_duration_seconds", buckets = [0.005, 0.5, 5.0])` | a histogram family of its own: snake_case, ending in `_seconds`; buckets positive, finite, increasing literals | default buckets |
-//! | `fields(key = value, ...)` | span attributes, computed only when the span is exported; keys lowercase dot-namespaced snake_case; sensitive keys take `mask(..)` or `hash(..)` | none: nothing from the arguments is recorded unless listed |
-//! | `labels(key = value, ...)` | metric label dimensions from closed sets: string literals, `bool`, `#[derive(LabelValue)]` enums; also recorded on the span | none |
-//! | `kind = server` | `internal`, `server`, `client`, `producer` or `consumer` | `internal` |
-//! | `skip` | on a method of an `#[observe]` impl block: leave it uninstrumented | |
-//! | `crate = my_facade::observe` | the path generated code uses for the runtime | `::observe_runtime` |
-//! | `consumer` / `producer` | a messaging span: kind CONSUMER / PRODUCER and `messaging.operation.*` attributes | not messaging |
-//! | `message = delivery` | (consumer) a lapin `Delivery`, async-nats `Message` or rdkafka message: trace context, baggage and messaging attributes read from it | |
-//! | `headers = expr` | (consumer) a header carrier computed from the arguments (`HashMap<String, String>`, `http::HeaderMap`, `FieldTable`, async-nats `HeaderMap`, rdkafka headers, in `Option` or behind `&`) | |
-//! | `messages = batch` | (consumer) a batch: one span, one link per message | |
-//! | `propagation = "link"` | (consumer) a new trace linked to the producer's span instead of its child | `"parent"` |
-//! | `system = "rabbitmq"`, `destination = expr` | `messaging.system`, `messaging.destination.name` | from `message`, else none |
-//! | `operation = "receive"` | `messaging.operation.type`: `process`/`receive` (consumer), `send`/`create` (producer) | `process` / `send` |
-//!
-//! On an `impl` block, `#[observe]` instruments every public method (every
-//! method of a trait impl) as `Type.Method`; `kind`, `metric` and `crate` on
-//! the block are defaults, and `span = "Payment"` a prefix. The naming rules
-//! and the per-crate policy (`[package.metadata.observe]` in the crate's
-//! `Cargo.toml`) are in the README's "Conventions" section.
-//!
-//! In `fields(...)` a key is identifiers joined by `.` (`order.id`) or a
-//! string literal (`"order.id"`); a value is any expression, evaluated by
-//! reference when the call starts:
-//!
-//! - `key = value` records strings, integers, floats and `bool` as such;
-//! - `key = %value` records `value` formatted with `Display`;
-//! - `key = ?value` records `value` formatted with `Debug`.
+//! Every argument, with its accepted values, its default and an example, is
+//! documented on [`#[observe]`](macro@observe), with the naming rules and the
+//! per-crate policy.
 //!
 //! Mistakes are compile errors pointing at the offending tokens, all reported
-//! in one build: a span name that is not a string literal or breaks the naming
-//! rules, an unknown argument, `metric` or `kind`, a duplicate argument, field
-//! or label key, a key that is not lowercase snake_case, an unbounded label
-//! key, a raw sensitive value, a missing `span` (with a suggested name), and
-//! `#[observe]` on a `const fn`; for messaging: `headers`/`message`/`messages`
-//! without `consumer`, `consumer` with `producer` or `kind`, two message
-//! sources, an unknown `propagation`, `system` or `operation`, `propagation`
-//! without a single message. A value that is not a carrier, a known message
-//! or a batch is a type error at the expression naming what is accepted.
-//!
-//! `crate = path` is for crates that re-export the runtime: generated code
-//! uses `path::__private` only, so re-export that module, e.g.
-//! `#[doc(hidden)] pub use observe_runtime::__private;` or a glob
-//! `pub use observe_runtime::*;` inside `path`.
+//! in one build, and the function is still emitted beside them so no second,
+//! unrelated error follows.
 //!
 //! # What the expansion does
 //!
@@ -139,28 +97,316 @@ use proc_macro::TokenStream;
 
 mod args;
 mod async_shapes;
+mod body;
+mod entry;
 mod errors;
 mod expand;
 mod impl_block;
 mod label_value;
 mod naming;
 mod policy;
+mod rules;
 mod validate;
 
-/// Gives a function a span, an optional latency histogram and correlated
-/// logs; see the [crate documentation](crate) for the arguments and the
-/// expansion.
+/// Gives a function a span, an optional latency histogram and logs correlated
+/// with both.
 ///
 /// ```text
-/// #[observe(span = "Order.Submit", metric = "latency", fields(order.id = id))]
-/// fn submit(id: u64) -> Result<u64, OrderError> { ... }
+/// use observe_runtime::observe;
+///
+/// #[observe(span = "Order.Submit", metric = "latency", kind = server,
+///           fields(order.id = order.id, customer = %order.customer))]
+/// fn submit(order: &Order) -> Result<Receipt, OrderError> {
+///     tracing::info!("submitting"); // carries the span's trace and span ids
+///     ...
+/// }
 /// ```
+///
+/// This is the one reference for the arguments; the crate documentation shows
+/// what the expansion does. Arguments are `key = value` pairs (or a bare word,
+/// or `key(...)`) separated by commas, in any order, each given at most once.
+/// Mistakes are compile errors at the offending tokens, all reported in one
+/// build.
+///
+/// | argument | accepted values | default |
+/// |---|---|---|
+/// | [`span`](#span) | a string literal: 2 to 4 dot-separated PascalCase segments | required on functions; `Type.Method` in an `#[observe]` impl block |
+/// | [`metric`](#metric) | `"latency"`, or `metric(name = "..", buckets = [..])` | no metric |
+/// | [`fields`](#fields-span-attributes) | `fields(key = value, key = %value, key = ?value, ..)` | nothing recorded |
+/// | [`labels`](#labels) | `labels(key = value, ..)` from closed sets | no labels |
+/// | [`kind`](#kind) | `internal`, `server`, `client`, `producer`, `consumer` | `internal` |
+/// | [`crate`](#crate) | a path | `::observe_runtime` |
+/// | [`skip`](#skip) | a bare word, on a method of an `#[observe]` impl block | instrumented |
+/// | [`consumer`, `producer`](#consumer-and-producer) | bare words | not a messaging span |
+/// | [`message`](#message) | an expression: a lapin, async-nats or rdkafka message | |
+/// | [`headers`](#headers) | an expression: a header carrier | |
+/// | [`messages`](#messages) | an expression: a batch of messages or header maps | |
+/// | [`propagation`](#propagation) | `"parent"` or `"link"` | `"parent"` |
+/// | [`system`](#system-and-destination) | a string literal of the semantic conventions | from `message`, else none |
+/// | [`destination`](#system-and-destination) | an expression (`Display`) | from `message`, else none |
+/// | [`operation`](#operation) | `"process"`, `"receive"` (consumer); `"send"`, `"create"` (producer) | `"process"` / `"send"` |
+///
+/// # `span`
+///
+/// `span = "Order.Submit"`: the span name, a string literal fixed at compile
+/// time so calls can be aggregated; varying values belong in [`fields`](#fields-span-attributes).
+/// Required, except on a method of an `#[observe]` impl block.
+///
+/// A name is 2 to 4 segments joined by `.`, each PascalCase: an ASCII uppercase
+/// letter, then ASCII letters and digits (`Order.Submit`, `Api.V2.Orders`,
+/// `Payment.OrderService.CreateOrder`). The first segment is the domain. A
+/// computed name (a variable, a constant, `format!`), lowercase, snake_case,
+/// whitespace, an empty segment, a single segment, a `{placeholder}` and non-ASCII
+/// are errors, with the fix when it is mechanical (`order.submit` -> write
+/// `Order.Submit`). A missing `span` is an error suggesting a name from the
+/// function's (`fn submit_order` -> `<Domain>.SubmitOrder`).
+///
+/// ```text
+/// #[observe(span = "Payment.OrderService.CreateOrder")]
+/// fn create_order(..) { .. }
+/// ```
+///
+/// # `metric`
+///
+/// `metric = "latency"`: also observe the call in the default latency
+/// histogram, `operation_duration_seconds{operation, outcome, error_type}` (with
+/// the runtime's configured `metric_prefix`, `<prefix>_operation_duration_seconds`),
+/// with the default buckets. Without `metric` the call has a span only.
+///
+/// `metric(name = "checkout_duration_seconds", buckets = [0.005, 0.05, 0.5, 5.0])`:
+/// a histogram family of its own, kept as written (the runtime's `metric_prefix`
+/// applies to the default family only). `name` is required: the Prometheus
+/// grammar, snake_case, ending in its unit `_seconds`, not ending in `_total`,
+/// `_bucket`, `_count` or `_sum`, not starting with `__`, and not observe's own
+/// (`operation_duration_seconds`, `observe_*`). `buckets` is optional (default:
+/// the default buckets): number literals in seconds, positive, finite, strictly
+/// increasing and at least a nanosecond apart; the `+Inf` bucket is always added.
+///
+/// ```text
+/// #[observe(span = "Checkout.Pay", metric(name = "checkout_duration_seconds", buckets = [0.01, 0.1, 1.0]))]
+/// fn pay(..) { .. }
+/// ```
+///
+/// # `fields`: span attributes
+///
+/// `fields(key = value, ...)`: span attributes, evaluated by reference when the
+/// call starts and computed only when the span is recorded (sampled). Nothing
+/// from the arguments is recorded unless listed. A value is any expression over
+/// the arguments:
+///
+/// - `key = value` records strings, integers, floats and `bool` as such;
+/// - `key = %value` records `value` formatted with `Display`;
+/// - `key = ?value` records `value` formatted with `Debug`.
+///
+/// A key is identifiers joined by `.` (`order.id`) or a string literal
+/// (`"order.id"`): lowercase snake_case segments joined by `.`, OpenTelemetry
+/// style (`tenantId` -> write `tenant.id`). A duplicate key and observe's own
+/// keys (`code.*`, `error.type`, `exception.*`, `observe.*`) are errors.
+///
+/// A key with a sensitive word (`email`, `phone`, `password`, `card`, `ssn`,
+/// `token`, `secret`, `address`, plus the crate's `sensitive_keys`), or a plain
+/// value such as `user.email`, must be recorded through `observe_runtime::mask(..)`
+/// (keeps the shape: `a***@example.com`) or `observe_runtime::hash(..)` (a keyed
+/// digest, so equal values stay joinable). This is checked by the key and by type:
+/// only `Masked` and `Hashed` pass, so a `mask` of one's own does not. A fact about
+/// a value (`!email.is_empty()`, `email.len()`) is not sensitive.
+///
+/// ```text
+/// #[observe(span = "Order.Submit", fields(order.id = order.id, item_count = order.items.len(),
+///           customer = %order.customer, user.email = observe_runtime::mask(&user.email)))]
+/// fn submit(order: &Order, user: &User) { .. }
+/// ```
+///
+/// # `labels`
+///
+/// `labels(key = value, ...)`: label dimensions of the histogram, so it needs
+/// [`metric`](#metric); also recorded on the span. Values come from closed sets
+/// only: a string literal, a `bool`, or an enum with `#[derive(LabelValue)]`
+/// (values in snake_case, or `#[label(rename = "..")]`). A formatted value
+/// (`%`, `?`) is unbounded and an error.
+///
+/// Keys are spelled like [`fields`](#fields-span-attributes) keys and exported with `_` for `.`
+/// (`payment.method` -> `payment_method`). A key whose last word has unbounded
+/// values (`id`, `uuid`, `guid`, `email`, `phone`, `ip`, `url`, `path`, `query`,
+/// `user`, `session`, `token`, plus the crate's `deny_label_keys`) is an error
+/// ("put it on the span with `fields(...)` instead"), as is a sensitive key, a
+/// name the histogram already has (`operation`, `outcome`, `error_type`, `le`,
+/// `quantile`), a duplicate, and a key that is also a field.
+///
+/// ```text
+/// #[observe(span = "Payment.Charge", metric = "latency", labels(payment.method = method, region = "eu"))]
+/// fn charge(method: PaymentMethod) { .. }
+/// ```
+///
+/// # `kind`
+///
+/// `kind = server`: the span kind, one of `internal`, `server`, `client`,
+/// `producer`, `consumer`, written as a bare word. Default `internal`. With
+/// [`consumer` or `producer`](#consumer-and-producer), which set the kind, it is
+/// an error.
+///
+/// ```text
+/// #[observe(span = "Payment.Charge", kind = client)]
+/// fn charge(..) { .. }
+/// ```
+///
+/// # `crate`
+///
+/// `crate = my_facade::observe`: the path generated code names the runtime by,
+/// for crates that re-export it. Default `::observe_runtime`. Generated code uses
+/// `path::__private` only, so re-export that module, e.g.
+/// `#[doc(hidden)] pub use observe_runtime::__private;` or a glob
+/// `pub use observe_runtime::*;` inside `path`.
+///
+/// ```text
+/// #[observe(span = "Order.Submit", crate = my_facade::observe)]
+/// fn submit(..) { .. }
+/// ```
+///
+/// # `skip`
+///
+/// `#[observe(skip)]`, alone, on a method of an `#[observe]` impl block: leave
+/// that method uninstrumented. Anywhere else it is an error.
+///
+/// # On an `impl` block
+///
+/// `#[observe]` on an `impl` block instruments every public method (every method
+/// of a trait impl), naming each `Type.Method` (`OrderService.SubmitOrder`). A
+/// method's own `#[observe(...)]` refines or renames it; `#[observe(skip)]` opts
+/// it out. On the block, `kind`, `metric` and `crate` are defaults for every
+/// method, and `span = "Payment"` is a prefix of PascalCase segments
+/// (`Payment.OrderService.SubmitOrder`); the other arguments are per method. Two
+/// methods with one span name are an error.
+///
+/// ```text
+/// #[observe(span = "Payment", metric = "latency")]
+/// impl OrderService {
+///     pub fn submit_order(&self) { .. }            // Payment.OrderService.SubmitOrder
+///     #[observe(kind = client)]
+///     pub fn load(&self) { .. }                    // Payment.OrderService.Load
+///     #[observe(skip)]
+///     pub fn helper(&self) { .. }                  // not instrumented
+/// }
+/// ```
+///
+/// # `consumer` and `producer`
+///
+/// A messaging span: `consumer` (kind CONSUMER, `messaging.operation.type`
+/// `process`) or `producer` (kind PRODUCER, `send`), bare words. One function is
+/// not both, and `kind` beside either is an error. A consumer's context and
+/// baggage come from the message it reads ([`message`](#message),
+/// [`headers`](#headers) or [`messages`](#messages), one of them); a producer
+/// writes its own with `observe_runtime::propagation::inject(&mut headers)`.
+///
+/// ```text
+/// #[observe(producer, span = "Orders.Publish", system = "rabbitmq", destination = queue)]
+/// async fn publish(channel: &lapin::Channel, queue: &str, order: &[u8]) -> Result<(), lapin::Error> { .. }
+/// ```
+///
+/// # `message`
+///
+/// `message = delivery` (consumer): a lapin `Delivery`, an async-nats `Message`
+/// or an rdkafka `BorrowedMessage` / `OwnedMessage`. The trace context, baggage
+/// and attributes (`messaging.system`, `messaging.destination.name`, message
+/// id, partition, offset) are read from it, so `system` and `destination` beside
+/// it are errors. Another type is a type error at the expression.
+///
+/// ```text
+/// #[observe(consumer, span = "Orders.Process", message = delivery)]
+/// async fn process(delivery: &lapin::message::Delivery) { .. }
+/// ```
+///
+/// # `headers`
+///
+/// `headers = expr` (consumer): any other message, as an expression over the
+/// arguments giving a header carrier: `HashMap<String, String>`,
+/// `http::HeaderMap`, lapin `FieldTable`, async-nats `HeaderMap`, rdkafka
+/// headers, also in an `Option<..>` or behind `&`. Another type is a type error
+/// at the expression.
+///
+/// ```text
+/// #[observe(consumer, span = "Orders.Process", headers = delivery.properties.headers(), system = "rabbitmq")]
+/// fn process(delivery: &Delivery) { .. }
+/// ```
+///
+/// # `messages`
+///
+/// `messages = batch` (consumer): a batch, a slice, array, `Vec` or `VecDeque`
+/// of messages or header maps. One span, with one link per message's context.
+///
+/// ```text
+/// #[observe(consumer, span = "Orders.Settle", messages = batch)]
+/// fn settle(batch: &[Delivery]) { .. }
+/// ```
+///
+/// # `propagation`
+///
+/// `propagation = "link"` (consumer of one [`message`](#message) or
+/// [`headers`](#headers)): start a new trace linked to the producer's span,
+/// instead of continuing the producer's trace as its child (`"parent"`, the
+/// default). A batch always links, so it is an error with
+/// [`messages`](#messages), and on a producer.
+///
+/// ```text
+/// #[observe(consumer, span = "Orders.Process", headers = headers, propagation = "link")]
+/// fn process(headers: &HashMap<String, String>) { .. }
+/// ```
+///
+/// # `system` and `destination`
+///
+/// `system = "rabbitmq"`: `messaging.system`, a value of the OpenTelemetry
+/// semantic conventions: `rabbitmq`, `kafka`, `nats`, `activemq`, `aws_sqs`,
+/// `aws_sns`, `eventgrid`, `eventhubs`, `servicebus`, `gcp_pubsub`, `jms`,
+/// `pulsar`, `rocketmq`, `redis`. `destination = expr`:
+/// `messaging.destination.name`, any `Display` expression over the arguments.
+/// For [`headers`](#headers) consumers and producers; [`message`](#message)
+/// reads both from the message. Default: none. A producer's
+/// `messaging.operation.name` is the system's own word (`publish` for
+/// RabbitMQ and NATS).
+///
+/// ```text
+/// #[observe(producer, span = "Orders.Publish", system = "kafka", destination = topic)]
+/// fn publish(topic: &str) { .. }
+/// ```
+///
+/// # `operation`
+///
+/// `operation = "receive"`: `messaging.operation.type`, `"process"` (default) or
+/// `"receive"` for a consumer, `"send"` (default) or `"create"` for a producer.
+///
+/// ```text
+/// #[observe(consumer, span = "Orders.Poll", headers = headers, operation = "receive")]
+/// fn poll(headers: &HashMap<String, String>) { .. }
+/// ```
+///
+/// # Naming policy
+///
+/// A crate narrows the rules in its `Cargo.toml`; a malformed policy is a
+/// compile error naming the file and each problem:
+///
+/// ```toml
+/// [package.metadata.observe]
+/// span_domains = ["Order", "Payment"]   # allowed first segments (default: any)
+/// min_segments = 2                      # default 2
+/// max_segments = 3                      # default 4
+/// metric_prefix = "shop"                # custom families must start with `shop_`
+/// deny_label_keys = ["tenant"]          # on top of the unbounded words
+/// sensitive_keys = ["iban"]             # on top of the built-in words
+///
+/// [package.metadata.observe.allow]       # explicit exceptions, exact names
+/// span_names = ["Legacy.checkout_v1"]
+/// label_keys = ["region_id"]
+/// sensitive_keys = ["payment.card_brand"]
+/// ```
+///
+/// A macro sees one function at a time, so two functions with one span name are
+/// caught over the linked program: `observe_runtime::catalog()` lists every
+/// instrumented function from link time, and
+/// `observe_runtime::assert_unique_span_names()`, called from one test, fails
+/// naming both locations.
 #[proc_macro_attribute]
 pub fn observe(args: TokenStream, item: TokenStream) -> TokenStream {
-    let item = proc_macro2::TokenStream::from(item);
-    expand::observe(args.into(), item.clone())
-        .unwrap_or_else(|errors| expand::original_with_errors(item, errors))
-        .into()
+    entry::observe(args.into(), item.into()).into()
 }
 
 /// Derives `observe_runtime::LabelValue` for a fieldless enum, so its values

@@ -2,87 +2,24 @@
 //! and label keys, metric family names, and the case conversions behind the
 //! suggested fixes.
 //!
+//! The pure rules they build on (case conversions, key spelling, word lists)
+//! are in `rules`, which the policy file's checks share.
+//!
 //! Each check returns the message for the first rule broken, ending in the
 //! fix when it is mechanical (`order.submit` -> `Order.Submit`). `validate`
 //! puts the message on the offending token.
 
 use crate::policy::Policy;
-
-/// What a good span name looks like, quoted in messages.
-pub(crate) const SPAN_EXAMPLE: &str = "Order.Submit";
-
-/// Keys observe records itself on every span; a field with one of these
-/// names would be silently overwritten or duplicated.
-const RESERVED_ATTRIBUTE_PREFIXES: &[&str] = &["code.", "exception.", "observe."];
-const RESERVED_ATTRIBUTE_KEYS: &[&str] = &["error.type"];
-
-/// Label names the latency histogram already has, plus Prometheus' own.
-pub(crate) const RESERVED_LABELS: &[&str] =
-    &["operation", "outcome", "error_type", "le", "quantile"];
-
-/// Last words of a label key whose values are unbounded by nature.
-pub(crate) const UNBOUNDED_LABEL_WORDS: &[&str] = &[
-    "id", "uuid", "guid", "email", "phone", "ip", "url", "path", "query", "user", "session",
-    "token",
-];
-
-/// Words that make a key sensitive: its raw value must not be exported.
-pub(crate) const SENSITIVE_WORDS: &[&str] = &[
-    "email", "phone", "password", "card", "ssn", "token", "secret", "address",
-];
+use crate::rules::{
+    check_key, is_pascal_segment, pascal_case, words, KeyUse, RESERVED_LABELS,
+    UNBOUNDED_LABEL_WORDS,
+};
 
 /// Suffixes Prometheus derives from a histogram or reserves for counters.
 const RESERVED_METRIC_SUFFIXES: &[&str] = &["_total", "_bucket", "_count", "_sum"];
 
 /// The default latency family, which `metric = "latency"` selects.
 pub(crate) const DEFAULT_FAMILY: &str = "operation_duration_seconds";
-
-/// `word` with its first letter upper-cased and every other character kept;
-/// words are split at any character that is not an ASCII letter or digit.
-/// `submit_order` -> `SubmitOrder`, `createOrder` -> `CreateOrder`.
-pub(crate) fn pascal_case(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(|word| {
-            let mut chars = word.chars();
-            let first = chars.next().map(|c| c.to_ascii_uppercase());
-            first.into_iter().chain(chars).collect::<String>()
-        })
-        .collect()
-}
-
-/// The lowercase words of a key: split at `.`, `_`, `-`, whitespace and
-/// lower-to-upper case changes. `tenantId` -> `[tenant, id]`,
-/// `payment.method` -> `[payment, method]`, `HTTPStatus` -> `[httpstatus]`.
-pub(crate) fn words(key: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut previous_lower = false;
-    for c in key.chars() {
-        if !c.is_alphanumeric() {
-            if !current.is_empty() {
-                words.push(std::mem::take(&mut current));
-            }
-            previous_lower = false;
-            continue;
-        }
-        if c.is_uppercase() && previous_lower && !current.is_empty() {
-            words.push(std::mem::take(&mut current));
-        }
-        previous_lower = c.is_lowercase() || c.is_ascii_digit();
-        current.extend(c.to_lowercase());
-    }
-    if !current.is_empty() {
-        words.push(current);
-    }
-    words
-}
-
-fn is_pascal_segment(segment: &str) -> bool {
-    let mut chars = segment.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_uppercase())
-        && chars.all(|c| c.is_ascii_alphanumeric())
-}
 
 /// The first `{...}` placeholder in `name`, braces included.
 fn placeholder(name: &str) -> Option<&str> {
@@ -244,101 +181,6 @@ fn span_shape<'a>(name: &'a str, policy: &Policy) -> Result<(), ShapeError<'a>> 
     let domain = segments[0];
     if !policy.span_domains().is_empty() && !policy.span_domains().iter().any(|d| d == domain) {
         return Err(ShapeError::Domain(domain));
-    }
-    Ok(())
-}
-
-/// What a key is for, in messages.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyUse {
-    /// `fields(...)`: a span attribute.
-    Field,
-    /// `labels(...)`: a metric label.
-    Label,
-}
-
-impl KeyUse {
-    fn noun(self) -> &'static str {
-        match self {
-            KeyUse::Field => "field key",
-            KeyUse::Label => "label key",
-        }
-    }
-}
-
-/// The OpenTelemetry spelling of `key`: lowercase snake_case segments joined
-/// by `.`, with a camelCase `Id` made its own segment (`tenantId` ->
-/// `tenant.id`).
-pub(crate) fn suggest_key(key: &str) -> Option<String> {
-    let segments: Vec<String> = key
-        .split('.')
-        .filter(|segment| !segment.is_empty())
-        .map(|segment| {
-            let camel_id = segment.ends_with("Id") || segment.ends_with("ID");
-            let mut words = words(segment);
-            if camel_id && words.len() > 1 && words.last().is_some_and(|w| w == "id") {
-                words.pop();
-                format!("{}.id", words.join("_"))
-            } else {
-                words.join("_")
-            }
-        })
-        .filter(|segment| !segment.is_empty())
-        .collect();
-    let suggestion = segments.join(".");
-    (suggestion != key && key_shape(&suggestion).is_ok()).then_some(suggestion)
-}
-
-fn key_shape(key: &str) -> Result<(), String> {
-    if key.split('.').any(str::is_empty) {
-        return Err("has an empty segment".to_owned());
-    }
-    for segment in key.split('.') {
-        if !segment.starts_with(|c: char| c.is_ascii_lowercase()) {
-            return Err(format!(
-                "has the segment `{segment}`, which does not start with a lowercase letter"
-            ));
-        }
-        if let Some(c) = segment
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-        {
-            return Err(if c.is_ascii_uppercase() {
-                "is not lowercase snake_case".to_owned()
-            } else {
-                format!("contains `{}`", c.escape_default())
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Checks the spelling of a `fields` or `labels` key: lowercase
-/// dot-namespaced snake_case (`order.id`, `payment.method`).
-pub(crate) fn check_key(key: &str, use_: KeyUse) -> Result<(), String> {
-    key_shape(key).map_err(|problem| {
-        let noun = use_.noun();
-        match suggest_key(key) {
-            Some(suggestion) => format!(
-                "{noun} `{key}` {problem}: keys are lowercase snake_case segments joined by `.`, \
-                 write `{suggestion}`"
-            ),
-            None => format!(
-                "{noun} `{key}` {problem}: keys are lowercase snake_case segments joined by `.`, \
-                 e.g. `order.id`"
-            ),
-        }
-    })?;
-    if use_ == KeyUse::Field {
-        let reserved = RESERVED_ATTRIBUTE_KEYS.contains(&key)
-            || RESERVED_ATTRIBUTE_PREFIXES
-                .iter()
-                .any(|prefix| key.starts_with(prefix));
-        if reserved {
-            return Err(format!(
-                "field key `{key}` is recorded by observe itself: choose another name"
-            ));
-        }
     }
     Ok(())
 }
@@ -540,24 +382,6 @@ mod tests {
     #[test]
     fn span_name_suggestions() {
         assert_eq!(
-            span("order.submit").unwrap_err(),
-            "span name segment `order` is not PascalCase (an uppercase letter, then ASCII letters \
-             and digits): write `Order.Submit`"
-        );
-        assert_eq!(
-            span("order_service.create_order").unwrap_err(),
-            "span name segment `order_service` is not PascalCase (an uppercase letter, then ASCII \
-             letters and digits): write `OrderService.CreateOrder`"
-        );
-        assert_eq!(
-            span("Order..Submit").unwrap_err(),
-            "span name has an empty segment: write `Order.Submit`"
-        );
-        assert_eq!(
-            span("Order Submit").unwrap_err(),
-            "span name must not contain whitespace: write `Order.Submit`"
-        );
-        assert_eq!(
             span("Submit").unwrap_err(),
             "span name `Submit` has 1 segment, expected 2 to 4: name the domain and the \
              operation, write `<Domain>.Submit`, e.g. `Order.Submit`"
@@ -567,50 +391,9 @@ mod tests {
             "span name `A.B.C.D.E` has 5 segments, expected 2 to 4: e.g. \
              `Payment.OrderService.CreateOrder`"
         );
-        assert_eq!(
-            span("process-{id}").unwrap_err(),
-            "span name must not contain the placeholder `{id}`: span names are fixed so calls \
-             can be aggregated; record `id` with `fields(id = ...)`"
-        );
-        assert!(span("Ordér.Submit")
-            .unwrap_err()
-            .starts_with("span name must be ASCII, found `é`"));
         assert!(span("2Fa.Check")
             .unwrap_err()
             .ends_with("e.g. `Order.Submit`"));
-    }
-
-    #[test]
-    fn case_conversions() {
-        assert_eq!(pascal_case("submit_order"), "SubmitOrder");
-        assert_eq!(pascal_case("createOrder"), "CreateOrder");
-        assert_eq!(pascal_case("v2"), "V2");
-        assert_eq!(words("tenantId"), ["tenant", "id"]);
-        assert_eq!(words("payment.method_type"), ["payment", "method", "type"]);
-        assert_eq!(words("user2Email"), ["user2", "email"]);
-    }
-
-    #[test]
-    fn keys() {
-        assert_eq!(check_key("order.id", KeyUse::Field), Ok(()));
-        assert_eq!(
-            check_key("http.response.status_code", KeyUse::Field),
-            Ok(())
-        );
-        assert_eq!(check_key("v2.item_count", KeyUse::Field), Ok(()));
-        assert_eq!(
-            check_key("tenantId", KeyUse::Field).unwrap_err(),
-            "field key `tenantId` is not lowercase snake_case: keys are lowercase snake_case \
-             segments joined by `.`, write `tenant.id`"
-        );
-        assert_eq!(suggest_key("itemCount").as_deref(), Some("item_count"));
-        assert_eq!(suggest_key("HTTP.Method").as_deref(), Some("http.method"));
-        assert_eq!(suggest_key("http-method").as_deref(), Some("http_method"));
-        assert_eq!(suggest_key("order..id").as_deref(), Some("order.id"));
-        assert!(check_key("error.type", KeyUse::Field)
-            .unwrap_err()
-            .contains("recorded by observe itself"));
-        assert_eq!(check_key("error.type", KeyUse::Label), Ok(()));
     }
 
     #[test]
@@ -662,21 +445,6 @@ mod tests {
         let check = |name: &str| check_metric_name(name, &policy);
         assert_eq!(check("checkout_duration_seconds"), Ok(()));
         assert_eq!(check("http2_request_seconds"), Ok(()));
-        assert_eq!(
-            check("checkout_duration_ms").unwrap_err(),
-            "metric name `checkout_duration_ms` must end in its unit: a latency histogram is \
-             measured in seconds, `_seconds`: write `checkout_duration_seconds`"
-        );
-        assert_eq!(
-            check("checkout_seconds_total").unwrap_err(),
-            "metric name `checkout_seconds_total` ends in `_total`, which Prometheus derives \
-             from a histogram or reserves for counters: write `checkout_seconds`"
-        );
-        assert_eq!(
-            check("CheckoutDuration_seconds").unwrap_err(),
-            "metric name `CheckoutDuration_seconds` is not snake_case: write \
-             `checkout_duration_seconds`"
-        );
         assert!(check("__checkout_seconds")
             .unwrap_err()
             .contains("reserves"));

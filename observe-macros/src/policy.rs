@@ -28,7 +28,7 @@ use std::time::SystemTime;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::naming::{self, SENSITIVE_WORDS, SPAN_EXAMPLE};
+use crate::rules::{self, SENSITIVE_WORDS, SPAN_EXAMPLE};
 
 /// The conventions in force for one crate. `Default` is the built-in policy.
 #[derive(Clone, Debug, PartialEq)]
@@ -235,7 +235,7 @@ pub(crate) fn parse(manifest: &str) -> Result<Policy, String> {
         let result = match key.as_str() {
             "span_domains" => strings(key, value).and_then(|domains| {
                 for domain in &domains {
-                    if naming::pascal_case(domain) != *domain
+                    if rules::pascal_case(domain) != *domain
                         || !domain.starts_with(|c: char| c.is_ascii_uppercase())
                     {
                         return Err(format!(
@@ -331,7 +331,7 @@ fn strings(key: &str, value: &toml::Value) -> Result<Vec<String>, String> {
 fn keys(key: &str, value: &toml::Value) -> Result<Vec<String>, String> {
     let keys = strings(key, value)?;
     for item in &keys {
-        if naming::check_key(item, naming::KeyUse::Label).is_err() {
+        if rules::check_key(item, rules::KeyUse::Label).is_err() {
             return Err(format!(
                 "`{key}` lists `{item}`, which is not a lowercase key such as `tenant` or \
                  `payment.card_brand`"
