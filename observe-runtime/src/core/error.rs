@@ -4,7 +4,9 @@ use std::fmt;
 use std::net::SocketAddr;
 
 /// Why `init` failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` prints the same sentence as `Display`, so a `main` returning
+/// `Result<(), Box<dyn Error>>` shows the fix, not the variant name.
+#[derive(Clone, PartialEq, Eq)]
 pub enum InitError {
     /// An environment variable or setting has a value observe cannot use.
     Invalid {
@@ -78,4 +80,31 @@ impl fmt::Display for InitError {
     }
 }
 
+impl fmt::Debug for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl std::error::Error for InitError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_fix_as_display_does() {
+        let error = InitError::SubscriberExists;
+        assert_eq!(format!("{error:?}"), error.to_string());
+        assert!(format!("{error:?}").contains("set `LogOutput::Off`"));
+        let many = InitError::Many(vec![
+            InitError::invalid("OTEL_TRACES_SAMPLER", "sometimes", "expected `always_on`"),
+            InitError::AlreadyInitialized,
+        ]);
+        assert_eq!(
+            format!("{many:?}"),
+            "invalid `OTEL_TRACES_SAMPLER` value \"sometimes\": expected `always_on`; \
+             observe is already initialised: drop the previous guard first"
+        );
+    }
+}
