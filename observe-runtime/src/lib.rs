@@ -57,6 +57,21 @@ pub use signals::logs::LogOutput;
 
 pub use crate::core::error::InitError;
 
+/// The `prometheus` crate observe's registry is built with: register your
+/// own metrics through this path, so they share its version.
+///
+/// ```
+/// use observe_runtime::prometheus::IntCounter;
+/// let refunds = IntCounter::new("refunds_total", "Refunds issued.").unwrap();
+/// observe_runtime::metrics::registry()
+///     .register(Box::new(refunds.clone()))
+///     .unwrap();
+/// refunds.inc();
+/// assert!(observe_runtime::metrics::render().contains("refunds_total 1"));
+/// ```
+#[doc(no_inline)]
+pub use prometheus;
+
 /// What the expansion of `#[observe]` calls.
 ///
 /// **Not a stable API**: it changes with the macro, in any release.
