@@ -22,7 +22,7 @@ use opentelemetry::trace::{
 use opentelemetry::Context;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
-pub(crate) use crate::core::health::count_error;
+use crate::core::health::count_error;
 use crate::hot::baggage::{self, Baggage};
 use crate::hot::context::{self, SpanContext};
 use crate::hot::trace_state;
