@@ -8,7 +8,6 @@
 use std::future::Future;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-
 use std::task::{Context, Poll};
 
 use opentelemetry::{KeyValue, Value};
@@ -17,7 +16,6 @@ use super::callsite::{Callsite, ErrorRef, Outcome, OutcomeKind};
 use super::context::{ContextGuard, SpanContext};
 use super::histogram::{self, ExemplarSlot};
 use super::label::LabelSlot;
-
 use super::{clock, ids, ring, state};
 
 /// A span being recorded: created when an observed call starts, finished when

@@ -6,9 +6,7 @@
 //! variable.
 
 use std::fmt;
-
 use std::net::SocketAddr;
-
 use std::time::Duration;
 
 use crate::core::error::InitError;
