@@ -49,6 +49,7 @@ pub use hot::callsite::{ErrorType, OutcomeKind, SpanKind};
 pub use hot::context::{current, spawn, spawn_thread, FutureExt, SpanContext};
 pub use hot::label::LabelValue;
 pub use hot::pii::{hash, mask, set_hash_key, Hashed, Masked, Redacted};
+pub use hot::trace_state::{TraceState, TraceStateError};
 pub use init::config::{Config, ParentBasedRoot, Sampler};
 pub use init::{force_flush, init, is_initialized, Guard};
 pub use observe_macros::{observe, LabelValue};

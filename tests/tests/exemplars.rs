@@ -96,6 +96,7 @@ fn openmetrics_buckets_carry_exemplars_of_exported_spans() {
         span_id: 0x5eed,
         sampled: false,
         remote: true,
+        ..SpanContext::NONE
     };
     futures::executor::block_on(
         async {

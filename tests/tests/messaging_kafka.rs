@@ -65,7 +65,7 @@ async fn trace_continues_through_kafka() {
         .expect("a record within 30 s")
         .expect("a record");
     let parent = kafka::extract(message.headers());
-    let seen = process().with_context(parent).await;
+    let seen = process().with_context(parent.clone()).await;
     assert!(parent.remote);
     assert_eq!(parent.span_id, sent.span_id);
     assert_eq!(seen.trace_id, sent.trace_id);

@@ -56,7 +56,7 @@ async fn trace_continues_through_nats() {
                 .expect("a message within 10 s")
                 .expect("the subscription is open");
             let parent = nats::extract(message.headers.as_ref());
-            let seen = process().with_context(parent).await;
+            let seen = process().with_context(parent.clone()).await;
             (parent, seen)
         });
         let producer = publish(&client, subject, uppercase).await.unwrap();

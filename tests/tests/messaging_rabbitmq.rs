@@ -91,7 +91,7 @@ async fn trace_continues_through_rabbitmq() {
             .expect("a delivery");
         let parent = amqp::extract(delivery.properties.headers().as_ref());
         let order = u32::from_be_bytes(delivery.data[..4].try_into().unwrap());
-        let seen = process(order).with_context(parent).await;
+        let seen = process(order).with_context(parent.clone()).await;
         delivery
             .acker
             .ack(BasicAckOptions::default())

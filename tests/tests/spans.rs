@@ -464,34 +464,43 @@ fn a_synchronous_span_puts_back_exactly_the_context_it_replaced() {
     assert_eq!(observe_runtime::current(), SpanContext::NONE);
     let root = current_root();
     assert!(root.is_valid());
+    assert!(root.random, "observe's trace ids are random, and say so");
     assert_eq!(
         observe_runtime::current(),
         SpanContext::NONE,
         "no trace after the root"
     );
 
-    // Under a remote parent, the remote flag and the sampling decision come
-    // back as they were.
+    // Under a remote parent, the remote flag, the sampling decision, the
+    // random flag and the tracestate come back as they were; the child
+    // keeps the random flag and the tracestate.
     let remote = SpanContext {
         trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
         span_id: 0x00f0_67aa_0ba9_02b7,
         sampled: true,
+        random: true,
         remote: true,
+        trace_state: observe_runtime::TraceState::parse("rojo=00f067aa0ba902b7").unwrap(),
     };
     {
-        let _attached = remote.attach();
+        let _attached = remote.clone().attach();
         let child = current_child(false).expect("succeeds");
         assert_eq!(child.trace_id, remote.trace_id);
-        assert!(!child.remote && child.sampled);
+        assert!(!child.remote && child.sampled && child.random);
+        assert_eq!(child.trace_state, remote.trace_state);
         assert_eq!(observe_runtime::current(), remote);
     }
     let unsampled = SpanContext {
         sampled: false,
+        random: false,
+        trace_state: observe_runtime::TraceState::NONE,
         ..remote
     };
     {
-        let _attached = unsampled.attach();
-        assert!(!current_child(false).expect("succeeds").sampled);
+        let _attached = unsampled.clone().attach();
+        let child = current_child(false).expect("succeeds");
+        assert!(!child.sampled && !child.random);
+        assert!(child.trace_state.is_empty());
         assert_eq!(observe_runtime::current(), unsampled);
     }
     assert_eq!(observe_runtime::current(), SpanContext::NONE);

@@ -19,11 +19,27 @@ pub(crate) struct Health {
 /// Reasons a span is dropped before export.
 const DROP_REASONS: [&str; 2] = ["queue_full", "export_failed"];
 
-/// Reasons an incoming trace header is ignored.
-const PROPAGATION_ERRORS: [&str; 7] = [
+/// Reasons an incoming trace header, or part of one, is ignored.
+///
+/// - `traceparent_invalid`: breaks the W3C grammar (a field's length or
+///   digits, version `ff`, an all-zero id); the trace restarts.
+/// - `traceparent_repeated`: two `traceparent` headers; the trace restarts.
+/// - `traceparent_too_long`: over 512 bytes, not parsed; the trace restarts.
+/// - `tracestate_invalid`: a member breaks the grammar; the whole
+///   `tracestate` is dropped, the trace continues.
+/// - `tracestate_duplicate_key`: a key appears twice; dropped likewise.
+/// - `tracestate_limit`: over 32 members (dropped), or over 512 bytes
+///   (members removed as W3C recommends).
+/// - `baggage_limit`: members past 180 or 8192 bytes were dropped.
+/// - `baggage_invalid`: a member breaks the grammar and was dropped.
+/// - `not_utf8`, `amqp_value_type`: a header value that is not text.
+const PROPAGATION_ERRORS: [&str; 10] = [
     "traceparent_invalid",
-    "tracestate_limit",
+    "traceparent_repeated",
+    "traceparent_too_long",
     "tracestate_invalid",
+    "tracestate_duplicate_key",
+    "tracestate_limit",
     "baggage_limit",
     "baggage_invalid",
     "not_utf8",
@@ -90,9 +106,8 @@ pub(crate) fn health() -> &'static Health {
     &HEALTH
 }
 
-/// Counts a header observe could not use, by reason: `traceparent_invalid`,
-/// `tracestate_limit`, `tracestate_invalid`, `baggage_limit`, `baggage_invalid`, `not_utf8`,
-/// `amqp_value_type`.
+/// Counts a header observe could not use, by one of the reasons of
+/// [`PROPAGATION_ERRORS`].
 pub(crate) fn count_error(reason: &str) {
     health()
         .propagation_errors

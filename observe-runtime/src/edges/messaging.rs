@@ -19,12 +19,11 @@
 //! `messaging.kafka.offset`, `messaging.rabbitmq.destination.routing_key`,
 //! `messaging.batch.message_count`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use opentelemetry::Value;
 
-use crate::edges::propagation::{self, Remote};
+use crate::edges::propagation::Remote;
 use crate::hot::baggage::{self, Baggage};
 use crate::hot::callsite::Callsite;
 use crate::hot::span::{start_with_parent, ActiveSpan};
@@ -47,12 +46,6 @@ impl<T: Carrier + ?Sized> Carrier for &T {
 impl<T: Carrier> Carrier for Option<T> {
     fn remote(&self) -> Remote {
         self.as_ref().map(Carrier::remote).unwrap_or_default()
-    }
-}
-
-impl<S: std::hash::BuildHasher> Carrier for HashMap<String, String, S> {
-    fn remote(&self) -> Remote {
-        propagation::extract_remote(self)
     }
 }
 
@@ -143,10 +136,10 @@ pub fn remote<C: Carrier + ?Sized>(carrier: &C) -> Remote {
 #[doc(hidden)]
 pub fn start_consumer(callsite: &'static Callsite, remote: &Remote, link: bool) -> ActiveSpan {
     let mut span = if remote.context.is_valid() && !link {
-        start_with_parent(callsite, remote.context)
+        start_with_parent(callsite, remote.context.clone())
     } else {
         let mut span = crate::hot::span::start(callsite);
-        span.add_link(remote.context);
+        span.add_link(remote.context.clone());
         span
     };
     if let Some(baggage) = &remote.baggage {

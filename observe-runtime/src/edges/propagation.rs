@@ -1,5 +1,5 @@
-//! W3C Trace Context and Baggage on message and request headers, through
-//! OpenTelemetry's propagators (the formats named by `OTEL_PROPAGATORS`).
+//! W3C Trace Context (levels 1 and 2) and W3C Baggage on message and
+//! request headers, parsed and written by observe itself, per request.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -8,24 +8,33 @@
 //! let parent = observe_runtime::propagation::extract(&headers);
 //! assert!(!parent.is_valid()); // nothing is current outside an observed call
 //! ```
+//!
+//! What is read:
+//! - `traceparent` by its grammar ([`edges::traceparent`](self)): exact
+//!   field lengths, lowercase hex, version `ff` and all-zero ids refused,
+//!   later versions read by their version-00 prefix. Two `traceparent`
+//!   headers make the context invalid.
+//! - `tracestate` by its grammar, only beside a valid `traceparent`;
+//!   repeated headers are joined with `,` in order. It becomes the
+//!   context's [`TraceState`]: carried with that context only, never
+//!   remembered for the trace.
+//! - `baggage`, repeated headers joined, by [`crate::baggage`].
+//!
+//! Header names match in any case. Whatever is ignored is counted in
+//! `observe_propagation_errors_total{reason}`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use opentelemetry::propagation::{
-    Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
-};
-use opentelemetry::trace::{
-    SpanContext as OtelSpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
-};
-use opentelemetry::Context;
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry::propagation::{Extractor, Injector};
 
 use crate::core::health::count_error;
+use crate::edges::messaging::Carrier;
+use crate::edges::traceparent;
 use crate::hot::baggage::{self, Baggage};
-use crate::hot::context::{self, SpanContext};
-use crate::hot::trace_state;
+use crate::hot::context::{self, SpanContext, RANDOM, SAMPLED};
+use crate::hot::trace_state::{self, TraceState};
 
 /// A W3C propagation format named in `OTEL_PROPAGATORS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,62 +45,22 @@ pub enum Propagator {
     Baggage,
 }
 
-static PROPAGATOR: RwLock<Option<Arc<TextMapCompositePropagator>>> = RwLock::new(None);
+/// Whether `traceparent` and `tracestate` are read and written
+/// (`OTEL_PROPAGATORS` names `tracecontext`; on by default).
+static TRACE_CONTEXT_ON: AtomicBool = AtomicBool::new(true);
 /// Whether `baggage` is read and written (`OTEL_PROPAGATORS` names it; on by
-/// default). Baggage is parsed by [`crate::baggage`] itself, so the W3C
-/// limits (180 members) hold rather than the SDK's smaller ones.
+/// default).
 static BAGGAGE_ON: AtomicBool = AtomicBool::new(true);
 
 pub(crate) fn configure(propagators: &[Propagator]) {
+    TRACE_CONTEXT_ON.store(
+        propagators.contains(&Propagator::TraceContext),
+        Ordering::Relaxed,
+    );
     BAGGAGE_ON.store(
         propagators.contains(&Propagator::Baggage),
         Ordering::Relaxed,
     );
-    *PROPAGATOR.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(build(propagators)));
-}
-
-fn build(propagators: &[Propagator]) -> TextMapCompositePropagator {
-    let list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = propagators
-        .iter()
-        .map(|p| -> Box<dyn TextMapPropagator + Send + Sync> {
-            match p {
-                Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
-                Propagator::Baggage => Box::new(BaggagePropagator::new()),
-            }
-        })
-        .collect();
-    TextMapCompositePropagator::new(list)
-}
-
-fn propagator() -> Arc<TextMapCompositePropagator> {
-    if let Some(p) = PROPAGATOR
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-    {
-        return Arc::clone(p);
-    }
-    let default = Arc::new(build(&[Propagator::TraceContext, Propagator::Baggage]));
-    *PROPAGATOR.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&default));
-    default
-}
-
-fn to_otel(context: SpanContext) -> Context {
-    if !context.is_valid() {
-        return Context::new();
-    }
-    let flags = if context.sampled {
-        TraceFlags::SAMPLED
-    } else {
-        TraceFlags::default()
-    };
-    Context::new().with_remote_span_context(OtelSpanContext::new(
-        TraceId::from(context.trace_id),
-        SpanId::from(context.span_id),
-        flags,
-        true,
-        trace_state::get(context.trace_id),
-    ))
 }
 
 /// The header carriers of HTTP and the message brokers, one per cargo
@@ -108,182 +77,224 @@ pub mod carriers {
 }
 
 /// Writes the current observed span into outgoing headers (`traceparent`,
-/// plus `tracestate` and the current [`baggage`](crate::baggage) as
+/// plus its `tracestate` and the current [`baggage`](crate::baggage) as
 /// configured). Outside an observed call it writes only the baggage, if any.
 pub fn inject(carrier: &mut dyn Injector) {
-    inject_context(context::current(), carrier);
+    inject_context(&context::current(), carrier);
 }
 
 /// Writes `context` (and the current baggage) into outgoing headers.
-pub fn inject_context(context: SpanContext, carrier: &mut dyn Injector) {
+pub fn inject_context(context: &SpanContext, carrier: &mut dyn Injector) {
     for (name, value) in inject_fields(context) {
         carrier.set(name, value);
     }
 }
 
-/// Reads the sender's span from incoming headers. A missing, malformed or
-/// oversized header gives [`SpanContext::NONE`], so the next span starts a new
-/// trace; a malformed one is counted in `observe_propagation_errors_total`.
-pub fn extract(carrier: &dyn Extractor) -> SpanContext {
-    extract_fields(extractor_fields(carrier))
+/// Reads the sender's span from incoming headers: a `HashMap<String,
+/// String>` or `BTreeMap` (keys in any case), any OpenTelemetry `Extractor`
+/// as `&dyn Extractor`, and the broker carriers of [`carriers`]. A missing,
+/// malformed or oversized header gives [`SpanContext::NONE`], so the next
+/// span starts a new trace; a malformed one is counted in
+/// `observe_propagation_errors_total`.
+pub fn extract<C: Carrier + ?Sized>(carrier: &C) -> SpanContext {
+    carrier.remote().context
 }
 
 /// Reads the sender's span and baggage from incoming headers.
-pub fn extract_remote(carrier: &dyn Extractor) -> Remote {
-    extract_remote_fields(extractor_fields(carrier))
-}
-
-fn extractor_fields(carrier: &dyn Extractor) -> HeaderFields {
-    let mut fields = HeaderFields::default();
-    for name in crate::edges::brokers::NAMES {
-        if let Some(value) = carrier.get(name) {
-            fields.set(name, Ok(value));
-        }
-    }
-    fields
+pub fn extract_remote<C: Carrier + ?Sized>(carrier: &C) -> Remote {
+    carrier.remote()
 }
 
 /// What a message carries from its sender: the sender's span, to continue
 /// or link to, and the baggage.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Remote {
-    /// The sender's span, or [`SpanContext::NONE`].
+    /// The sender's span (with its `tracestate`), or [`SpanContext::NONE`].
     pub context: SpanContext,
     /// The baggage, when the message had any (and baggage propagation is on).
     pub baggage: Option<Arc<Baggage>>,
 }
 
-/// The W3C Baggage limits: a header of at most 8192 bytes and 180 members.
+/// The W3C Baggage limits observe keeps: a header of at most 8192 bytes and
+/// 180 members.
 pub const BAGGAGE_MAX_BYTES: usize = baggage::MAX_BYTES;
 /// See [`BAGGAGE_MAX_BYTES`].
 pub const BAGGAGE_MAX_MEMBERS: usize = baggage::MAX_MEMBERS;
-/// W3C Trace Context: `tracestate` has at most 32 list members; 512 bytes is
-/// the size vendors must accept.
-const TRACESTATE_MAX_BYTES: usize = 512;
 
-/// The W3C headers of one message, as text, before any interpretation.
+/// The W3C headers of one message, as text, before any interpretation:
+/// what every carrier reads its headers into, so that validation and
+/// counting happen in one place.
 #[derive(Default)]
 pub(crate) struct HeaderFields {
-    traceparent: Option<String>,
-    tracestate: Option<String>,
-    baggage: Option<String>,
+    traceparent: Traceparent,
+    tracestate: Joined,
+    baggage: Joined,
+}
+
+/// The `traceparent` headers seen.
+#[derive(Default)]
+enum Traceparent {
+    #[default]
+    Missing,
+    One(String),
+    TooLong,
+    /// More than one: "Traceparent Header" defines one value, and with
+    /// two there is no telling which parent is meant.
+    Repeated,
+}
+
+/// A list header (`tracestate`, `baggage`) that may come in several lines,
+/// joined with `,` in the order received (RFC 9110 5.3).
+#[derive(Default)]
+struct Joined {
+    value: Option<String>,
+    /// More arrived than is read at all; the rest was not kept.
+    over: bool,
+}
+
+impl Joined {
+    fn push(&mut self, part: &str, cap: usize) {
+        let value = self.value.get_or_insert_with(String::new);
+        let extra = part.len() + usize::from(!value.is_empty());
+        if value.len() + extra > cap {
+            self.over = true;
+            return;
+        }
+        if !value.is_empty() {
+            value.push(',');
+        }
+        value.push_str(part);
+    }
 }
 
 impl HeaderFields {
-    /// Records header `name`; `Err` is a value that was not text.
-    pub(crate) fn set(&mut self, name: &str, value: Result<&str, ()>) {
+    /// Records one header, `name` in any case; `Err` is a value that was not
+    /// text. Other names are ignored.
+    pub(crate) fn add(&mut self, name: &str, value: Result<&str, ()>) {
+        let Some(known) = crate::edges::brokers::known(name) else {
+            return;
+        };
         let Ok(value) = value else {
             count_error("not_utf8");
             return;
         };
-        let slot = match name {
-            "traceparent" => &mut self.traceparent,
-            "tracestate" => &mut self.tracestate,
-            "baggage" => &mut self.baggage,
-            _ => return,
-        };
-        *slot = Some(value.to_owned());
-    }
-}
-
-impl Extractor for HeaderFields {
-    fn get(&self, key: &str) -> Option<&str> {
-        match key {
-            "traceparent" => self.traceparent.as_deref(),
-            "tracestate" => self.tracestate.as_deref(),
-            // Parsed by `crate::baggage`, not by the SDK's propagator.
-            _ => None,
+        match known {
+            "traceparent" => {
+                self.traceparent = match self.traceparent {
+                    Traceparent::Missing if value.len() > traceparent::MAX_BYTES => {
+                        Traceparent::TooLong
+                    }
+                    Traceparent::Missing => Traceparent::One(value.to_owned()),
+                    _ => Traceparent::Repeated,
+                }
+            }
+            "tracestate" => self.tracestate.push(value, trace_state::MAX_INPUT_BYTES),
+            _ => self.baggage.push(value, baggage::MAX_INPUT_BYTES),
         }
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        crate::edges::brokers::NAMES
-            .into_iter()
-            .filter(|k| self.get(k).is_some())
-            .collect()
     }
 }
 
 /// Validates and interprets the headers of one message.
+// Called by the broker carriers only, each behind its feature.
+#[cfg_attr(
+    not(any(
+        feature = "http",
+        feature = "amqp",
+        feature = "nats",
+        feature = "kafka"
+    )),
+    allow(dead_code)
+)]
 pub(crate) fn extract_fields(fields: HeaderFields) -> SpanContext {
     extract_remote_fields(fields).context
 }
 
 /// Validates and interprets the headers of one message, baggage included.
-pub(crate) fn extract_remote_fields(mut fields: HeaderFields) -> Remote {
-    let baggage = match fields.baggage.take() {
+pub(crate) fn extract_remote_fields(fields: HeaderFields) -> Remote {
+    let baggage = match fields.baggage.value {
         Some(header) if BAGGAGE_ON.load(Ordering::Relaxed) => {
+            if fields.baggage.over {
+                count_error("baggage_limit");
+            }
             Baggage::from_header(&header).map(Arc::new)
         }
         _ => None,
     };
-    Remote {
-        context: extract_span(fields),
-        baggage,
-    }
+    let context = if TRACE_CONTEXT_ON.load(Ordering::Relaxed) {
+        extract_span(fields.traceparent, fields.tracestate)
+    } else {
+        SpanContext::NONE
+    };
+    Remote { context, baggage }
 }
 
-fn extract_span(mut fields: HeaderFields) -> SpanContext {
-    if let Some(state) = &fields.tracestate {
-        if state.len() > TRACESTATE_MAX_BYTES || state.split(',').count() > 32 {
+fn extract_span(traceparent: Traceparent, tracestate: Joined) -> SpanContext {
+    let parent = match traceparent {
+        // "Processing Model": without a `traceparent` there is nothing
+        // to continue, and a `tracestate` alone is not read.
+        Traceparent::Missing => return SpanContext::NONE,
+        Traceparent::TooLong => Err(traceparent::Error::TooLong.reason()),
+        Traceparent::Repeated => Err("traceparent_repeated"),
+        Traceparent::One(value) => traceparent::parse(&value).map_err(traceparent::Error::reason),
+    };
+    let parent = match parent {
+        Ok(parent) => parent,
+        Err(reason) => {
+            // "Tracestate Header": "If the vendor failed to parse
+            // traceparent, it MUST NOT attempt to parse tracestate."
+            count_error(reason);
+            return SpanContext::NONE;
+        }
+    };
+    let trace_state = match tracestate.value {
+        None => TraceState::NONE,
+        Some(_) if tracestate.over => {
             count_error("tracestate_limit");
-            fields.tracestate = None;
-        } else if !state
-            .bytes()
-            .all(|b| b == b'\t' || (0x20..=0x7e).contains(&b))
-        {
-            // W3C tracestate is printable ASCII. A control character would be
-            // passed on into the next message's headers, where a carrier may
-            // reject it (async-nats panics on `\r` and `\n`).
-            count_error("tracestate_invalid");
-            fields.tracestate = None;
+            TraceState::NONE
         }
-    }
-    let has_traceparent = fields.traceparent.is_some();
-    let cx = propagator().extract(&fields);
-    let span = cx.span();
-    let remote = span.span_context();
-    if !remote.is_valid() {
-        if has_traceparent {
-            count_error("traceparent_invalid");
-        }
-        return SpanContext::NONE;
-    }
-    let trace_id = u128::from_be_bytes(remote.trace_id().to_bytes());
-    if *remote.trace_state() != TraceState::NONE {
-        trace_state::remember(trace_id, remote.trace_state());
-    }
+        Some(header) => match trace_state::parse(&header) {
+            Ok((state, parsed)) => {
+                if parsed.truncated {
+                    count_error("tracestate_limit");
+                }
+                state
+            }
+            Err(error) => {
+                count_error(error.reason());
+                TraceState::NONE
+            }
+        },
+    };
     SpanContext {
-        trace_id,
-        span_id: u64::from_be_bytes(remote.span_id().to_bytes()),
-        sampled: remote.is_sampled(),
+        trace_id: parent.trace_id,
+        span_id: parent.parent_id,
+        sampled: parent.flags & SAMPLED != 0,
+        random: parent.flags & RANDOM != 0,
         remote: true,
+        trace_state,
     }
 }
 
 /// The header fields that carry `context` and the current baggage, by W3C
 /// name.
-pub(crate) fn inject_fields(context: SpanContext) -> Vec<(&'static str, String)> {
-    let baggage = if BAGGAGE_ON.load(Ordering::Relaxed) {
-        baggage::with_current(|b| b.and_then(Baggage::to_header))
-    } else {
-        None
-    };
-    let mut fields = Vec::new();
-    if context.is_valid() {
-        let mut map = HashMap::new();
-        propagator().inject_context(&to_otel(context), &mut map);
-        fields.extend(
-            ["traceparent", "tracestate"]
-                .into_iter()
-                .filter_map(|name| map.remove(name).map(|value| (name, value)))
-                // The SDK writes an empty `tracestate` when there is none;
-                // W3C allows leaving the header out, and brokers carry less.
-                .filter(|(_, value)| !value.is_empty()),
-        );
+pub(crate) fn inject_fields(context: &SpanContext) -> Vec<(&'static str, String)> {
+    let mut fields = Vec::with_capacity(3);
+    if context.is_valid() && TRACE_CONTEXT_ON.load(Ordering::Relaxed) {
+        fields.push((
+            "traceparent",
+            traceparent::format(context.trace_id, context.span_id, context.trace_flags()),
+        ));
+        // "tracestate Header Field Values": vendors "SHOULD avoid sending"
+        // an empty `tracestate`, so
+        // none is written when there is none.
+        if !context.trace_state.is_empty() {
+            fields.push(("tracestate", context.trace_state.header().to_owned()));
+        }
     }
-    if let Some(baggage) = baggage {
-        fields.push(("baggage", baggage));
+    if BAGGAGE_ON.load(Ordering::Relaxed) {
+        if let Some(baggage) = baggage::with_current(|b| b.and_then(Baggage::to_header)) {
+            fields.push(("baggage", baggage));
+        }
     }
     fields
 }
@@ -293,151 +304,239 @@ pub fn error_count(reason: &str) -> u64 {
     crate::core::health::error_count(reason)
 }
 
+/// Keys in any case. Keys that differ only in case are read in byte order,
+/// so that the outcome does not depend on the map's iteration order.
+impl<S: std::hash::BuildHasher> Carrier for HashMap<String, String, S> {
+    fn remote(&self) -> Remote {
+        let mut found: Vec<(&String, &String)> = self
+            .iter()
+            .filter(|(key, _)| crate::edges::brokers::known(key).is_some())
+            .collect();
+        found.sort_unstable();
+        let mut fields = HeaderFields::default();
+        for (key, value) in found {
+            fields.add(key, Ok(value));
+        }
+        extract_remote_fields(fields)
+    }
+}
+
+/// Keys in any case, in the map's order.
+impl Carrier for BTreeMap<String, String> {
+    fn remote(&self) -> Remote {
+        let mut fields = HeaderFields::default();
+        for (key, value) in self {
+            fields.add(key, Ok(value));
+        }
+        extract_remote_fields(fields)
+    }
+}
+
+/// Any OpenTelemetry `Extractor`: its `keys()` in any case, every value of
+/// each (`get_all`).
+impl Carrier for dyn Extractor + '_ {
+    fn remote(&self) -> Remote {
+        let mut fields = HeaderFields::default();
+        for key in self.keys() {
+            if crate::edges::brokers::known(key).is_none() {
+                continue;
+            }
+            for value in self.get_all(key).unwrap_or_default() {
+                fields.add(key, Ok(value));
+            }
+        }
+        extract_remote_fields(fields)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    #[test]
-    fn tracestate_is_passed_on_in_the_same_trace() {
-        // The W3C Trace Context specification's tracestate example.
-        let mut headers = HashMap::new();
-        headers.insert(
-            "traceparent".to_owned(),
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
-        );
-        headers.insert(
-            "tracestate".to_owned(),
-            "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7".to_owned(),
-        );
-        let parent = extract(&headers);
-        assert!(parent.is_valid());
+    const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
-        // A span of this process in the same trace sends it onward unchanged.
-        let child = SpanContext {
+    fn headers(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// A span of this process in `parent`'s trace.
+    fn child(parent: &SpanContext) -> SpanContext {
+        SpanContext {
             span_id: 0x1234,
             remote: false,
-            ..parent
-        };
+            ..parent.clone()
+        }
+    }
+
+    fn injected(context: &SpanContext) -> HashMap<String, String> {
         let mut out = HashMap::new();
-        inject_context(child, &mut out);
+        inject_context(context, &mut out);
+        out
+    }
+
+    #[test]
+    fn tracestate_goes_with_its_context_only() {
+        // The W3C Trace Context specification's tracestate example.
+        let parent = extract(&headers(&[
+            ("traceparent", TRACEPARENT),
+            ("tracestate", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+        ]));
+        assert!(parent.is_valid());
+        assert_eq!(
+            parent.trace_state.header(),
+            "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+        );
+        let out = injected(&child(&parent));
         assert_eq!(
             out["traceparent"],
             "00-0af7651916cd43dd8448eb211c80319c-0000000000001234-01"
         );
         assert_eq!(out["tracestate"], "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
-        assert_eq!(
-            trace_state::get(child.trace_id).header(),
-            "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
-            "exported spans of the trace carry it too"
-        );
 
-        // Another trace does not.
-        let other = SpanContext {
-            trace_id: 0x77,
-            ..child
-        };
-        let mut out = HashMap::new();
-        inject_context(other, &mut out);
-        assert!(!out.contains_key("tracestate"), "{out:?}");
+        // A later request of the same trace without a tracestate sends none:
+        // nothing is remembered per trace.
+        let later = extract(&headers(&[("traceparent", TRACEPARENT)]));
+        assert_eq!(later.trace_id, parent.trace_id);
+        assert!(!injected(&child(&later)).contains_key("tracestate"));
     }
 
     #[test]
     fn tracestate_with_control_characters_is_dropped_and_counted() {
-        let mut headers = HashMap::new();
-        headers.insert(
-            "traceparent".to_owned(),
-            "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-01".to_owned(),
-        );
-        headers.insert("tracestate".to_owned(), "rojo=00f0\n67aa".to_owned());
         let before = error_count("tracestate_invalid");
-        let parent = extract(&headers);
+        let parent = extract(&headers(&[
+            ("traceparent", TRACEPARENT),
+            ("tracestate", "rojo=00f0\n67aa"),
+        ]));
         assert!(parent.is_valid(), "the traceparent is still used");
         assert_eq!(error_count("tracestate_invalid"), before + 1);
-        let mut out = HashMap::new();
-        inject_context(
-            SpanContext {
-                span_id: 0x99,
-                remote: false,
-                ..parent
-            },
-            &mut out,
-        );
-        assert!(!out.contains_key("tracestate"), "{out:?}");
+        assert!(!injected(&child(&parent)).contains_key("tracestate"));
     }
 
     #[test]
-    fn remembered_tracestates_are_bounded() {
-        let state = TraceState::from_key_value([("vendor", "v")]).unwrap();
-        for trace_id in 1..=(trace_state::TRACE_STATES_MAX as u128 + 10) {
-            trace_state::remember(trace_id << 64, &state);
-        }
-        assert!(
-            trace_state::TRACE_STATE_COUNT.load(Ordering::Relaxed) <= trace_state::TRACE_STATES_MAX
-        );
+    fn tracestate_without_traceparent_is_not_read() {
+        let before = error_count("tracestate_invalid");
+        let parent = extract(&headers(&[("tracestate", "FOO=1")]));
+        assert_eq!(parent, SpanContext::NONE);
         assert_eq!(
-            trace_state::get(1 << 64),
-            TraceState::NONE,
-            "the oldest went first"
-        );
-        assert_eq!(
-            trace_state::get((trace_state::TRACE_STATES_MAX as u128 + 10) << 64).header(),
-            "vendor=v"
+            error_count("tracestate_invalid"),
+            before,
+            "not parsed at all"
         );
     }
 
     #[test]
     fn round_trips_the_w3c_example() {
         // The example from the W3C Trace Context specification.
-        let mut headers = HashMap::new();
-        headers.insert(
-            "traceparent".to_owned(),
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
-        );
-        let parent = extract(&headers);
+        let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let parent = extract(&headers(&[("traceparent", incoming)]));
         assert_eq!(parent.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(parent.span_id_hex(), "00f067aa0ba902b7");
-        assert!(parent.sampled && parent.remote);
-
-        let mut out = HashMap::new();
-        inject_context(parent, &mut out);
-        assert_eq!(out["traceparent"], headers["traceparent"]);
+        assert!(parent.sampled && parent.remote && !parent.random);
+        assert_eq!(injected(&parent)["traceparent"], incoming);
     }
 
     #[test]
-    fn malformed_headers_start_a_new_trace() {
-        for bad in [
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "garbage",
-        ] {
-            let headers = HashMap::from([("traceparent".to_owned(), bad.to_owned())]);
-            let before = error_count("traceparent_invalid");
-            assert_eq!(extract(&headers), SpanContext::NONE, "{bad}");
-            assert_eq!(
-                error_count("traceparent_invalid"),
-                before + 1,
-                "{bad} is counted"
-            );
+    fn the_random_flag_is_passed_on() {
+        for flags in ["00", "01", "02", "03"] {
+            let incoming = format!("{}{flags}", &TRACEPARENT[..53]);
+            let parent = extract(&headers(&[("traceparent", &incoming)]));
+            assert_eq!(parent.random, flags == "02" || flags == "03");
+            assert_eq!(injected(&child(&parent))["traceparent"][53..], flags[..]);
         }
     }
 
     #[test]
-    fn oversized_baggage_is_dropped_and_counted() {
+    fn malformed_headers_start_a_new_trace() {
+        for (bad, reason) in [
+            (
+                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "traceparent_invalid",
+            ),
+            (
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                "traceparent_invalid",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                "traceparent_invalid",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+                "traceparent_invalid",
+            ),
+            (
+                "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "traceparent_invalid",
+            ),
+            ("garbage", "traceparent_invalid"),
+        ] {
+            let before = error_count(reason);
+            assert_eq!(
+                extract(&headers(&[("traceparent", bad)])),
+                SpanContext::NONE,
+                "{bad}"
+            );
+            assert_eq!(error_count(reason), before + 1, "{bad} is counted");
+        }
+        let long = format!("cc{}-{}", &TRACEPARENT[2..], "x".repeat(1 << 20));
+        let before = error_count("traceparent_too_long");
+        assert_eq!(
+            extract(&headers(&[("traceparent", &long)])),
+            SpanContext::NONE
+        );
+        assert_eq!(error_count("traceparent_too_long"), before + 1);
+    }
+
+    #[test]
+    fn header_names_match_in_any_case_and_repeats_are_read() {
+        let parent = extract(&headers(&[
+            ("TraceParent", TRACEPARENT),
+            ("TRACESTATE", "foo=1"),
+        ]));
+        assert!(parent.is_valid());
+        assert_eq!(parent.trace_state.header(), "foo=1");
+
+        // Two spellings of one name are two headers: two traceparents are
+        // invalid, two tracestates are joined in byte order of their names.
+        let before = error_count("traceparent_repeated");
+        let two = extract(&headers(&[
+            ("traceparent", TRACEPARENT),
+            ("Traceparent", TRACEPARENT),
+        ]));
+        assert_eq!(two, SpanContext::NONE);
+        assert_eq!(error_count("traceparent_repeated"), before + 1);
+        let joined = extract(&headers(&[
+            ("traceparent", TRACEPARENT),
+            ("Tracestate", "a=1"),
+            ("tracestate", "b=2"),
+        ]));
+        assert_eq!(joined.trace_state.header(), "a=1,b=2");
+    }
+
+    #[test]
+    fn any_opentelemetry_extractor_can_be_read() {
+        let map = headers(&[("traceparent", TRACEPARENT)]);
+        let carrier: &dyn Extractor = &map;
+        assert_eq!(
+            extract(carrier).trace_id_hex(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+    }
+
+    #[test]
+    fn oversized_baggage_keeps_what_fits_and_is_counted() {
         let big = (0..200)
             .map(|i| format!("k{i}=v"))
             .collect::<Vec<_>>()
             .join(",");
-        let headers = HashMap::from([
-            (
-                "traceparent".to_owned(),
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
-            ),
-            ("baggage".to_owned(), big),
-        ]);
         let before = error_count("baggage_limit");
-        assert!(extract(&headers).is_valid(), "the trace still continues");
+        let remote = extract_remote(&headers(&[("traceparent", TRACEPARENT), ("baggage", &big)]));
+        assert!(remote.context.is_valid(), "the trace still continues");
+        assert_eq!(remote.baggage.unwrap().len(), BAGGAGE_MAX_MEMBERS);
         assert_eq!(error_count("baggage_limit"), before + 1);
     }
 
@@ -448,6 +547,9 @@ mod tests {
     #[test]
     fn interoperates_with_the_w3c_examples() {
         use opentelemetry::baggage::BaggageExt as _;
+        use opentelemetry::propagation::TextMapPropagator as _;
+        use opentelemetry::trace::TraceContextExt as _;
+        use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
         for (traceparent, sampled) in [
             (
@@ -459,18 +561,14 @@ mod tests {
                 false,
             ),
         ] {
-            let headers = HashMap::from([
-                ("traceparent".to_owned(), traceparent.to_owned()),
+            let remote = extract_remote(&headers(&[
+                ("traceparent", traceparent),
+                ("tracestate", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
                 (
-                    "tracestate".to_owned(),
-                    "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".to_owned(),
+                    "baggage",
+                    "userId=alice,serverNode=DF%2028,isProduction=false",
                 ),
-                (
-                    "baggage".to_owned(),
-                    "userId=alice,serverNode=DF%2028,isProduction=false".to_owned(),
-                ),
-            ]);
-            let remote = extract_remote(&headers);
+            ]));
             assert_eq!(
                 remote.context.trace_id_hex(),
                 "0af7651916cd43dd8448eb211c80319c"
@@ -489,9 +587,9 @@ mod tests {
 
             // Written back: the same strings.
             let _current = Baggage::clone(&baggage).attach();
-            let mut out = HashMap::new();
-            inject_context(remote.context, &mut out);
+            let out = injected(&remote.context);
             assert_eq!(out["traceparent"], traceparent);
+            assert_eq!(out["tracestate"], "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
             assert_eq!(
                 out["baggage"],
                 "userId=alice,serverNode=DF%2028,isProduction=false"
@@ -506,6 +604,10 @@ mod tests {
             );
             assert_eq!(otel.span_id().to_string(), "b7ad6b7169203331");
             assert_eq!(otel.is_sampled(), sampled);
+            assert_eq!(
+                otel.trace_state().header(),
+                "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+            );
             let cx = BaggagePropagator::new().extract(&out);
             assert_eq!(
                 cx.baggage()

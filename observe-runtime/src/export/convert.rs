@@ -5,15 +5,16 @@ use std::borrow::Cow;
 use once_cell::sync::Lazy;
 use opentelemetry::trace::{
     Event, Link, SpanContext as OtelSpanContext, SpanId, SpanKind as OtelKind, Status, TraceFlags,
-    TraceId, TraceState,
+    TraceId,
 };
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
 use crate::hot::callsite::{OutcomeKind, SpanKind};
+use crate::hot::clock;
 use crate::hot::context::SpanContext;
 use crate::hot::span::{SpanExtra, SpanRecord};
-use crate::hot::{clock, trace_state};
+use crate::hot::trace_state::TraceState;
 
 fn otel_kind(kind: SpanKind) -> OtelKind {
     match kind {
@@ -37,18 +38,13 @@ fn links_of(contexts: Vec<SpanContext>) -> SpanLinks {
     out.links = contexts
         .into_iter()
         .map(|context| {
-            let flags = if context.sampled {
-                TraceFlags::SAMPLED
-            } else {
-                TraceFlags::default()
-            };
             Link::new(
                 OtelSpanContext::new(
                     TraceId::from(context.trace_id),
                     SpanId::from(context.span_id),
-                    flags,
+                    TraceFlags::new(context.trace_flags()),
                     context.remote,
-                    TraceState::NONE,
+                    context.trace_state.to_otel(),
                 ),
                 Vec::new(),
                 0,
@@ -63,17 +59,19 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
     let callsite = record.callsite();
     let outcome = record.outcome();
     let parent_remote = record.parent_remote();
-    let (error_type, message, user_attributes, links) = match record.extra {
+    let random = record.random();
+    let (error_type, message, user_attributes, links, trace_state) = match record.extra {
         Some(extra) => {
             let SpanExtra {
                 attributes,
                 error_type,
                 message,
                 links,
+                trace_state,
             } = *extra;
-            (error_type, message, attributes, links)
+            (error_type, message, attributes, links, trace_state)
         }
-        None => ("", None, Vec::new(), Vec::new()),
+        None => ("", None, Vec::new(), Vec::new(), TraceState::NONE),
     };
     let end_time = clock::to_system_time(record.end);
     // The callsite's four, the user's, and one for the outcome.
@@ -118,9 +116,9 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
             TraceId::from(record.trace_id),
             SpanId::from(record.span_id),
             // Only sampled spans are recorded.
-            TraceFlags::SAMPLED,
+            TraceFlags::new(if random { 0x03 } else { 0x01 }),
             false,
-            trace_state::get(record.trace_id),
+            trace_state.to_otel(),
         ),
         parent_span_id: SpanId::from(record.parent_span_id),
         parent_span_is_remote: parent_remote,

@@ -11,10 +11,21 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::state;
+use super::trace_state::TraceState;
+
+/// W3C Trace Context, "Sampled flag": bit 0, the caller may have
+/// recorded the trace.
+pub(crate) const SAMPLED: u8 = 0x01;
+/// W3C Trace Context level 2, "Random Trace ID Flag": bit 1, at
+/// least the right-most 7 bytes of the trace id are random.
+pub(crate) const RANDOM: u8 = 0x02;
 
 /// The identity of a span: what logs, child spans and outgoing message headers
 /// need to refer to it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+///
+/// Cloning it is cheap: the ids are plain data and the
+/// [`trace_state`](SpanContext::trace_state) is a reference count, or nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SpanContext {
     /// W3C trace id; `0` means "no trace".
     pub trace_id: u128,
@@ -22,8 +33,57 @@ pub struct SpanContext {
     pub span_id: u64,
     /// Whether the trace is sampled (the span is exported).
     pub sampled: bool,
+    /// W3C Trace Context level 2's random flag: the trace id's right-most 7
+    /// bytes are random, so a sampler downstream may decide on them. Set on
+    /// every trace observe starts, and passed on unchanged within a trace.
+    pub random: bool,
     /// Whether this context came from another process (extracted from headers).
     pub remote: bool,
+    /// The vendors' `tracestate` entries that came with the trace, passed on
+    /// unchanged on every outgoing call in it and exported with its spans.
+    pub trace_state: TraceState,
+}
+
+/// A context as the per-call path holds it: the ids and flags, plain data.
+/// The `tracestate` sits beside it (in `state::Local::current_state`, in a
+/// span's `extra`), since a call that does not carry one never touches it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ids {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    /// [`SAMPLED`] and [`RANDOM`].
+    pub(crate) flags: u8,
+    pub(crate) remote: bool,
+}
+
+impl Ids {
+    pub(crate) const NONE: Ids = Ids {
+        trace_id: 0,
+        span_id: 0,
+        flags: 0,
+        remote: false,
+    };
+
+    #[inline(always)]
+    pub(crate) fn sampled(&self) -> bool {
+        self.flags & SAMPLED != 0
+    }
+
+    pub(crate) fn is_valid(&self) -> bool {
+        self.trace_id != 0 && self.span_id != 0
+    }
+
+    /// The full context, with `trace_state`.
+    pub(crate) fn with_state(self, trace_state: TraceState) -> SpanContext {
+        SpanContext {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            sampled: self.flags & SAMPLED != 0,
+            random: self.flags & RANDOM != 0,
+            remote: self.remote,
+            trace_state,
+        }
+    }
 }
 
 impl SpanContext {
@@ -32,7 +92,9 @@ impl SpanContext {
         trace_id: 0,
         span_id: 0,
         sampled: false,
+        random: false,
         remote: false,
+        trace_state: TraceState::NONE,
     };
 
     /// `true` when this refers to a span.
@@ -50,16 +112,43 @@ impl SpanContext {
         format!("{:016x}", self.span_id)
     }
 
+    /// The W3C `trace-flags` byte: `0x01` sampled, `0x02` random.
+    pub fn trace_flags(&self) -> u8 {
+        self.flags()
+    }
+
+    fn flags(&self) -> u8 {
+        (u8::from(self.sampled) * SAMPLED) | (u8::from(self.random) * RANDOM)
+    }
+
+    pub(crate) fn ids(&self) -> Ids {
+        Ids {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            flags: self.flags(),
+            remote: self.remote,
+        }
+    }
+
     /// Makes this context current until the returned guard drops.
     ///
     /// Use it to continue a trace received from another process, or to run a
     /// piece of synchronous work under a context captured with [`current`].
     #[inline]
     pub fn attach(self) -> ContextGuard {
-        ContextGuard {
-            prev: state::with_local(|l| l.current.replace(self)),
+        let ids = self.ids();
+        // Without a trace there is no state to pass on: the per-call path
+        // relies on it (a new root span never looks at the state).
+        let trace_state = if ids.trace_id == 0 {
+            TraceState::NONE
+        } else {
+            self.trace_state
+        };
+        state::with_local(|l| ContextGuard {
+            prev: l.current.replace(ids),
+            prev_state: l.current_state.replace(trace_state.into_raw()),
             _not_send: PhantomData,
-        }
+        })
     }
 }
 
@@ -67,7 +156,25 @@ impl SpanContext {
 /// [`SpanContext::NONE`] outside any observed call.
 #[inline]
 pub fn current() -> SpanContext {
+    state::with_local(|l| {
+        // SAFETY: the cell owns a reference to its state while it is set;
+        // this takes one more.
+        let trace_state = unsafe { TraceState::clone_raw(l.current_state.get()) };
+        l.current.get().with_state(trace_state)
+    })
+}
+
+/// The ids of the current context, without its `tracestate`: what logs and
+/// the panic hook need.
+#[inline]
+pub(crate) fn current_ids() -> Ids {
     state::with_local(|l| l.current.get())
+}
+
+/// This thread's current `tracestate`, a new reference.
+pub(crate) fn current_trace_state(local: &state::Local) -> TraceState {
+    // SAFETY: as in `current`.
+    unsafe { TraceState::clone_raw(local.current_state.get()) }
 }
 
 /// Restores the previously current context when dropped.
@@ -75,14 +182,22 @@ pub fn current() -> SpanContext {
 /// Not `Send`: the current context belongs to one thread.
 #[must_use = "the context is current only while the guard lives"]
 pub struct ContextGuard {
-    prev: SpanContext,
+    prev: Ids,
+    /// The previous state's reference, owned by the guard until it is put
+    /// back.
+    prev_state: *const (),
     _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for ContextGuard {
     #[inline]
     fn drop(&mut self) {
-        state::with_local(|l| l.current.set(self.prev));
+        let mine = state::with_local(|l| {
+            l.current.set(self.prev);
+            l.current_state.replace(self.prev_state)
+        });
+        // SAFETY: the cell owned this reference; it is handed back once.
+        drop(unsafe { TraceState::from_raw(mine) });
     }
 }
 
@@ -103,7 +218,7 @@ impl<F: Future> Future for WithContext<F> {
         // SAFETY: `inner` is structurally pinned: it is never moved out of
         // `self` and `WithContext` has no `Drop` impl that could move it.
         let this = unsafe { self.get_unchecked_mut() };
-        let _guard = this.context.attach();
+        let _guard = this.context.clone().attach();
         unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
     }
 }

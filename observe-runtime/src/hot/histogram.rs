@@ -424,7 +424,7 @@ pub(crate) fn observe(
 ) {
     if outcome == OutcomeKind::Ok {
         if let Some(shard) = cached_shard(state::local(), callsite, span.labels) {
-            shard.record(span.start, end, span.sampled, span.trace_id, span.span_id);
+            shard.record(span.start, end, span.sampled(), span.trace_id, span.span_id);
             return;
         }
     }
@@ -440,7 +440,7 @@ pub(crate) fn observe(
         local.borrow_mut().shard(callsite, metric, key).record(
             span.start,
             end,
-            span.sampled,
+            span.sampled(),
             span.trace_id,
             span.span_id,
         )

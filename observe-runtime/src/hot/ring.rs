@@ -429,7 +429,15 @@ mod tests {
     /// A record this test can tell apart from any other test's: its trace
     /// id names the test, its span id the record's order.
     fn record(test: u128, n: u64) -> SpanRecord {
-        SpanRecord::new(&CALLSITE, OutcomeKind::Ok, false, (test, n, 0), 0, 0, None)
+        SpanRecord::new(
+            &CALLSITE,
+            OutcomeKind::Ok,
+            (false, false),
+            (test, n, 0),
+            0,
+            0,
+            None,
+        )
     }
 
     /// Drains every ring until `want` records of `test` have arrived (or

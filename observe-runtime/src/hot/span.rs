@@ -13,9 +13,10 @@ use std::task::{Context, Poll};
 use opentelemetry::{KeyValue, Value};
 
 use super::callsite::{Callsite, ErrorRef, Outcome, OutcomeKind};
-use super::context::{ContextGuard, SpanContext};
+use super::context::{self, ContextGuard, Ids, SpanContext, RANDOM, SAMPLED};
 use super::histogram::{self, ExemplarSlot};
 use super::label::LabelSlot;
+use super::trace_state::TraceState;
 use super::{clock, ids, ring, state};
 
 /// A span being recorded: created when an observed call starts, finished when
@@ -35,23 +36,26 @@ pub struct ActiveSpan {
 /// storing it.
 ///
 /// `repr(C)`, in the order of [`SpanRecord`]: a sampled span's first 48
-/// bytes become its record's by a straight copy, and the parent's two flags
-/// sit in the order of [`SpanContext`]'s.
+/// bytes become its record's by a straight copy. The trace's `tracestate`,
+/// when it has one, is in `extra`.
 #[repr(C)]
 pub(crate) struct SpanState {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     pub(crate) parent_span_id: u64,
     pub(crate) start: u64,
-    /// Attributes from `fields(...)` and labels; allocated only for a sampled
-    /// span that records any.
+    /// Attributes from `fields(...)` and labels, allocated only for a
+    /// sampled span that records any; and the `tracestate` of a trace that
+    /// has one.
     pub(crate) extra: Option<Box<SpanExtra>>,
     pub(crate) callsite: &'static Callsite,
     /// The label combination, a mixed-radix number over the label sets.
     pub(crate) labels: u32,
-    pub(crate) parent_sampled: bool,
+    /// The parent's W3C flags ([`SAMPLED`], [`RANDOM`]).
+    pub(crate) parent_flags: u8,
     pub(crate) parent_remote: bool,
-    pub(crate) sampled: bool,
+    /// The span's own W3C flags: sampled, and the trace's random flag.
+    pub(crate) flags: u8,
     pub(crate) entered: Entered,
 }
 
@@ -70,9 +74,14 @@ pub(crate) enum Entered {
 const _: () = assert!(std::mem::size_of::<SpanState>() == 64);
 
 /// The rarely present parts of a span, behind one pointer: attributes from
-/// `fields(...)` and labels, and what an error or a panic records.
+/// `fields(...)` and labels, what an error or a panic records, and the
+/// trace's `tracestate`.
 #[derive(Default)]
 pub(crate) struct SpanExtra {
+    /// The `tracestate` of the span's trace, as it arrived with the remote
+    /// parent: what `enter` makes current with the span, and what is
+    /// exported with it.
+    pub(crate) trace_state: TraceState,
     pub(crate) attributes: Vec<KeyValue>,
     /// `error.type`, for `Error` and `Panic`.
     pub(crate) error_type: &'static str,
@@ -86,7 +95,7 @@ pub(crate) struct SpanExtra {
 impl Entered {
     /// How a span entered over `parent` ends.
     #[inline(always)]
-    fn over(parent: SpanContext) -> Entered {
+    fn over(parent: Ids) -> Entered {
         if parent.trace_id != 0 {
             Entered::OverParent
         } else {
@@ -99,8 +108,8 @@ impl SpanState {
     #[inline(always)]
     fn new(
         callsite: &'static Callsite,
-        parent: SpanContext,
-        (trace_id, span_id, sampled): (u128, u64, bool),
+        parent: Ids,
+        (trace_id, span_id, flags): (u128, u64, u8),
         start: u64,
         entered: Entered,
     ) -> SpanState {
@@ -112,21 +121,38 @@ impl SpanState {
             start,
             extra: None,
             labels: 0,
-            sampled,
+            flags,
             parent_remote: parent.remote,
-            parent_sampled: parent.sampled,
+            parent_flags: parent.flags,
             entered,
         }
     }
 
-    #[inline]
-    fn context(&self) -> SpanContext {
-        SpanContext {
+    /// Whether the span is exported.
+    #[inline(always)]
+    pub(crate) fn sampled(&self) -> bool {
+        self.flags & SAMPLED != 0
+    }
+
+    #[inline(always)]
+    fn ids(&self) -> Ids {
+        Ids {
             trace_id: self.trace_id,
             span_id: self.span_id,
-            sampled: self.sampled,
+            flags: self.flags,
             remote: false,
         }
+    }
+
+    fn trace_state(&self) -> TraceState {
+        self.extra
+            .as_ref()
+            .map_or(TraceState::NONE, |extra| extra.trace_state.clone())
+    }
+
+    #[inline]
+    fn context(&self) -> SpanContext {
+        self.ids().with_state(self.trace_state())
     }
 
     /// The span's ring record, ended at `end` with `outcome`.
@@ -135,7 +161,7 @@ impl SpanState {
         SpanRecord::new(
             self.callsite,
             outcome,
-            self.parent_remote,
+            (self.parent_remote, self.flags & RANDOM != 0),
             (self.trace_id, self.span_id, self.parent_span_id),
             self.start,
             end,
@@ -157,14 +183,14 @@ impl SpanState {
                 // alive (`Cell` hands none out).
                 unsafe {
                     (*current).span_id = self.parent_span_id;
-                    (*current).sampled = self.parent_sampled;
+                    (*current).flags = self.parent_flags;
                     (*current).remote = self.parent_remote;
                 }
             }
-            Entered::OverNoTrace => local.current.set(SpanContext {
+            Entered::OverNoTrace => local.current.set(Ids {
                 trace_id: 0,
                 span_id: self.parent_span_id,
-                sampled: self.parent_sampled,
+                flags: self.parent_flags,
                 remote: self.parent_remote,
             }),
         }
@@ -172,9 +198,10 @@ impl SpanState {
 }
 
 /// A finished, sampled span waiting for export: 64 bytes, one ring slot,
-/// written in place by the calling thread. What only errors, panics and
-/// `fields(...)` have is behind `extra`; the outcome and the parent's remote
-/// flag ride in the low bits of the callsite pointer.
+/// written in place by the calling thread. What only errors, panics,
+/// `fields(...)` and a `tracestate` have is behind `extra`; the outcome, the
+/// parent's remote flag and the trace's random flag ride in the low bits of
+/// the callsite pointer.
 ///
 /// `repr(C)`, in the order of [`SpanState`]'s first 48 bytes.
 #[repr(C)]
@@ -185,34 +212,38 @@ pub(crate) struct SpanRecord {
     pub(crate) parent_span_id: u64,
     pub(crate) start: u64,
     pub(crate) extra: Option<Box<SpanExtra>>,
-    /// The callsite's address, with the outcome in bits 0-1 and "the parent
-    /// is remote" in bit 2 (a `Callsite` is aligned to at least 8).
+    /// The callsite's address, with the outcome in bits 0-1, "the parent
+    /// is remote" in bit 2 and "the trace id is random" in bit 3 (a
+    /// `Callsite` is aligned to 16).
     tagged: *const Callsite,
     pub(crate) end: u64,
 }
 
-const _: () = assert!(std::mem::align_of::<Callsite>() >= 8);
+const _: () = assert!(std::mem::align_of::<Callsite>() >= 16);
 const _: () = assert!(std::mem::size_of::<SpanRecord>() == 64);
 
 // SAFETY: `tagged` points to a `'static` `Callsite`, which is `Sync`; the rest
 // is owned data.
 unsafe impl Send for SpanRecord {}
 
-const TAG_MASK: usize = 0b111;
+const TAG_MASK: usize = 0b1111;
 const REMOTE_PARENT: usize = 0b100;
+const RANDOM_TRACE: usize = 0b1000;
 
 impl SpanRecord {
     #[inline(always)]
     pub(crate) fn new(
         callsite: &'static Callsite,
         outcome: OutcomeKind,
-        parent_remote: bool,
+        (parent_remote, random): (bool, bool),
         ids: (u128, u64, u64),
         start: u64,
         end: u64,
         extra: Option<Box<SpanExtra>>,
     ) -> SpanRecord {
-        let tag = outcome as usize | if parent_remote { REMOTE_PARENT } else { 0 };
+        let tag = outcome as usize
+            | if parent_remote { REMOTE_PARENT } else { 0 }
+            | if random { RANDOM_TRACE } else { 0 };
         let (trace_id, span_id, parent_span_id) = ids;
         SpanRecord {
             tagged: (callsite as *const Callsite).map_addr(|addr| addr | tag),
@@ -242,6 +273,11 @@ impl SpanRecord {
 
     pub(crate) fn parent_remote(&self) -> bool {
         self.tagged.addr() & REMOTE_PARENT != 0
+    }
+
+    /// Whether the trace id is random (W3C level 2's random flag).
+    pub(crate) fn random(&self) -> bool {
+        self.tagged.addr() & RANDOM_TRACE != 0
     }
 }
 
@@ -282,17 +318,33 @@ pub fn start_with_parent(callsite: &'static Callsite, parent: SpanContext) -> Ac
     if !state::enabled() {
         return ActiveSpan { inner: None };
     }
-    state::with_local(|local| ActiveSpan {
-        inner: Some(start_in(callsite, parent, local, Entered::No)),
+    state::with_local(|local| {
+        let mut state = start_in(callsite, parent.ids(), local, Entered::No);
+        if !parent.trace_state.is_empty() && parent.trace_id != 0 {
+            carry_trace_state(&mut state, parent.trace_state);
+        }
+        ActiveSpan { inner: Some(state) }
     })
 }
 
 /// The current span, the ids and the clock, with one thread-local access.
 #[inline(never)]
 fn start_in_current(callsite: &'static Callsite) -> ActiveSpan {
-    state::with_local(|local| ActiveSpan {
-        inner: Some(start_in(callsite, local.current.get(), local, Entered::No)),
+    state::with_local(|local| {
+        let mut state = start_in(callsite, local.current.get(), local, Entered::No);
+        if !local.current_state.get().is_null() {
+            carry_trace_state(&mut state, context::current_trace_state(local));
+        }
+        ActiveSpan { inner: Some(state) }
     })
+}
+
+/// Keeps the trace's `tracestate` with a span whose trace has one: only
+/// such spans pay for it.
+#[cold]
+#[inline(never)]
+fn carry_trace_state(state: &mut SpanState, trace_state: TraceState) {
+    state.extra.get_or_insert_with(Box::default).trace_state = trace_state;
 }
 
 /// A synchronous call's start: ids, sampling, the clock, and the span made
@@ -316,17 +368,22 @@ fn start_entered_in_current(callsite: &'static Callsite, out: &mut MaybeUninit<A
     let (rng, ids) = if parent_trace_id != 0 {
         child_or_root(hot, local.current.get(), rng)
     } else {
-        child_or_root(hot, SpanContext::NONE, rng)
+        child_or_root(hot, Ids::NONE, rng)
     };
     local.rng.set(rng);
     let parent = local.current.get();
     let state = SpanState::new(callsite, parent, ids, 0, Entered::over(parent));
-    local.current.set(state.context());
+    // The ids only: within the parent's trace the current `tracestate`
+    // stays as it is, and a root span has none.
+    local.current.set(state.ids());
     let span = out.write(ActiveSpan { inner: Some(state) });
     // The clock last, after everything else is stored: the measured time
     // leaves out the start's own work, and the state is not held in
     // registers across `rdtsc` (which would need callee-saved ones).
     if let Some(state) = &mut span.inner {
+        if !local.current_state.get().is_null() {
+            carry_trace_state(state, context::current_trace_state(local));
+        }
         state.start = clock::tsc();
     }
 }
@@ -340,15 +397,18 @@ fn start_entered_slow(callsite: &'static Callsite, out: &mut MaybeUninit<ActiveS
     let local = state::local();
     local.tsc.set(state::hot().direct_tsc());
     let parent = local.current.get();
-    let state = start_in(callsite, parent, local, Entered::over(parent));
-    local.current.set(state.context());
+    let mut state = start_in(callsite, parent, local, Entered::over(parent));
+    local.current.set(state.ids());
+    if !local.current_state.get().is_null() {
+        carry_trace_state(&mut state, context::current_trace_state(local));
+    }
     out.write(ActiveSpan { inner: Some(state) });
 }
 
 #[inline(always)]
 fn start_in(
     callsite: &'static Callsite,
-    parent: SpanContext,
+    parent: Ids,
     local: &state::Local,
     entered: Entered,
 ) -> SpanState {
@@ -358,17 +418,22 @@ fn start_in(
     SpanState::new(callsite, parent, ids, clock::raw_with(hot), entered)
 }
 
-/// A new span's trace id, span id and sampling decision, as a child of
-/// `parent` or, when it has no trace, as a new root; and the id generator's
-/// next state.
+/// A new span's trace id, span id and flags, as a child of `parent` or,
+/// when it has no trace, as a new root; and the id generator's next state.
+///
+/// A child keeps the parent's random flag: W3C Trace Context level 2,
+/// "Random Trace ID Flag", has it propagated unchanged within a trace. A
+/// root sets it, since observe's trace ids are random in all 16 bytes.
 #[inline(always)]
-fn child_or_root(hot: &state::Hot, parent: SpanContext, rng: u64) -> (u64, (u128, u64, bool)) {
+fn child_or_root(hot: &state::Hot, parent: Ids, rng: u64) -> (u64, (u128, u64, u8)) {
     if parent.trace_id != 0 {
         let (rng, span_id) = ids::span_id_from(rng);
-        (rng, (parent.trace_id, span_id, hot.sample_child(parent)))
+        let flags = u8::from(hot.sample_child(parent)) | (parent.flags & RANDOM);
+        (rng, (parent.trace_id, span_id, flags))
     } else {
         let (rng, trace_id, span_id) = ids::root_ids_from(rng);
-        (rng, (trace_id, span_id, hot.sample_root(trace_id)))
+        let flags = u8::from(hot.sample_root(trace_id)) | RANDOM;
+        (rng, (trace_id, span_id, flags))
     }
 }
 
@@ -377,7 +442,7 @@ impl ActiveSpan {
     /// computing.
     #[inline]
     pub fn is_recording(&self) -> bool {
-        matches!(&self.inner, Some(s) if s.sampled)
+        matches!(&self.inner, Some(s) if s.sampled())
     }
 
     /// The span's context, or [`SpanContext::NONE`] when the runtime is off.
@@ -391,7 +456,7 @@ impl ActiveSpan {
     /// Records an attribute (only kept when the span is recording).
     pub fn set_attribute(&mut self, key: &'static str, value: Value) {
         if let Some(state) = &mut self.inner {
-            if state.sampled {
+            if state.sampled() {
                 state
                     .extra
                     .get_or_insert_with(Box::default)
@@ -405,7 +470,7 @@ impl ActiveSpan {
     /// and `context` is valid).
     pub fn add_link(&mut self, context: SpanContext) {
         if let Some(state) = &mut self.inner {
-            if state.sampled && context.is_valid() {
+            if state.sampled() && context.is_valid() {
                 state
                     .extra
                     .get_or_insert_with(Box::default)
@@ -491,13 +556,13 @@ fn finish_ok(state: &mut SpanState) {
         };
         exemplar = Some(shard.count(histogram::duration_ticks(state.start, end)));
     }
-    if state.sampled {
+    if state.sampled() {
         // The exemplar is written there too: what only a sampled call
         // holds stays out of this function's registers.
         return submit_ok(state, end, exemplar);
     }
     if state.extra.is_some() {
-        // Only a sampled span records into `extra`.
+        // An unsampled span's `extra` holds only its trace's `tracestate`.
         discard_extra(state);
     }
 }
@@ -556,7 +621,7 @@ fn submit_ok_slow(state: &mut SpanState, end: u64) {
 #[cold]
 #[inline(never)]
 fn finish_err(state: &mut SpanState, error_type: &'static str, error: ErrorRef<'_>) {
-    let message = state.sampled.then(|| error.to_string().into_boxed_str());
+    let message = state.sampled().then(|| error.to_string().into_boxed_str());
     end(state, OutcomeKind::Error, error_type, message);
 }
 
@@ -575,7 +640,7 @@ impl Drop for ActiveSpan {
 #[inline(never)]
 fn end_unfinished(state: &mut SpanState) {
     if std::thread::panicking() {
-        let message = state.sampled.then(panic_message);
+        let message = state.sampled().then(panic_message);
         end(state, OutcomeKind::Panic, "panic", message);
     } else {
         end(state, OutcomeKind::Cancelled, "", None);
@@ -616,7 +681,7 @@ fn end_after_parent(
     if let Some(metric) = callsite.metric {
         histogram::observe(callsite, metric, state, outcome, error_type, end);
     }
-    if !state.sampled {
+    if !state.sampled() {
         state.extra = None;
         return;
     }

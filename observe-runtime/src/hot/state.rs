@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
 
-use super::context::{self, SpanContext};
+use super::context::{self, Ids};
 use super::histogram::ShardCache;
 use super::ring::Ring;
 
@@ -15,8 +15,13 @@ use super::ring::Ring;
 /// has no `Drop`, so the compiler reads it straight from the thread's TLS
 /// segment).
 pub(crate) struct Local {
-    /// The current span (see `context.rs`).
-    pub(crate) current: Cell<SpanContext>,
+    /// The current span's ids and flags (see `context.rs`).
+    pub(crate) current: Cell<Ids>,
+    /// The current context's `tracestate`: a reference owned by this cell
+    /// (`TraceState::into_raw`), or null. Null whenever `current` has no
+    /// trace. Kept apart from `current` so that the per-call path, which
+    /// leaves it as it is, never copies it.
+    pub(crate) current_state: Cell<*const ()>,
     /// The id generator's state (see `ids.rs`); `0` until the first id.
     pub(crate) rng: Cell<u64>,
     /// This thread's copy of [`Hot`]'s "the hot path reads the TSC", taken
@@ -38,7 +43,8 @@ pub(crate) struct Local {
 thread_local! {
     static LOCAL: Local = const {
         Local {
-            current: Cell::new(SpanContext::NONE),
+            current: Cell::new(Ids::NONE),
+            current_state: Cell::new(std::ptr::null()),
             rng: Cell::new(0),
             tsc: Cell::new(false),
             ring: Cell::new(std::ptr::null()),
@@ -117,9 +123,9 @@ impl Hot {
 
     /// Whether a child of `parent` is sampled.
     #[inline(always)]
-    pub(crate) fn sample_child(&self, parent: SpanContext) -> bool {
+    pub(crate) fn sample_child(&self, parent: Ids) -> bool {
         if self.parent_based.load(Ordering::Relaxed) {
-            parent.sampled
+            parent.sampled()
         } else {
             self.sample_root(parent.trace_id)
         }
@@ -167,7 +173,7 @@ pub(crate) fn install_panic_hook() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if context::current().is_valid() {
+            if context::current_ids().is_valid() {
                 let payload = info.payload();
                 let message = payload
                     .downcast_ref::<&str>()
@@ -221,16 +227,16 @@ mod tests {
 
     #[test]
     fn children_follow_the_parent_only_when_parent_based() {
-        let sampled_parent = SpanContext {
+        let sampled_parent = Ids {
             trace_id: u128::from(u64::MAX),
             span_id: 1,
-            sampled: true,
+            flags: context::SAMPLED,
             remote: true,
         };
         assert!(hot_with(0, true).sample_child(sampled_parent));
         assert!(!hot_with(0, false).sample_child(sampled_parent));
-        let unsampled_parent = SpanContext {
-            sampled: false,
+        let unsampled_parent = Ids {
+            flags: 0,
             trace_id: 1,
             ..sampled_parent
         };

@@ -12,7 +12,7 @@ use crate::hot::value::attribute_value;
 
 pub mod carrier {
     //! AMQP 0-9-1 message headers: lapin's `FieldTable`.
-    use crate::edges::brokers::NAMES;
+    use crate::edges::brokers::known;
     use crate::edges::propagation::{extract_fields, inject_fields, HeaderFields};
     use crate::hot::context::SpanContext;
     use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -20,11 +20,11 @@ pub mod carrier {
     /// Writes the current span's context into outgoing message headers
     /// (`BasicProperties::with_headers`).
     pub fn inject(headers: &mut FieldTable) {
-        inject_context(crate::hot::context::current(), headers);
+        inject_context(&crate::hot::context::current(), headers);
     }
 
     /// Writes `context` into outgoing message headers.
-    pub fn inject_context(context: SpanContext, headers: &mut FieldTable) {
+    pub fn inject_context(context: &SpanContext, headers: &mut FieldTable) {
         for (name, value) in inject_fields(context) {
             headers.insert(name.into(), AMQPValue::LongString(LongString::from(value)));
         }
@@ -38,8 +38,9 @@ pub mod carrier {
     }
 
     /// Reads the producer's span from a delivery's headers
-    /// (`delivery.properties.headers()`). Values of another AMQP type than a
-    /// string, or not UTF-8, are ignored and counted.
+    /// (`delivery.properties.headers()`), names in any case. Values of
+    /// another AMQP type than a string, or not UTF-8, are ignored and
+    /// counted.
     pub fn extract(headers: Option<&FieldTable>) -> SpanContext {
         extract_fields(fields(headers))
     }
@@ -48,7 +49,7 @@ pub mod carrier {
         let mut fields = HeaderFields::default();
         if let Some(headers) = headers {
             for (key, value) in headers.inner() {
-                let Some(name) = NAMES.iter().find(|n| key.as_str().eq_ignore_ascii_case(n)) else {
+                let Some(name) = known(key.as_str()) else {
                     continue;
                 };
                 let text = match value {
@@ -59,7 +60,7 @@ pub mod carrier {
                         continue;
                     }
                 };
-                fields.set(name, text);
+                fields.add(name, text);
             }
         }
         fields

@@ -2,22 +2,29 @@
 //! tonic metadata through `into_headers`), behind the `http` feature.
 
 use crate::edges::messaging::Carrier;
-use crate::edges::propagation::{self, Remote};
+use crate::edges::propagation::Remote;
 
 pub mod carrier {
     //! `http::HeaderMap` (hyper, axum, reqwest, tonic metadata via `into_headers`).
     use crate::edges::brokers::NAMES;
-    use crate::edges::propagation::{extract_fields, inject_fields, HeaderFields};
+    use crate::edges::propagation::{
+        extract_fields, extract_remote_fields, inject_fields, HeaderFields, Remote,
+    };
     use crate::hot::context::SpanContext;
     use ::http::{HeaderMap, HeaderName, HeaderValue};
 
     /// Writes the current span's context into outgoing HTTP headers.
     pub fn inject(headers: &mut HeaderMap) {
-        inject_context(crate::hot::context::current(), headers);
+        inject_context(&crate::hot::context::current(), headers);
     }
 
-    /// Writes `context` into outgoing HTTP headers.
-    pub fn inject_context(context: SpanContext, headers: &mut HeaderMap) {
+    /// Writes `context` into outgoing HTTP headers, replacing any W3C
+    /// headers already there: a `tracestate` or `baggage` left from another
+    /// context would otherwise travel with this one.
+    pub fn inject_context(context: &SpanContext, headers: &mut HeaderMap) {
+        for name in NAMES {
+            headers.remove(name);
+        }
         for (name, value) in inject_fields(context) {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(HeaderName::from_static(name), value);
@@ -25,17 +32,33 @@ pub mod carrier {
         }
     }
 
-    /// Reads the sender's span from incoming HTTP headers (names are
-    /// case-insensitive in `HeaderMap`).
+    /// Headers of a fresh request carrying the current span's context.
+    pub fn headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        inject(&mut headers);
+        headers
+    }
+
+    /// Reads the sender's span from incoming HTTP headers. Every line of a
+    /// repeated header is read (`HeaderMap::get_all`): `tracestate` and
+    /// `baggage` lines are joined, two `traceparent` lines are invalid.
     pub fn extract(headers: &HeaderMap) -> SpanContext {
         extract_fields(fields(headers))
+    }
+
+    /// The sender's span and baggage.
+    pub fn extract_remote(headers: &HeaderMap) -> Remote {
+        extract_remote_fields(fields(headers))
     }
 
     pub(crate) fn fields(headers: &HeaderMap) -> HeaderFields {
         let mut fields = HeaderFields::default();
         for name in NAMES {
-            if let Some(value) = headers.get(name) {
-                fields.set(name, value.to_str().map_err(|_| ()));
+            for value in headers.get_all(name) {
+                // UTF-8 rather than `to_str`'s visible ASCII: a value with
+                // other bytes is then refused by its own grammar, and
+                // counted under that header's reason.
+                fields.add(name, std::str::from_utf8(value.as_bytes()).map_err(|_| ()));
             }
         }
         fields
@@ -44,6 +67,6 @@ pub mod carrier {
 
 impl Carrier for ::http::HeaderMap {
     fn remote(&self) -> Remote {
-        propagation::extract_remote_fields(carrier::fields(self))
+        carrier::extract_remote(self)
     }
 }

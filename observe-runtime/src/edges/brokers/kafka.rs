@@ -12,18 +12,18 @@ use crate::hot::value::attribute_value;
 pub mod carrier {
     //! Kafka record headers through rdkafka: `OwnedHeaders` to inject, any
     //! `Headers` (owned or borrowed) to extract.
-    use crate::edges::brokers::NAMES;
+    use crate::edges::brokers::known;
     use crate::edges::propagation::{extract_fields, inject_fields, HeaderFields};
     use crate::hot::context::SpanContext;
     use rdkafka::message::{Header, Headers, OwnedHeaders};
 
     /// `headers` plus the current span's context.
     pub fn inject(headers: OwnedHeaders) -> OwnedHeaders {
-        inject_context(crate::hot::context::current(), headers)
+        inject_context(&crate::hot::context::current(), headers)
     }
 
     /// `headers` plus `context`.
-    pub fn inject_context(context: SpanContext, mut headers: OwnedHeaders) -> OwnedHeaders {
+    pub fn inject_context(context: &SpanContext, mut headers: OwnedHeaders) -> OwnedHeaders {
         for (name, value) in inject_fields(context) {
             headers = headers.insert(Header {
                 key: name,
@@ -39,7 +39,9 @@ pub mod carrier {
     }
 
     /// Reads the producer's span from a record's headers
-    /// (`message.headers()`). Non-UTF-8 values are ignored and counted.
+    /// (`message.headers()`), every header in order and names in any case
+    /// (Kafka allows a key more than once). Non-UTF-8 values are ignored
+    /// and counted.
     pub fn extract<H: Headers + ?Sized>(headers: Option<&H>) -> SpanContext {
         extract_fields(fields(headers))
     }
@@ -48,13 +50,13 @@ pub mod carrier {
         let mut fields = HeaderFields::default();
         if let Some(headers) = headers {
             for header in (0..headers.count()).filter_map(|i| headers.try_get(i)) {
-                let Some(name) = NAMES.iter().find(|n| header.key.eq_ignore_ascii_case(n)) else {
+                let Some(name) = known(header.key) else {
                     continue;
                 };
                 let text = header
                     .value
                     .map_or(Ok(""), |v| std::str::from_utf8(v).map_err(|_| ()));
-                fields.set(name, text);
+                fields.add(name, text);
             }
         }
         fields

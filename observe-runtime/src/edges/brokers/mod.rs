@@ -10,6 +10,13 @@
 /// The W3C header names observe reads and writes.
 pub(crate) const NAMES: [&str; 3] = ["traceparent", "tracestate", "baggage"];
 
+/// The W3C header `name` is, in any case (header names are
+/// case-insensitive in HTTP, and the specifications ask for them to be
+/// matched so in every protocol).
+pub(crate) fn known(name: &str) -> Option<&'static str> {
+    NAMES.into_iter().find(|n| name.eq_ignore_ascii_case(n))
+}
+
 #[cfg(feature = "amqp")]
 pub(crate) mod amqp;
 #[cfg(feature = "http")]

@@ -11,7 +11,7 @@ use crate::hot::value::attribute_value;
 pub mod carrier {
     //! NATS message headers: async-nats's `HeaderMap`, whose lookup is
     //! case-sensitive; extraction finds `traceparent` whatever its case.
-    use crate::edges::brokers::NAMES;
+    use crate::edges::brokers::known;
     use crate::edges::propagation::{extract_fields, inject_fields, HeaderFields};
     use crate::hot::context::SpanContext;
     use async_nats::HeaderMap;
@@ -19,11 +19,11 @@ pub mod carrier {
     /// Writes the current span's context into outgoing message headers
     /// (`client.publish_with_headers`).
     pub fn inject(headers: &mut HeaderMap) {
-        inject_context(crate::hot::context::current(), headers);
+        inject_context(&crate::hot::context::current(), headers);
     }
 
     /// Writes `context` into outgoing message headers.
-    pub fn inject_context(context: SpanContext, headers: &mut HeaderMap) {
+    pub fn inject_context(context: &SpanContext, headers: &mut HeaderMap) {
         for (name, value) in inject_fields(context) {
             // `HeaderValue::from(&str)` panics on `\r` / `\n`. None of these
             // values can hold one (the traceparent is hex, baggage is
@@ -42,7 +42,8 @@ pub mod carrier {
         headers
     }
 
-    /// Reads the publisher's span from a message's headers (`message.headers`).
+    /// Reads the publisher's span from a message's headers (`message.headers`):
+    /// names in any case, every value of a repeated name in order.
     pub fn extract(headers: Option<&HeaderMap>) -> SpanContext {
         extract_fields(fields(headers))
     }
@@ -52,11 +53,11 @@ pub mod carrier {
         if let Some(headers) = headers {
             for (key, values) in headers.iter() {
                 let key: &str = key.as_ref();
-                let Some(name) = NAMES.iter().find(|n| key.eq_ignore_ascii_case(n)) else {
+                let Some(name) = known(key) else {
                     continue;
                 };
-                if let Some(value) = values.first() {
-                    fields.set(name, Ok(value.as_str()));
+                for value in values {
+                    fields.add(name, Ok(value.as_str()));
                 }
             }
         }
