@@ -21,7 +21,19 @@
 //! - `baggage`, repeated headers joined, by [`crate::baggage`].
 //!
 //! Header names match in any case. Whatever is ignored is counted in
-//! `observe_propagation_errors_total{reason}`.
+//! `observe_propagation_errors_total{reason}`, by reason:
+//!
+//! | reason | what was refused | what happens |
+//! |---|---|---|
+//! | `traceparent_invalid` | a `traceparent` off the grammar: a field's length or digits, version `ff`, an all-zero id, text after version `00`'s flags | a new trace |
+//! | `traceparent_repeated` | two `traceparent` headers | a new trace |
+//! | `traceparent_too_long` | a `traceparent` over 512 bytes, not parsed | a new trace |
+//! | `tracestate_invalid` | a `tracestate` member off the key or value grammar | the `tracestate` is dropped, the trace continues |
+//! | `tracestate_duplicate_key` | a `tracestate` key twice | likewise |
+//! | `tracestate_limit` | over 32 members (dropped), or over 512 bytes (members removed: those over 128 characters first, then from the end) | likewise, or a shorter `tracestate` |
+//! | `baggage_invalid` | a baggage member off the grammar | that member is dropped |
+//! | `baggage_limit` | baggage past 180 members or 8192 bytes | the members past the limit are dropped |
+//! | `not_utf8`, `amqp_value_type` | a header value that is not text | the header is ignored |
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
