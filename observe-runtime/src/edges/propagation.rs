@@ -10,7 +10,7 @@
 //! ```
 //!
 //! What is read:
-//! - `traceparent` by its grammar ([`edges::traceparent`](self)): exact
+//! - `traceparent` by its grammar (`edges/traceparent.rs`): exact
 //!   field lengths, lowercase hex, version `ff` and all-zero ids refused,
 //!   later versions read by their version-00 prefix. Two `traceparent`
 //!   headers make the context invalid.
