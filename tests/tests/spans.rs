@@ -489,6 +489,14 @@ fn a_synchronous_span_puts_back_exactly_the_context_it_replaced() {
         assert!(!child.remote && child.sampled && child.random);
         assert_eq!(child.trace_state, remote.trace_state);
         assert_eq!(observe_runtime::current(), remote);
+        // Exported with the trace's tracestate and both flags.
+        let exported = &trace_of(child.clone())["Current.Child"];
+        assert_eq!(
+            exported.span_context.trace_state().header(),
+            "rojo=00f067aa0ba902b7"
+        );
+        assert_eq!(exported.span_context.trace_flags().to_u8(), 0x03);
+        assert!(exported.parent_span_is_remote);
     }
     let unsampled = SpanContext {
         sampled: false,

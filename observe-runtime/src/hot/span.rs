@@ -144,10 +144,31 @@ impl SpanState {
         }
     }
 
+    /// The `tracestate` of the span's trace: in `extra` for a span that is
+    /// not entered (it makes its state current on each `enter`); for an
+    /// entered span, the thread's current one, which stays the span's trace's
+    /// while the span is current.
     fn trace_state(&self) -> TraceState {
-        self.extra
-            .as_ref()
-            .map_or(TraceState::NONE, |extra| extra.trace_state.clone())
+        match &self.extra {
+            Some(extra) if !extra.trace_state.is_empty() => extra.trace_state.clone(),
+            _ if self.entered != Entered::No => state::with_local(|local| {
+                if local.current.get().trace_id == self.trace_id {
+                    context::current_trace_state(local)
+                } else {
+                    TraceState::NONE
+                }
+            }),
+            _ => TraceState::NONE,
+        }
+    }
+
+    /// An entered span about to be exported takes its trace's `tracestate`
+    /// from the thread, where its parent, back in place, holds it.
+    #[inline(always)]
+    fn keep_entered_trace_state(&mut self, local: &state::Local) {
+        if self.entered != Entered::No && !local.current_state.get().is_null() {
+            keep_trace_state_of(self, local);
+        }
     }
 
     #[inline]
@@ -347,6 +368,14 @@ fn carry_trace_state(state: &mut SpanState, trace_state: TraceState) {
     state.extra.get_or_insert_with(Box::default).trace_state = trace_state;
 }
 
+#[cold]
+#[inline(never)]
+fn keep_trace_state_of(state: &mut SpanState, local: &state::Local) {
+    if local.current.get().trace_id == state.trace_id {
+        carry_trace_state(state, context::current_trace_state(local));
+    }
+}
+
 /// A synchronous call's start: ids, sampling, the clock, and the span made
 /// current. Written into the caller's frame through `out` rather than
 /// returned, so that anything rare (the thread's first id, a clock other
@@ -374,16 +403,14 @@ fn start_entered_in_current(callsite: &'static Callsite, out: &mut MaybeUninit<A
     let parent = local.current.get();
     let state = SpanState::new(callsite, parent, ids, 0, Entered::over(parent));
     // The ids only: within the parent's trace the current `tracestate`
-    // stays as it is, and a root span has none.
+    // stays as it is (and is the span's, read at its end if it is
+    // exported), and a root span has none.
     local.current.set(state.ids());
     let span = out.write(ActiveSpan { inner: Some(state) });
     // The clock last, after everything else is stored: the measured time
     // leaves out the start's own work, and the state is not held in
     // registers across `rdtsc` (which would need callee-saved ones).
     if let Some(state) = &mut span.inner {
-        if !local.current_state.get().is_null() {
-            carry_trace_state(state, context::current_trace_state(local));
-        }
         state.start = clock::tsc();
     }
 }
@@ -397,11 +424,8 @@ fn start_entered_slow(callsite: &'static Callsite, out: &mut MaybeUninit<ActiveS
     let local = state::local();
     local.tsc.set(state::hot().direct_tsc());
     let parent = local.current.get();
-    let mut state = start_in(callsite, parent, local, Entered::over(parent));
+    let state = start_in(callsite, parent, local, Entered::over(parent));
     local.current.set(state.ids());
-    if !local.current_state.get().is_null() {
-        carry_trace_state(&mut state, context::current_trace_state(local));
-    }
     out.write(ActiveSpan { inner: Some(state) });
 }
 
@@ -428,8 +452,7 @@ fn start_in(
 fn child_or_root(hot: &state::Hot, parent: Ids, rng: u64) -> (u64, (u128, u64, u8)) {
     if parent.trace_id != 0 {
         let (rng, span_id) = ids::span_id_from(rng);
-        let flags = u8::from(hot.sample_child(parent)) | (parent.flags & RANDOM);
-        (rng, (parent.trace_id, span_id, flags))
+        (rng, (parent.trace_id, span_id, hot.child_flags(parent)))
     } else {
         let (rng, trace_id, span_id) = ids::root_ids_from(rng);
         let flags = u8::from(hot.sample_root(trace_id)) | RANDOM;
@@ -599,7 +622,12 @@ fn submit_ok(state: &mut SpanState, end: u64, exemplar: Option<&ExemplarSlot>) {
         let ticks = histogram::duration_ticks(state.start, end);
         exemplar.write(state.trace_id, state.span_id, ticks, end);
     }
-    let pushed = ring::push_with(state::local(), || {
+    let local = state::local();
+    if !local.current_state.get().is_null() {
+        // A trace with a `tracestate`: it goes into the record, out of line.
+        return submit_ok_slow(state, end);
+    }
+    let pushed = ring::push_with(local, || {
         let extra = state.extra.take();
         state.record(OutcomeKind::Ok, end, extra)
     });
@@ -610,10 +638,12 @@ fn submit_ok(state: &mut SpanState, end: u64, exemplar: Option<&ExemplarSlot>) {
     }
 }
 
-/// [`submit_ok`] for a thread without a ring, or with a full one.
+/// [`submit_ok`] for a thread without a ring, or with a full one, and for
+/// a span in a trace with a `tracestate`.
 #[cold]
 #[inline(never)]
 fn submit_ok_slow(state: &mut SpanState, end: u64) {
+    state.keep_entered_trace_state(state::local());
     let extra = state.extra.take();
     ring::submit(state.record(OutcomeKind::Ok, end, extra));
 }
@@ -685,6 +715,7 @@ fn end_after_parent(
         state.extra = None;
         return;
     }
+    state.keep_entered_trace_state(state::local());
     let mut extra = state.extra.take();
     if !error_type.is_empty() || message.is_some() {
         let extra = extra.get_or_insert_with(Box::default);

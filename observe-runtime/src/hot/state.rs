@@ -121,13 +121,15 @@ impl Hot {
         ((trace_id as u64) >> 1) < self.root_threshold.load(Ordering::Relaxed)
     }
 
-    /// Whether a child of `parent` is sampled.
+    /// The flags of a child of `parent`: its sampling decision, and the
+    /// parent's random flag. Parent-based, that is the parent's flags as
+    /// they are (they hold no other bit).
     #[inline(always)]
-    pub(crate) fn sample_child(&self, parent: Ids) -> bool {
+    pub(crate) fn child_flags(&self, parent: Ids) -> u8 {
         if self.parent_based.load(Ordering::Relaxed) {
-            parent.sampled()
+            parent.flags
         } else {
-            self.sample_root(parent.trace_id)
+            u8::from(self.sample_root(parent.trace_id)) | (parent.flags & context::RANDOM)
         }
     }
 }
@@ -223,6 +225,34 @@ mod tests {
         assert!(half.sample_root(low(u64::MAX / 2 - 2)));
         assert!(!half.sample_root(low(u64::MAX / 2 + 2)));
         assert!(!half.sample_root(low(u64::MAX)));
+    }
+
+    impl Hot {
+        fn sample_child(&self, parent: Ids) -> bool {
+            self.child_flags(parent) & context::SAMPLED != 0
+        }
+    }
+
+    #[test]
+    fn children_keep_the_random_flag_either_way() {
+        let random_parent = Ids {
+            trace_id: 1,
+            span_id: 1,
+            flags: context::RANDOM,
+            remote: true,
+        };
+        assert_eq!(
+            hot_with(ALWAYS, true).child_flags(random_parent),
+            context::RANDOM
+        );
+        assert_eq!(
+            hot_with(ALWAYS, false).child_flags(random_parent),
+            context::RANDOM | context::SAMPLED
+        );
+        assert_eq!(
+            hot_with(0, false).child_flags(random_parent),
+            context::RANDOM
+        );
     }
 
     #[test]

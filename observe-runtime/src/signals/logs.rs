@@ -154,11 +154,18 @@ fn render(event: &Event<'_>) -> String {
             .unwrap_or(Value::String(String::new())),
     );
     object.extend(fields);
-    let current = context::current();
+    // The ids only: a log line does not need the context's `tracestate`.
+    let current = context::current_ids();
     if current.is_valid() {
-        object.insert("trace_id".into(), Value::String(current.trace_id_hex()));
-        object.insert("span_id".into(), Value::String(current.span_id_hex()));
-        object.insert("sampled".into(), Value::Bool(current.sampled));
+        object.insert(
+            "trace_id".into(),
+            Value::String(format!("{:032x}", current.trace_id)),
+        );
+        object.insert(
+            "span_id".into(),
+            Value::String(format!("{:016x}", current.span_id)),
+        );
+        object.insert("sampled".into(), Value::Bool(current.sampled()));
     }
     // Allowlisted baggage entries (one thread-local load when there is none).
     baggage::with_current(|baggage| {
