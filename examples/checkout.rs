@@ -133,21 +133,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     if serve {
         eprintln!(
-            "serving http://{}/metrics; Ctrl-C to stop",
+            "serving http://{}/metrics; Ctrl-C or SIGTERM to stop",
             metrics_addr.expect("metrics are served")
         );
+        // SIGTERM (docker stop, Kubernetes) and SIGINT both end the loop, and
+        // the guard's drop exports every ended span before the exit.
+        let stop = observe_runtime::shutdown_signal();
+        tokio::pin!(stop);
         let mut id = 0;
-        loop {
+        let signal = loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
+                signal = &mut stop => break signal,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {
                     id += 1;
                     handle(id).await;
                 }
             }
-        }
+        };
         drop(guard);
-        return Ok(());
+        std::process::exit(signal.exit_code());
     }
 
     let mut outcomes = std::collections::BTreeMap::new();

@@ -51,6 +51,7 @@ pub use hot::label::LabelValue;
 pub use hot::pii::{hash, mask, set_hash_key, Hashed, Masked, Redacted};
 pub use hot::trace_state::{TraceState, TraceStateError};
 pub use init::config::{Config, ParentBasedRoot, Sampler};
+pub use init::signal::{shutdown_signal, Signal};
 pub use init::{force_flush, init, is_initialized, Guard};
 pub use observe_macros::{observe, LabelValue};
 pub use signals::catalog::{assert_unique_span_names, catalog};

@@ -16,8 +16,15 @@ pub(crate) struct Health {
     pub(crate) build_info: IntGaugeVec,
 }
 
-/// Reasons a span is dropped before export.
-const DROP_REASONS: [&str; 2] = ["queue_full", "export_failed"];
+/// Reasons a span is dropped before export: the rings or the queue were
+/// full, the exporter failed or timed out, the shutdown deadline came first,
+/// or no exporter is configured (`OTEL_TRACES_EXPORTER=none`).
+pub(crate) const DROP_REASONS: [&str; 4] = [
+    "queue_full",
+    "export_failed",
+    "shutdown_timeout",
+    "exporter_none",
+];
 
 /// Reasons an incoming trace header, or part of one, is ignored.
 ///

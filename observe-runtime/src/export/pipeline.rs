@@ -1,6 +1,12 @@
 //! The export side's two loops: a drain thread that moves ended spans from
 //! the per-thread rings to a bounded pending queue, and an export task on
 //! observe's own tokio runtime that hands batches to the exporter.
+//!
+//! Every ended span is accounted for: exported, or dropped by reason
+//! (`queue_full`, `export_failed`, `shutdown_timeout`, `exporter_none`).
+//! Shutdown ends with a final count, under the same lock as the export
+//! task's, of whatever the deadline left in the rings, in the queue and in
+//! flight, so exported + dropped equals the spans ended.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +45,7 @@ impl Pipeline {
         let (commands, receiver) = mpsc::unbounded_channel();
         let settings = Arc::new(settings);
         let stop_drain = Arc::new(AtomicBool::new(false));
+        in_flight().finished = false;
         let drainer = {
             let settings = Arc::clone(&settings);
             let stop = Arc::clone(&stop_drain);
@@ -66,8 +73,9 @@ impl Pipeline {
     }
 
     /// Exports what is left within `timeout`, shuts the exporter down and
-    /// stops the drain thread.
-    pub(crate) fn shutdown(self, timeout: Duration) {
+    /// stops the drain thread; then counts whatever the deadline left, and
+    /// returns that count.
+    pub(crate) fn shutdown(self, timeout: Duration) -> u64 {
         let (reply, done) = oneshot::channel();
         if self
             .commands
@@ -79,6 +87,7 @@ impl Pipeline {
         self.stop_drain.store(true, Ordering::Release);
         self.drainer.thread().unpark();
         let _ = self.drainer.join();
+        final_count()
     }
 }
 
@@ -95,9 +104,51 @@ static PENDING: Mutex<VecDeque<SpanRecord>> = Mutex::new(VecDeque::new());
 /// Wakes the export task when a full batch is waiting.
 static EXPORT_WAKE: Notify = Notify::const_new();
 
+/// The batch the export task has out, and whether shutdown has made its
+/// final count. Whoever holds the lock last counts the batch: the task when
+/// its export returns first, shutdown's final count otherwise (as
+/// `shutdown_timeout`; the task then counts nothing).
+struct InFlight {
+    spans: u64,
+    finished: bool,
+}
+
+static IN_FLIGHT: Mutex<InFlight> = Mutex::new(InFlight {
+    spans: 0,
+    finished: false,
+});
+
+fn in_flight() -> std::sync::MutexGuard<'static, InFlight> {
+    IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn count_dropped(reason: &str, spans: u64) {
+    if spans > 0 {
+        health()
+            .spans_dropped
+            .with_label_values(&[reason])
+            .inc_by(spans);
+    }
+}
+
 /// While spans keep arriving the rings are drained this often, so a busy
 /// thread's ring does not fill between two collections.
 const BUSY_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Counts as `shutdown_timeout` every span not exported by the deadline:
+/// still in a ring, in the queue, or in a batch whose export has not
+/// returned. After this, the export task counts nothing more.
+fn final_count() -> u64 {
+    let mut flight = in_flight();
+    flight.finished = true;
+    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    ring::drain_all(&mut pending, usize::MAX);
+    let left = pending.len() as u64 + std::mem::take(&mut flight.spans);
+    pending.clear();
+    health().queue_depth.set(0);
+    count_dropped("shutdown_timeout", left);
+    left
+}
 
 fn collect(max_queue: usize) -> usize {
     ring::drain_all(
@@ -176,9 +227,27 @@ async fn export_pending(
     let health = health();
     loop {
         let records: Vec<SpanRecord> = {
+            let mut flight = in_flight();
+            if flight.finished {
+                return;
+            }
             let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+            let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
+            if past_deadline {
+                // Shutdown's time is up: what is left is not sent.
+                count_dropped("shutdown_timeout", pending.len() as u64);
+                pending.clear();
+                return;
+            }
             let take = pending.len().min(settings.max_batch);
-            pending.drain(..take).collect()
+            let records: Vec<SpanRecord> = pending.drain(..take).collect();
+            if exporter.is_some() {
+                flight.spans = records.len() as u64;
+            } else {
+                // `OTEL_TRACES_EXPORTER=none`: recorded, and sent nowhere.
+                count_dropped("exporter_none", records.len() as u64);
+            }
+            records
         };
         if records.is_empty() {
             return;
@@ -193,15 +262,18 @@ async fn export_pending(
                 .min(settings.timeout),
             None => settings.timeout,
         };
-        let n = batch.len() as u64;
-        match tokio::time::timeout(timeout, exporter.export(batch)).await {
+        let result = tokio::time::timeout(timeout, exporter.export(batch)).await;
+        let mut flight = in_flight();
+        if flight.finished {
+            // Counted by shutdown's final count already.
+            return;
+        }
+        let n = std::mem::take(&mut flight.spans);
+        match result {
             Ok(Ok(())) => health.spans_exported.inc_by(n),
             Ok(Err(_)) | Err(_) => {
                 health.export_errors.inc();
-                health
-                    .spans_dropped
-                    .with_label_values(&["export_failed"])
-                    .inc_by(n);
+                count_dropped("export_failed", n);
             }
         }
     }

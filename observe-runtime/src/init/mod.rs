@@ -18,6 +18,7 @@ use crate::hot::{baggage, clock, pii, state};
 use crate::signals::{logs, metrics};
 
 pub(crate) mod config;
+pub(crate) mod signal;
 
 use config::Config;
 
@@ -32,6 +33,14 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
 /// Keeps observe running; dropping it flushes every ended span (within the
 /// configured shutdown timeout) and stops the background work.
+///
+/// After the drop every ended span is accounted for: exported
+/// (`observe_spans_exported_total`) or dropped by reason
+/// (`observe_spans_dropped_total{reason}`: `queue_full`, `export_failed`,
+/// `shutdown_timeout`, `exporter_none`). When any span was lost, the drop
+/// writes the counts on one warning line to stderr, so a process that is
+/// never scraped shows them too. A process stopped by SIGTERM drops its
+/// guard only if it handles the signal: see [`shutdown_signal`](crate::shutdown_signal).
 #[must_use = "observe shuts down when the guard is dropped"]
 pub struct Guard {
     active: bool,
@@ -209,6 +218,39 @@ fn resource(config: &Config, service: &logs::ServiceIdentity) -> Resource {
         .build()
 }
 
+/// One warning line on stderr when spans were lost in this process's life
+/// (spans not exported because no exporter is configured do not count as
+/// lost). Written with `eprintln!`: the log subscriber may be gone by now.
+fn report_losses() {
+    let health = health();
+    let dropped: Vec<(&str, u64)> = crate::core::health::DROP_REASONS
+        .iter()
+        .map(|reason| {
+            (
+                *reason,
+                health.spans_dropped.with_label_values(&[reason]).get(),
+            )
+        })
+        .collect();
+    let lost: u64 = dropped
+        .iter()
+        .filter(|(reason, _)| *reason != "exporter_none")
+        .map(|(_, n)| n)
+        .sum();
+    if lost == 0 {
+        return;
+    }
+    let by_reason: Vec<String> = dropped
+        .iter()
+        .map(|(reason, n)| format!("{reason}={n}"))
+        .collect();
+    eprintln!(
+        "observe: WARN {lost} spans were not exported ({}); {} were",
+        by_reason.join(" "),
+        health.spans_exported.get()
+    );
+}
+
 /// Exports every span ended so far, on every thread, and waits for it (at most
 /// `timeout`). Returns `false` on timeout or when observe is not running.
 pub fn force_flush(timeout: Duration) -> bool {
@@ -231,6 +273,7 @@ impl Drop for Guard {
             running.pipeline.shutdown(running.shutdown_timeout);
             // Not `drop`: that blocks, and panics inside an async context.
             running.runtime.shutdown_background();
+            report_losses();
         }
         INITIALIZED.store(false, Ordering::Release);
     }

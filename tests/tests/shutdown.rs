@@ -1,0 +1,183 @@
+//! Nothing is lost at shutdown without a count: a service stopped by SIGTERM
+//! exports every span it ended; a stalled exporter's spans, and those of
+//! `OTEL_TRACES_EXPORTER=none`, are counted by reason, so that after the
+//! guard drops exported + dropped equals the spans ended.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use observe_runtime::{observe, Config, LogOutput, SpanOutput};
+use observe_tests::OtlpReceiver;
+
+#[observe(span = "Shutdown.Work")]
+fn work(i: u64) -> u64 {
+    i
+}
+
+/// `observe_spans_exported_total`, and `observe_spans_dropped_total` by
+/// reason, from the metrics text.
+fn counts() -> (u64, Vec<(String, u64)>) {
+    let text = observe_runtime::metrics::render();
+    let value = |line: &str| {
+        line.rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    };
+    let exported = text
+        .lines()
+        .filter(|l| l.starts_with("observe_spans_exported_total"))
+        .map(value)
+        .sum();
+    let dropped = text
+        .lines()
+        .filter(|l| l.starts_with("observe_spans_dropped_total{"))
+        .map(|l| {
+            let reason = l.split('"').nth(1).unwrap_or_default().to_owned();
+            (reason, value(l))
+        })
+        .collect();
+    (exported, dropped)
+}
+
+fn dropped(by: &[(String, u64)], reason: &str) -> u64 {
+    by.iter()
+        .find(|(r, _)| r == reason)
+        .map_or_else(|| panic!("no reason {reason} in {by:?}"), |(_, n)| *n)
+}
+
+/// An exporter whose export never returns: a collector that accepted the
+/// connection and then hangs.
+#[derive(Debug)]
+struct Stalled;
+
+impl opentelemetry_sdk::trace::SpanExporter for Stalled {
+    async fn export(
+        &self,
+        _batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        std::future::pending().await
+    }
+}
+
+fn stalled_exporter_spans_are_all_counted() {
+    let calls = 100_000_u64;
+    let guard = observe_runtime::init(
+        Config::default()
+            .service_name("shutdown-test")
+            .logs(LogOutput::Off)
+            .exporter(Stalled)
+            .max_queue(1_000_000)
+            .shutdown_timeout(Duration::from_secs(1)),
+    )
+    .expect("init");
+    let (exported_before, dropped_before) = counts();
+    for i in 0..calls {
+        work(i);
+    }
+    let started = Instant::now();
+    drop(guard);
+    let took = started.elapsed();
+    let (exported, dropped_after) = counts();
+    let delta = |reason: &str| dropped(&dropped_after, reason) - dropped(&dropped_before, reason);
+    let lost: u64 = [
+        "queue_full",
+        "export_failed",
+        "shutdown_timeout",
+        "exporter_none",
+    ]
+    .iter()
+    .map(|r| delta(r))
+    .sum();
+    assert_eq!(
+        exported - exported_before + lost,
+        calls,
+        "every ended span is exported or counted: {dropped_after:?}"
+    );
+    assert!(delta("shutdown_timeout") > 0, "{dropped_after:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "the drop kept its 1 s timeout (took {took:?})"
+    );
+}
+
+fn spans_without_an_exporter_are_counted() {
+    let calls = 10_000_u64;
+    let guard = observe_runtime::init(
+        Config::default()
+            .service_name("shutdown-test")
+            .logs(LogOutput::Off)
+            .spans(SpanOutput::None),
+    )
+    .expect("init");
+    let (_, before) = counts();
+    for i in 0..calls {
+        work(i);
+    }
+    drop(guard);
+    let (_, after) = counts();
+    assert_eq!(
+        dropped(&after, "exporter_none") - dropped(&before, "exporter_none"),
+        calls,
+        "{after:?}"
+    );
+}
+
+/// One test, so the two inits run one after the other.
+#[test]
+fn after_the_guard_drops_every_ended_span_is_exported_or_counted() {
+    stalled_exporter_spans_are_all_counted();
+    spans_without_an_exporter_are_counted();
+}
+
+#[test]
+fn sigterm_exports_every_ended_span() {
+    let receiver = OtlpReceiver::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sigterm_service"))
+        .arg("26")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_SERVICE_NAME", "sigterm-test")
+        // Nothing is exported on schedule before the signal: only the
+        // shutdown can deliver these spans.
+        .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the test service starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("the service reports");
+    let ended: usize = line
+        .trim()
+        .strip_prefix("ended ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected report {line:?}"));
+    assert_eq!(ended, 52);
+    assert!(
+        receiver.spans().is_empty(),
+        "nothing exported before the signal"
+    );
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the service did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "exits with SIGTERM's code: {status:?}"
+    );
+    let spans = receiver.wait_until(Duration::from_secs(5), |s| s.len() >= ended);
+    assert_eq!(spans.len(), ended, "every ended span was exported");
+}
