@@ -14,6 +14,7 @@ pub(crate) struct Health {
     pub(crate) queue_depth: IntGauge,
     pub(crate) propagation_errors: IntCounterVec,
     pub(crate) build_info: IntGaugeVec,
+    pub(crate) console_lines_dropped: IntCounter,
 }
 
 /// Reasons a span is dropped before export: the rings or the queue were
@@ -77,6 +78,11 @@ impl Health {
             queue_depth: IntGauge::new(
                 "observe_span_queue_depth",
                 "Ended spans waiting for export.",
+            )
+            .expect("valid metric"),
+            console_lines_dropped: IntCounter::new(
+                "observe_console_lines_dropped_total",
+                "Span lines for stderr or the spans file dropped because the writer was behind.",
             )
             .expect("valid metric"),
             propagation_errors: IntCounterVec::new(

@@ -263,12 +263,14 @@ async fn export_pending(
             None => settings.timeout,
         };
         let result = tokio::time::timeout(timeout, exporter.export(batch)).await;
-        let mut flight = in_flight();
-        if flight.finished {
-            // Counted by shutdown's final count already.
-            return;
-        }
-        let n = std::mem::take(&mut flight.spans);
+        let n = {
+            let mut flight = in_flight();
+            if flight.finished {
+                // Counted by shutdown's final count already.
+                return;
+            }
+            std::mem::take(&mut flight.spans)
+        };
         match result {
             Ok(Ok(())) => health.spans_exported.inc_by(n),
             Ok(Err(_)) | Err(_) => {
@@ -276,6 +278,9 @@ async fn export_pending(
                 count_dropped("export_failed", n);
             }
         }
+        // An exporter that never waits (the console's) would otherwise keep
+        // the runtime's worker to itself while batches keep coming.
+        tokio::task::yield_now().await;
     }
 }
 

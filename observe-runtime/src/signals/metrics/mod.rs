@@ -241,6 +241,7 @@ impl Collector for ObserveCollector {
         descs.extend(h.queue_depth.desc());
         descs.extend(h.propagation_errors.desc());
         descs.extend(h.build_info.desc());
+        descs.extend(h.console_lines_dropped.desc());
         descs
     }
 
@@ -253,6 +254,7 @@ impl Collector for ObserveCollector {
         families.extend(h.queue_depth.collect());
         families.extend(h.propagation_errors.collect());
         families.extend(h.build_info.collect());
+        families.extend(h.console_lines_dropped.collect());
         families
     }
 }
