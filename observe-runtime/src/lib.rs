@@ -48,6 +48,7 @@ pub use export::{ExportProtocol, SpanOutput};
 pub use hot::callsite::{ErrorType, OutcomeKind, SpanKind};
 pub use hot::context::{current, spawn, spawn_thread, FutureExt, SpanContext};
 pub use hot::label::LabelValue;
+pub use hot::limits::SpanLimits;
 pub use hot::pii::{hash, mask, set_hash_key, Hashed, Masked, Redacted};
 pub use hot::trace_state::{TraceState, TraceStateError};
 pub use init::config::{Config, ParentBasedRoot, Sampler};

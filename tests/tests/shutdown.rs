@@ -7,12 +7,17 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use observe_runtime::{observe, Config, LogOutput, SpanOutput};
+use observe_runtime::{observe, Config, LogOutput, SpanLimits, SpanOutput};
 use observe_tests::OtlpReceiver;
 
 #[observe(span = "Shutdown.Work")]
 fn work(i: u64) -> u64 {
     i
+}
+
+#[observe(span = "Shutdown.Large", fields(order.note = note))]
+fn large(note: &str) -> usize {
+    note.len()
 }
 
 /// `observe_spans_exported_total`, and `observe_spans_dropped_total` by
@@ -124,11 +129,66 @@ fn spans_without_an_exporter_are_counted() {
     );
 }
 
-/// One test, so the two inits run one after the other.
+fn gauge(name: &str) -> u64 {
+    observe_runtime::metrics::render()
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// With the exporter stalled, spans of 8 KiB wait within the byte cap: the
+/// rest are dropped as `queue_full`, and all are still accounted for.
+fn queued_bytes_are_capped() {
+    let calls = 2_000_u64;
+    let cap = 1 << 20;
+    let guard = observe_runtime::init(
+        Config::default()
+            .service_name("shutdown-test")
+            .logs(LogOutput::Off)
+            .exporter(Stalled)
+            .max_queue_bytes(cap)
+            .span_limits(SpanLimits {
+                attribute_value_length: 8192,
+                ..SpanLimits::default()
+            })
+            .shutdown_timeout(Duration::from_millis(500)),
+    )
+    .expect("init");
+    let (exported_before, before) = counts();
+    let note = "x".repeat(8192);
+    for _ in 0..calls {
+        large(&note);
+    }
+    // The drain thread collects at least every 100 ms.
+    std::thread::sleep(Duration::from_millis(500));
+    let depth = gauge("observe_span_queue_depth");
+    assert!(
+        depth * 8192 <= cap as u64,
+        "{depth} spans of 8 KiB wait, over the {cap}-byte cap"
+    );
+    drop(guard);
+    let (exported, after) = counts();
+    let delta = |reason: &str| dropped(&after, reason) - dropped(&before, reason);
+    assert!(delta("queue_full") > 0, "{after:?}");
+    let lost: u64 = [
+        "queue_full",
+        "export_failed",
+        "shutdown_timeout",
+        "exporter_none",
+    ]
+    .iter()
+    .map(|r| delta(r))
+    .sum();
+    assert_eq!(exported - exported_before + lost, calls, "{after:?}");
+}
+
+/// One test, so the inits run one after the other.
 #[test]
 fn after_the_guard_drops_every_ended_span_is_exported_or_counted() {
     stalled_exporter_spans_are_all_counted();
     spans_without_an_exporter_are_counted();
+    queued_bytes_are_capped();
 }
 
 #[test]

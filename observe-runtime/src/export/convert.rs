@@ -11,10 +11,10 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
 use crate::hot::callsite::{OutcomeKind, SpanKind};
-use crate::hot::clock;
 use crate::hot::context::SpanContext;
 use crate::hot::span::{SpanExtra, SpanRecord};
 use crate::hot::trace_state::TraceState;
+use crate::hot::{clock, limits};
 
 fn otel_kind(kind: SpanKind) -> OtelKind {
     match kind {
@@ -33,8 +33,9 @@ static SCOPE: Lazy<InstrumentationScope> = Lazy::new(|| {
 });
 
 /// The OpenTelemetry form of a span's links.
-fn links_of(contexts: Vec<SpanContext>) -> SpanLinks {
+fn links_of(contexts: Vec<SpanContext>, dropped: u32) -> SpanLinks {
     let mut out = SpanLinks::default();
+    out.dropped_count = dropped;
     out.links = contexts
         .into_iter()
         .map(|context| {
@@ -68,11 +69,28 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
                 message,
                 links,
                 trace_state,
+                dropped_attributes,
+                dropped_links,
+                truncated,
             } = *extra;
-            (error_type, message, attributes, links, trace_state)
+            let dropped = (dropped_attributes, dropped_links, truncated);
+            (
+                error_type,
+                message,
+                attributes,
+                (links, dropped),
+                trace_state,
+            )
         }
-        None => ("", None, Vec::new(), Vec::new(), TraceState::NONE),
+        None => (
+            "",
+            None,
+            Vec::new(),
+            (Vec::new(), (0, 0, false)),
+            TraceState::NONE,
+        ),
     };
+    let (links, (dropped_attributes, dropped_links, truncated)) = links;
     let end_time = clock::to_system_time(record.end);
     // The callsite's four, the user's, and one for the outcome.
     let mut attributes = Vec::with_capacity(user_attributes.len() + 5);
@@ -81,6 +99,9 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
     attributes.push(KeyValue::new("code.namespace", callsite.namespace));
     attributes.push(KeyValue::new("code.filepath", callsite.file));
     attributes.push(KeyValue::new("code.lineno", i64::from(callsite.line)));
+    if truncated {
+        attributes.push(KeyValue::new("observe.truncated", true));
+    }
     let mut events = SpanEvents::default();
     let status = match outcome {
         OutcomeKind::Ok => Status::Unset,
@@ -97,15 +118,19 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
             } else {
                 error_type
             };
-            events.events.push(Event::new(
-                "exception",
-                end_time,
-                vec![
-                    KeyValue::new("exception.type", exception_type),
-                    KeyValue::new("exception.message", message.clone()),
-                ],
-                0,
-            ));
+            if limits::event_count() > 0 {
+                events.events.push(Event::new(
+                    "exception",
+                    end_time,
+                    vec![
+                        KeyValue::new("exception.type", exception_type),
+                        KeyValue::new("exception.message", message.clone()),
+                    ],
+                    0,
+                ));
+            } else {
+                events.dropped_count = 1;
+            }
             Status::Error {
                 description: message,
             }
@@ -127,9 +152,9 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
         start_time: clock::to_system_time(record.start),
         end_time,
         attributes,
-        dropped_attributes_count: 0,
+        dropped_attributes_count: dropped_attributes,
         events,
-        links: links_of(links),
+        links: links_of(links, dropped_links),
         status,
         instrumentation_scope: SCOPE.clone(),
     }

@@ -45,7 +45,11 @@ impl Pipeline {
         let (commands, receiver) = mpsc::unbounded_channel();
         let settings = Arc::new(settings);
         let stop_drain = Arc::new(AtomicBool::new(false));
-        in_flight().finished = false;
+        *in_flight() = InFlight {
+            spans: 0,
+            bytes: 0,
+            finished: false,
+        };
         let drainer = {
             let settings = Arc::clone(&settings);
             let stop = Arc::clone(&stop_drain);
@@ -95,12 +99,52 @@ pub(crate) struct ExportSettings {
     pub(crate) schedule_delay: Duration,
     pub(crate) max_batch: usize,
     pub(crate) max_queue: usize,
+    pub(crate) max_queue_bytes: usize,
     pub(crate) timeout: Duration,
 }
 
 /// Ended spans collected from the rings, waiting for the exporter. Bounded by
-/// `max_queue`; what does not fit is dropped and counted.
-static PENDING: Mutex<VecDeque<SpanRecord>> = Mutex::new(VecDeque::new());
+/// `max_queue` spans and `max_queue_bytes` bytes; what does not fit is
+/// dropped and counted.
+static PENDING: Mutex<Pending> = Mutex::new(Pending {
+    records: VecDeque::new(),
+    bytes: 0,
+});
+
+struct Pending {
+    records: VecDeque<SpanRecord>,
+    /// What `records` and the batch out for export hold, by
+    /// [`SpanRecord::bytes`]: the batch stays counted until its export
+    /// returns, since a stalled export call keeps it in memory.
+    bytes: usize,
+}
+
+impl Pending {
+    /// Takes up to `n` records from the front, and their bytes (still
+    /// counted in `self.bytes` until [`Pending::release`]).
+    fn take(&mut self, n: usize) -> (Vec<SpanRecord>, usize) {
+        let n = n.min(self.records.len());
+        let taken: Vec<SpanRecord> = self.records.drain(..n).collect();
+        let bytes = taken.iter().map(SpanRecord::bytes).sum::<usize>();
+        (taken, bytes)
+    }
+
+    /// A batch's export returned: its bytes are free.
+    fn release(&mut self, bytes: usize) {
+        self.bytes = self.bytes.saturating_sub(bytes);
+    }
+
+    fn clear(&mut self) -> usize {
+        let n = self.records.len();
+        self.records.clear();
+        self.bytes = 0;
+        n
+    }
+}
+
+fn pending() -> std::sync::MutexGuard<'static, Pending> {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
 /// Wakes the export task when a full batch is waiting.
 static EXPORT_WAKE: Notify = Notify::const_new();
 
@@ -110,11 +154,13 @@ static EXPORT_WAKE: Notify = Notify::const_new();
 /// `shutdown_timeout`; the task then counts nothing).
 struct InFlight {
     spans: u64,
+    bytes: usize,
     finished: bool,
 }
 
 static IN_FLIGHT: Mutex<InFlight> = Mutex::new(InFlight {
     spans: 0,
+    bytes: 0,
     finished: false,
 });
 
@@ -141,20 +187,31 @@ const BUSY_INTERVAL: Duration = Duration::from_millis(1);
 fn final_count() -> u64 {
     let mut flight = in_flight();
     flight.finished = true;
-    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-    ring::drain_all(&mut pending, usize::MAX);
-    let left = pending.len() as u64 + std::mem::take(&mut flight.spans);
-    pending.clear();
+    let mut pending = pending();
+    ring::drain_all(&mut pending.records, usize::MAX);
+    let left = pending.clear() as u64 + std::mem::take(&mut flight.spans);
     health().queue_depth.set(0);
     count_dropped("shutdown_timeout", left);
     left
 }
 
-fn collect(max_queue: usize) -> usize {
-    ring::drain_all(
-        &mut PENDING.lock().unwrap_or_else(|e| e.into_inner()),
-        max_queue,
-    )
+/// Moves what the rings hold into the queue, within its caps (what does not
+/// fit is counted as `queue_full`); how many records it moved.
+fn collect(settings: &ExportSettings) -> usize {
+    let mut pending = pending();
+    let before = pending.records.len();
+    let moved = ring::drain_all(&mut pending.records, settings.max_queue);
+    let added: usize = pending.records.range(before..).map(SpanRecord::bytes).sum();
+    pending.bytes += added;
+    let mut over = 0;
+    while pending.bytes > settings.max_queue_bytes && pending.records.len() > before {
+        if let Some(newest) = pending.records.pop_back() {
+            pending.bytes -= newest.bytes();
+            over += 1;
+        }
+    }
+    count_dropped("queue_full", over);
+    moved - over as usize
 }
 
 /// Moves ended spans from the per-thread rings to the pending queue: often
@@ -166,9 +223,9 @@ fn drain_loop(settings: Arc<ExportSettings>, stop: Arc<AtomicBool>) {
     let mut wait = idle;
     while !stop.load(Ordering::Acquire) {
         ring::park_drainer(wait);
-        let moved = collect(settings.max_queue);
+        let moved = collect(&settings);
         wait = if moved > 0 { BUSY_INTERVAL } else { idle };
-        let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let pending = pending().records.len();
         // The gauge is written here, by the export side, so the metrics layer
         // reads it like any other counter and never calls into export.
         health()
@@ -200,7 +257,7 @@ async fn export_loop(
         };
         if command.is_some() {
             // Flush and shutdown cover every span ended before they were asked.
-            collect(settings.max_queue);
+            collect(&settings);
         }
         export_pending(exporter.as_deref(), &settings, deadline).await;
         match command {
@@ -231,21 +288,21 @@ async fn export_pending(
             if flight.finished {
                 return;
             }
-            let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = pending();
             let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
             if past_deadline {
                 // Shutdown's time is up: what is left is not sent.
-                count_dropped("shutdown_timeout", pending.len() as u64);
-                pending.clear();
+                count_dropped("shutdown_timeout", pending.clear() as u64);
                 return;
             }
-            let take = pending.len().min(settings.max_batch);
-            let records: Vec<SpanRecord> = pending.drain(..take).collect();
+            let (records, bytes) = pending.take(settings.max_batch);
             if exporter.is_some() {
                 flight.spans = records.len() as u64;
+                flight.bytes = bytes;
             } else {
                 // `OTEL_TRACES_EXPORTER=none`: recorded, and sent nowhere.
                 count_dropped("exporter_none", records.len() as u64);
+                pending.release(bytes);
             }
             records
         };
@@ -269,6 +326,7 @@ async fn export_pending(
                 // Counted by shutdown's final count already.
                 return;
             }
+            pending().release(std::mem::take(&mut flight.bytes));
             std::mem::take(&mut flight.spans)
         };
         match result {

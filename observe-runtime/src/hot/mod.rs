@@ -2,13 +2,14 @@
 //! per-thread block, the clock and ids, the current span and baggage, the
 //! span's start and end, the export ring and the histogram shard.
 //!
-//! Uses only `core`. Plain data types (`callsite`, `value`, `label`, `pii`,
-//! `trace_state`) sit below the code that reads the thread-local block
-//! (`state`, `clock`, `ids`, `context`, `baggage`, `span`, `ring`,
+//! Uses only `core`. Plain data types (`callsite`, `value`, `label`,
+//! `limits`, `pii`, `trace_state`) sit below the code that reads the
+//! thread-local block (`state`, `clock`, `ids`, `context`, `baggage`, `span`, `ring`,
 //! `histogram`).
 
 pub(crate) mod callsite;
 pub(crate) mod label;
+pub(crate) mod limits;
 pub(crate) mod pii;
 pub(crate) mod trace_state;
 pub(crate) mod value;

@@ -16,6 +16,7 @@ use super::callsite::{Callsite, ErrorRef, Outcome, OutcomeKind};
 use super::context::{self, ContextGuard, Ids, SpanContext, RANDOM, SAMPLED};
 use super::histogram::{self, ExemplarSlot};
 use super::label::LabelSlot;
+use super::limits;
 use super::trace_state::TraceState;
 use super::{clock, ids, ring, state};
 
@@ -90,6 +91,11 @@ pub(crate) struct SpanExtra {
     /// Contexts this span is linked to (a message's producer, each message
     /// of a batch).
     pub(crate) links: Vec<SpanContext>,
+    /// Attributes and links left out by the span limits.
+    pub(crate) dropped_attributes: u32,
+    pub(crate) dropped_links: u32,
+    /// Something was cut or left out by the span limits.
+    pub(crate) truncated: bool,
 }
 
 impl Entered {
@@ -300,6 +306,35 @@ impl SpanRecord {
     pub(crate) fn random(&self) -> bool {
         self.tagged.addr() & RANDOM_TRACE != 0
     }
+
+    /// What the record holds, in bytes: its slot and what `extra` owns
+    /// (attribute strings, the message, links), for the export queue's byte
+    /// cap. The `tracestate`, shared by the spans of a request, is not
+    /// counted per span.
+    pub(crate) fn bytes(&self) -> usize {
+        let Some(extra) = &self.extra else {
+            return std::mem::size_of::<SpanRecord>();
+        };
+        let value_bytes = |value: &Value| match value {
+            Value::String(s) => s.as_str().len(),
+            Value::Array(opentelemetry::Array::String(strings)) => {
+                strings.iter().map(|s| s.as_str().len()).sum()
+            }
+            _ => 0,
+        };
+        let attributes: usize = extra
+            .attributes
+            .iter()
+            .map(|kv| {
+                std::mem::size_of::<KeyValue>() + kv.key.as_str().len() + value_bytes(&kv.value)
+            })
+            .sum();
+        std::mem::size_of::<SpanRecord>()
+            + std::mem::size_of::<SpanExtra>()
+            + attributes
+            + extra.message.as_ref().map_or(0, |m| m.len())
+            + extra.links.len() * std::mem::size_of::<SpanContext>()
+    }
 }
 
 /// Starts a span for `callsite` as a child of the current span (or a new root).
@@ -476,15 +511,21 @@ impl ActiveSpan {
             .map_or(SpanContext::NONE, SpanState::context)
     }
 
-    /// Records an attribute (only kept when the span is recording).
+    /// Records an attribute (only kept when the span is recording), within
+    /// the span limits: past the attribute count it is left out, and a
+    /// string longer than the value length limit is cut.
     pub fn set_attribute(&mut self, key: &'static str, value: Value) {
         if let Some(state) = &mut self.inner {
             if state.sampled() {
-                state
-                    .extra
-                    .get_or_insert_with(Box::default)
-                    .attributes
-                    .push(KeyValue::new(key, value));
+                let extra = state.extra.get_or_insert_with(Box::default);
+                if extra.attributes.len() >= limits::attribute_count() {
+                    extra.dropped_attributes += 1;
+                    extra.truncated = true;
+                    return;
+                }
+                let (value, cut) = limits::value(value);
+                extra.truncated |= cut;
+                extra.attributes.push(KeyValue::new(key, value));
             }
         }
     }
@@ -494,11 +535,13 @@ impl ActiveSpan {
     pub fn add_link(&mut self, context: SpanContext) {
         if let Some(state) = &mut self.inner {
             if state.sampled() && context.is_valid() {
-                state
-                    .extra
-                    .get_or_insert_with(Box::default)
-                    .links
-                    .push(context);
+                let extra = state.extra.get_or_insert_with(Box::default);
+                if extra.links.len() >= limits::link_count() {
+                    extra.dropped_links += 1;
+                    extra.truncated = true;
+                    return;
+                }
+                extra.links.push(context);
             }
         }
     }
@@ -720,7 +763,11 @@ fn end_after_parent(
     if !error_type.is_empty() || message.is_some() {
         let extra = extra.get_or_insert_with(Box::default);
         extra.error_type = error_type;
-        extra.message = message;
+        extra.message = message.map(|message| {
+            let (message, cut) = limits::message(message);
+            extra.truncated |= cut;
+            message
+        });
     }
     ring::submit(state.record(outcome, end, extra));
 }

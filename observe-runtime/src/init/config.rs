@@ -13,6 +13,7 @@ use crate::core::error::InitError;
 use crate::core::text::percent_decode;
 use crate::edges::propagation::Propagator;
 use crate::export::{BoxedExporter, ExportProtocol, SpanOutput};
+use crate::hot::limits::SpanLimits;
 use crate::signals::logs::LogOutput;
 
 /// Which traces are recorded and exported.
@@ -107,6 +108,8 @@ pub struct Config {
     pub(crate) schedule_delay: Duration,
     pub(crate) max_batch: usize,
     pub(crate) max_queue: usize,
+    pub(crate) max_queue_bytes: usize,
+    pub(crate) span_limits: SpanLimits,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) hash_key: Option<HashKey>,
     pub(crate) errors: Vec<InitError>,
@@ -142,6 +145,8 @@ impl Default for Config {
             schedule_delay: Duration::from_millis(500),
             max_batch: 512,
             max_queue: 32_768,
+            max_queue_bytes: 64 << 20,
+            span_limits: SpanLimits::default(),
             shutdown_timeout: Duration::from_secs(5),
             hash_key: None,
             errors: Vec::new(),
@@ -183,6 +188,7 @@ impl Config {
         check(self.read_sampler(env));
         check(self.read_propagators(env));
         check(self.read_batch(env));
+        check(self.read_limits(env));
         check(self.read_metrics(env));
         if let Some(filter) = env("RUST_LOG") {
             self.log_filter = filter;
@@ -308,6 +314,46 @@ impl Config {
                 ));
             }
             self.baggage_attributes = keys;
+        }
+        Ok(())
+    }
+
+    /// The OpenTelemetry span limits; a `OTEL_SPAN_` variable wins over its
+    /// general `OTEL_ATTRIBUTE_` spelling, as the specification says.
+    fn read_limits(&mut self, env: Env<'_>) -> Result<(), InitError> {
+        let read = |names: &[&'static str]| -> Result<Option<usize>, InitError> {
+            for name in names {
+                if let Some(v) = env(name) {
+                    return v
+                        .trim()
+                        .parse::<usize>()
+                        .map(Some)
+                        .map_err(|_| InitError::invalid(name, &v, "expected a whole number"));
+                }
+            }
+            Ok(None)
+        };
+        let limits = &mut self.span_limits;
+        if let Some(n) = read(&[
+            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        ])? {
+            limits.attribute_value_length = n;
+        }
+        if let Some(n) = read(&[
+            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+        ])? {
+            limits.attribute_count = n;
+        }
+        if let Some(n) = read(&["OTEL_SPAN_EVENT_COUNT_LIMIT"])? {
+            limits.event_count = n;
+        }
+        if let Some(n) = read(&["OTEL_SPAN_LINK_COUNT_LIMIT"])? {
+            limits.link_count = n;
+        }
+        if let Some(v) = env("OBSERVE_MAX_QUEUE_BYTES") {
+            self.max_queue_bytes = parse_positive("OBSERVE_MAX_QUEUE_BYTES", &v)?;
         }
         Ok(())
     }
@@ -472,6 +518,22 @@ impl Config {
     /// (and counted).
     pub fn max_queue(mut self, spans: usize) -> Self {
         self.max_queue = spans.max(1);
+        self
+    }
+
+    /// How many bytes ended spans waiting for export may hold (their
+    /// records and attributes) before new ones are dropped and counted as
+    /// `queue_full`; 64 MiB by default (`OBSERVE_MAX_QUEUE_BYTES`).
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes.max(1);
+        self
+    }
+
+    /// The span limits (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`,
+    /// `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`,
+    /// `OTEL_SPAN_LINK_COUNT_LIMIT`).
+    pub fn span_limits(mut self, limits: SpanLimits) -> Self {
+        self.span_limits = limits;
         self
     }
 
@@ -666,5 +728,32 @@ mod tests {
             message.contains("OTEL_TRACES_SAMPLER_ARG") && message.contains("abc"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn span_limits_come_from_the_otel_variables() {
+        let c = config(&[
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "200"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "7"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "0"),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", "3"),
+            ("OBSERVE_MAX_QUEUE_BYTES", "1048576"),
+        ]);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        assert_eq!(
+            c.span_limits,
+            SpanLimits {
+                attribute_value_length: 200,
+                attribute_count: 7,
+                event_count: 0,
+                link_count: 3,
+            },
+            "the OTEL_SPAN_ spelling wins"
+        );
+        assert_eq!(c.max_queue_bytes, 1 << 20);
+        assert_eq!(config(&[]).span_limits, SpanLimits::default());
+        let bad = config(&[("OTEL_SPAN_LINK_COUNT_LIMIT", "many")]);
+        assert_eq!(error_vars(&bad), ["OTEL_SPAN_LINK_COUNT_LIMIT"]);
     }
 }

@@ -14,7 +14,7 @@ use crate::core::error::InitError;
 use crate::core::health::health;
 use crate::edges::{propagation, serve};
 use crate::export::{build_exporter, ExportSettings, Pipeline};
-use crate::hot::{baggage, clock, pii, state};
+use crate::hot::{baggage, clock, limits, pii, state};
 use crate::signals::{logs, metrics};
 
 pub(crate) mod config;
@@ -173,10 +173,12 @@ fn start(config: Config) -> Result<Guard, InitError> {
             schedule_delay: config.schedule_delay,
             max_batch: config.max_batch,
             max_queue: config.max_queue,
+            max_queue_bytes: config.max_queue_bytes,
             timeout: config.export_timeout,
         },
     )?;
 
+    limits::set(config.span_limits);
     let (threshold, parent_based) = config.sampler.compile();
     state::set_sampler(threshold, parent_based);
     state::install_panic_hook();
