@@ -15,6 +15,7 @@ pub(crate) struct Health {
     pub(crate) propagation_errors: IntCounterVec,
     pub(crate) build_info: IntGaugeVec,
     pub(crate) console_lines_dropped: IntCounter,
+    pub(crate) metrics_connections_rejected: IntCounterVec,
 }
 
 /// Reasons a span is dropped before export: the rings or the queue were
@@ -26,6 +27,16 @@ pub(crate) const DROP_REASONS: [&str; 4] = [
     "shutdown_timeout",
     "exporter_none",
 ];
+
+/// Reasons the built-in `/metrics` server closes or refuses a connection
+/// rather than its client.
+///
+/// - `idle_evicted`: closed while idle, to admit a new one at the cap.
+/// - `limit`: refused at the cap, every open connection being busy.
+/// - `header_timeout`: no complete request header within the timeout.
+/// - `accept_error`: `accept` failed (most often out of file descriptors).
+pub(crate) const REJECT_REASONS: [&str; 4] =
+    ["idle_evicted", "limit", "header_timeout", "accept_error"];
 
 /// Reasons an incoming trace header, or part of one, is ignored.
 ///
@@ -85,6 +96,14 @@ impl Health {
                 "Span lines for stderr or the spans file dropped because the writer was behind.",
             )
             .expect("valid metric"),
+            metrics_connections_rejected: IntCounterVec::new(
+                Opts::new(
+                    "observe_metrics_connections_rejected_total",
+                    "Connections to the built-in /metrics server it closed or refused, by reason.",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
             propagation_errors: IntCounterVec::new(
                 Opts::new(
                     "observe_propagation_errors_total",
@@ -106,6 +125,11 @@ impl Health {
         // over it has a baseline and an alert on it has a series to watch.
         for reason in DROP_REASONS {
             health.spans_dropped.with_label_values(&[reason]);
+        }
+        for reason in REJECT_REASONS {
+            health
+                .metrics_connections_rejected
+                .with_label_values(&[reason]);
         }
         for reason in PROPAGATION_ERRORS {
             health.propagation_errors.with_label_values(&[reason]);

@@ -24,6 +24,9 @@ use config::Config;
 
 struct Running {
     pipeline: Pipeline,
+    /// On a thread of its own, so scrapes and export never wait on each
+    /// other.
+    metrics_server: Option<serve::MetricsServer>,
     runtime: tokio::runtime::Runtime,
     shutdown_timeout: Duration,
 }
@@ -149,6 +152,7 @@ fn start(config: Config) -> Result<Guard, InitError> {
     }
 
     let mut metrics_addr = None;
+    let mut metrics_server = None;
     if let Some(addr) = config.metrics_addr {
         // std's bind, not `block_on`: `init` may run inside the user's own
         // async runtime, where blocking on another runtime panics.
@@ -157,13 +161,14 @@ fn start(config: Config) -> Result<Guard, InitError> {
             reason: e.to_string(),
         };
         let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
-        listener.set_nonblocking(true).map_err(bind_error)?;
-        let listener = {
-            let _context = runtime.enter();
-            tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
-        };
         metrics_addr = listener.local_addr().ok();
-        runtime.spawn(serve::serve(listener, registry));
+        metrics_server = Some(serve::MetricsServer::start(listener, registry).map_err(bind_error)?);
+        if serve::is_exposed(addr) {
+            tracing::warn!(
+                "/metrics is served on {addr}, beyond loopback, with no authentication: \
+                 anyone who can reach the port reads every metric"
+            );
+        }
     }
 
     let pipeline = Pipeline::start(
@@ -184,6 +189,7 @@ fn start(config: Config) -> Result<Guard, InitError> {
     state::install_panic_hook();
     *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running {
         pipeline,
+        metrics_server,
         runtime,
         shutdown_timeout: config.shutdown_timeout,
     });
@@ -273,6 +279,7 @@ impl Drop for Guard {
         let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(running) = running {
             running.pipeline.shutdown(running.shutdown_timeout);
+            drop(running.metrics_server);
             // Not `drop`: that blocks, and panics inside an async context.
             running.runtime.shutdown_background();
             report_losses();

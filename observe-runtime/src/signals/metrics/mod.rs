@@ -242,6 +242,7 @@ impl Collector for ObserveCollector {
         descs.extend(h.propagation_errors.desc());
         descs.extend(h.build_info.desc());
         descs.extend(h.console_lines_dropped.desc());
+        descs.extend(h.metrics_connections_rejected.desc());
         descs
     }
 
@@ -255,6 +256,7 @@ impl Collector for ObserveCollector {
         families.extend(h.propagation_errors.collect());
         families.extend(h.build_info.collect());
         families.extend(h.console_lines_dropped.collect());
+        families.extend(h.metrics_connections_rejected.collect());
         families
     }
 }
