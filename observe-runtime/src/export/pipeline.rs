@@ -59,6 +59,7 @@ impl Pipeline {
                 .map_err(|e| InitError::Runtime(e.to_string()))?
         };
         ring::set_drainer(drainer.thread().clone());
+        ring::set_byte_cap(settings.ring_bytes());
         runtime.spawn(export_loop(exporter, receiver, settings));
         Ok(Pipeline {
             commands,
@@ -103,9 +104,22 @@ pub(crate) struct ExportSettings {
     pub(crate) timeout: Duration,
 }
 
+impl ExportSettings {
+    /// The per-thread rings' share of `max_queue_bytes`: a quarter. The
+    /// queue and the batch in flight hold the rest, so together everything
+    /// waiting for export stays within `max_queue_bytes`.
+    fn ring_bytes(&self) -> usize {
+        self.max_queue_bytes / 4
+    }
+
+    fn queue_bytes(&self) -> usize {
+        self.max_queue_bytes - self.ring_bytes()
+    }
+}
+
 /// Ended spans collected from the rings, waiting for the exporter. Bounded by
-/// `max_queue` spans and `max_queue_bytes` bytes; what does not fit is
-/// dropped and counted.
+/// `max_queue` spans and three quarters of `max_queue_bytes` (the rings hold
+/// the other quarter); what does not fit is dropped and counted.
 static PENDING: Mutex<Pending> = Mutex::new(Pending {
     records: VecDeque::new(),
     bytes: 0,
@@ -204,7 +218,7 @@ fn collect(settings: &ExportSettings) -> usize {
     let added: usize = pending.records.range(before..).map(SpanRecord::bytes).sum();
     pending.bytes += added;
     let mut over = 0;
-    while pending.bytes > settings.max_queue_bytes && pending.records.len() > before {
+    while pending.bytes > settings.queue_bytes() && pending.records.len() > before {
         if let Some(newest) = pending.records.pop_back() {
             pending.bytes -= newest.bytes();
             over += 1;

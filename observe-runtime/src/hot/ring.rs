@@ -73,6 +73,69 @@ const RING_INITIAL: usize = 256;
 /// it spans are dropped and counted.
 pub(crate) const RING_MAX: usize = 16_384;
 
+/// Bytes the records in every ring hold beyond their slots (attribute
+/// values, error messages, links; [`SpanRecord::held_bytes`]), and the most
+/// they may hold: a share of the export side's byte cap, so a burst of
+/// large spans cannot fill 16 384 slots per thread with them.
+static HELD: ByteBudget = ByteBudget::new(16 << 20);
+
+/// A count of bytes held against a cap. std's atomics even under loom: the
+/// ring's model-checked tests do not reach it.
+struct ByteBudget {
+    held: std::sync::atomic::AtomicUsize,
+    cap: std::sync::atomic::AtomicUsize,
+}
+
+impl ByteBudget {
+    const fn new(cap: usize) -> ByteBudget {
+        ByteBudget {
+            held: std::sync::atomic::AtomicUsize::new(0),
+            cap: std::sync::atomic::AtomicUsize::new(cap),
+        }
+    }
+
+    /// Takes `bytes`; `false`, taking nothing, when they do not fit.
+    fn charge(&self, bytes: usize) -> bool {
+        let held = self.held.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if held <= self.cap.load(Ordering::Relaxed) {
+            return true;
+        }
+        self.held.fetch_sub(bytes, Ordering::Relaxed);
+        false
+    }
+
+    fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            self.held.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Sets the bytes the rings may hold together (the pipeline's share of
+/// `max_queue_bytes`).
+pub(crate) fn set_byte_cap(bytes: usize) {
+    HELD.cap.store(bytes, Ordering::Relaxed);
+}
+
+/// Takes `bytes` from the rings' budget; `false`, with the span counted as
+/// `queue_full`, when they do not fit.
+#[cold]
+#[inline(never)]
+fn charge(bytes: usize) -> bool {
+    if HELD.charge(bytes) {
+        return true;
+    }
+    static QUEUE_FULL: Lazy<prometheus::IntCounter> =
+        Lazy::new(|| health().spans_dropped.with_label_values(&["queue_full"]));
+    QUEUE_FULL.inc();
+    false
+}
+
+/// Gives back to the rings' budget what records that left them held.
+fn release(bytes: usize) {
+    HELD.release(bytes);
+}
+
 /// The drain thread; a producer unparks it when its ring reaches half.
 static DRAINER: Mutex<Option<std::thread::Thread>> = Mutex::new(None);
 /// Set by the drain thread while it sleeps: a producer takes the `DRAINER`
@@ -337,6 +400,10 @@ pub(crate) fn push_with(local: &state::Local, make: impl FnOnce() -> SpanRecord)
 /// Hands an ended, sampled span to the export path. Never blocks.
 #[inline(always)]
 pub(crate) fn submit(record: SpanRecord) {
+    let held = record.held_bytes();
+    if held > 0 && !charge(held) {
+        return;
+    }
     let ring = state::with_local(|local| local.ring.get());
     if ring.is_null() {
         return submit_first(record);
@@ -353,9 +420,13 @@ pub(crate) fn submit(record: SpanRecord) {
 #[cold]
 #[inline(never)]
 fn submit_first(record: SpanRecord) {
-    if let Some(ring) = install(RING_INITIAL) {
+    match install(RING_INITIAL) {
         // SAFETY: just installed on this thread; `OWNER` keeps it alive.
-        let _ = unsafe { &*ring }.push(record);
+        Some(ring) => {
+            let _ = unsafe { &*ring }.push(record);
+        }
+        // The thread is exiting and its locals are gone.
+        None => release(record.held_bytes()),
     }
 }
 
@@ -366,13 +437,17 @@ fn grow_or_drop(capacity: usize, record: SpanRecord) {
         let ring = state::with_local(|local| local.ring.get());
         // SAFETY: the full ring `submit` just used, still owned by `OWNER`.
         unsafe { (*ring).count_drop() };
+        release(record.held_bytes());
         return;
     }
     // The old ring stays registered until the drain thread has emptied it.
-    if let Some(ring) = install(capacity * 2) {
-        wake_drainer();
-        // SAFETY: as in `submit_first`.
-        let _ = unsafe { &*ring }.push(record);
+    match install(capacity * 2) {
+        Some(ring) => {
+            wake_drainer();
+            // SAFETY: as in `submit_first`.
+            let _ = unsafe { &*ring }.push(record);
+        }
+        None => release(record.held_bytes()),
     }
 }
 
@@ -392,6 +467,7 @@ pub(crate) fn drain_all(out: &mut VecDeque<SpanRecord>, cap: usize) -> usize {
         // The thread-local holds the other reference while its thread lives.
         Arc::strong_count(ring) > 1 || ring.len() > 0
     });
+    release(scratch.iter().map(SpanRecord::held_bytes).sum());
     let room = cap.saturating_sub(out.len());
     if scratch.len() > room {
         dropped.inc_by((scratch.len() - room) as u64);
@@ -414,6 +490,18 @@ pub(crate) fn ring_depth() -> usize {
 #[cfg(all(test, not(observe_loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_budget_refuses_what_does_not_fit_and_takes_back_what_leaves() {
+        let budget = ByteBudget::new(10_000);
+        assert!(budget.charge(8_192));
+        assert!(!budget.charge(8_192), "a second 8 KiB span is over the cap");
+        assert!(budget.charge(1_808), "exactly up to the cap");
+        assert!(!budget.charge(1));
+        budget.release(8_192);
+        assert!(budget.charge(8_192), "room again once the first left");
+        assert_eq!(budget.held.load(Ordering::Relaxed), 10_000);
+    }
     use crate::hot::callsite::{Callsite, OutcomeKind, SpanKind};
 
     static CALLSITE: Callsite = Callsite::new(

@@ -307,6 +307,16 @@ impl SpanRecord {
         self.tagged.addr() & RANDOM_TRACE != 0
     }
 
+    /// [`SpanRecord::bytes`] for a record that holds anything on the heap,
+    /// 0 for one that is all in its ring slot.
+    pub(crate) fn held_bytes(&self) -> usize {
+        if self.extra.is_none() {
+            0
+        } else {
+            self.bytes()
+        }
+    }
+
     /// What the record holds, in bytes: its slot and what `extra` owns
     /// (attribute strings, the message, links), for the export queue's byte
     /// cap. The `tracestate`, shared by the spans of a request, is not
@@ -666,14 +676,18 @@ fn submit_ok(state: &mut SpanState, end: u64, exemplar: Option<&ExemplarSlot>) {
         exemplar.write(state.trace_id, state.span_id, ticks, end);
     }
     let local = state::local();
-    if !local.current_state.get().is_null() {
+    // One test for both: neither pointer is set on the common path.
+    let extra = state
+        .extra
+        .as_deref()
+        .map_or(0, |extra| extra as *const SpanExtra as usize);
+    if (local.current_state.get() as usize) | extra != 0 {
         // A trace with a `tracestate`: it goes into the record, out of line.
+        // Attributes: their bytes count against the rings' byte cap.
         return submit_ok_slow(state, end);
     }
-    let pushed = ring::push_with(local, || {
-        let extra = state.extra.take();
-        state.record(OutcomeKind::Ok, end, extra)
-    });
+    // `extra` is `None` here: a span with attributes took the slow path.
+    let pushed = ring::push_with(local, || state.record(OutcomeKind::Ok, end, None));
     match pushed {
         ring::Pushed::Done => {}
         ring::Pushed::Wake => ring::wake_drainer(),
@@ -681,8 +695,8 @@ fn submit_ok(state: &mut SpanState, end: u64, exemplar: Option<&ExemplarSlot>) {
     }
 }
 
-/// [`submit_ok`] for a thread without a ring, or with a full one, and for
-/// a span in a trace with a `tracestate`.
+/// [`submit_ok`] for a thread without a ring, or with a full one, for a
+/// span in a trace with a `tracestate`, and for one with attributes.
 #[cold]
 #[inline(never)]
 fn submit_ok_slow(state: &mut SpanState, end: u64) {

@@ -523,7 +523,9 @@ impl Config {
 
     /// How many bytes ended spans waiting for export may hold (their
     /// records and attributes) before new ones are dropped and counted as
-    /// `queue_full`; 64 MiB by default (`OBSERVE_MAX_QUEUE_BYTES`).
+    /// `queue_full`; 64 MiB by default (`OBSERVE_MAX_QUEUE_BYTES`). A
+    /// quarter of it is for the per-thread rings, the rest for the queue and
+    /// the batch out for export.
     pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
         self.max_queue_bytes = bytes.max(1);
         self
