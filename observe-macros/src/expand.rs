@@ -357,9 +357,31 @@ fn fields(observe: &Observe) -> TokenStream {
         // Located at the value, so "`T` doesn't implement `Display`" points
         // at the user's expression.
         let span = Span::call_site().located_at(value.span());
-        let converted = quote_spanned!(span=> #krate::__private::#convert(&(#value)));
+        if field.redact {
+            let converted = quote_spanned!(span=> #krate::__private::#convert(&(#value)));
+            return quote! {
+                __observe_span.set_attribute(#key, #converted);
+            };
+        }
+        // A value whose type is marked `Sensitive` is refused at the value,
+        // whatever its key: `(&Probe(..)).__observe_sensitivity()` resolves
+        // to the marked impl only for such a type, and `not_sensitive`
+        // accepts only the other.
+        let value_ref = quote_spanned!(span=> __observe_value);
+        let probe = quote_spanned! {span=>
+            #krate::__private::not_sensitive(
+                (&#krate::__private::Probe(#value_ref)).__observe_sensitivity(),
+            )
+        };
+        let converted = quote_spanned!(span=> #krate::__private::#convert(#value_ref));
         quote! {
-            __observe_span.set_attribute(#key, #converted);
+            {
+                #[allow(unused_imports)] // one of the two applies to each value
+                use #krate::__private::{ProbeMarked as _, ProbeUnmarked as _};
+                let #value_ref = &(#value);
+                #probe;
+                __observe_span.set_attribute(#key, #converted);
+            }
         }
     });
     quote! {

@@ -106,6 +106,7 @@ mod label_value;
 mod naming;
 mod policy;
 mod rules;
+mod sensitive;
 mod validate;
 
 /// Gives a function a span, an optional latency histogram and logs correlated
@@ -423,6 +424,31 @@ pub fn observe(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_derive(LabelValue, attributes(label))]
 pub fn derive_label_value(input: TokenStream) -> TokenStream {
     label_value::derive(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Derives `observe_runtime::Sensitive` for a struct of one field, the
+/// personal value itself (`struct Email(String)`), marking it once in the
+/// domain model:
+///
+/// - `#[observe(fields(..))]` refuses it raw, at compile time, pointing at
+///   the expression: record `mask(&value)` or `hash(&value)`;
+/// - it gets `Debug` and `Display` that print `[REDACTED]`, so a struct
+///   holding it shows the field redacted, in spans and in logs;
+/// - `observe_runtime::RawText`, through which `mask` and `hash` read its
+///   field.
+///
+/// Do not derive `Debug` or write `Display` for it yourself.
+/// `#[sensitive(crate = path)]` names a crate that re-exports the runtime.
+///
+/// ```text
+/// #[derive(Clone, Sensitive)]
+/// struct Email(String);
+/// ```
+#[proc_macro_derive(Sensitive, attributes(sensitive))]
+pub fn derive_sensitive(input: TokenStream) -> TokenStream {
+    sensitive::derive(input.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

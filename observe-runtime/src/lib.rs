@@ -50,6 +50,17 @@ pub use hot::context::{current, spawn, spawn_thread, FutureExt, SpanContext};
 pub use hot::label::LabelValue;
 pub use hot::limits::SpanLimits;
 pub use hot::pii::{hash, mask, set_hash_key, Hashed, Masked, Redacted};
+pub use hot::sensitive::{RawText, Sensitive};
+pub use observe_macros::Sensitive;
+
+/// Personal data: types marked [`Sensitive`], the marked types observe
+/// ships, and [`mask`] and [`hash`], the only ways a marked value, or a
+/// value under a sensitive key, reaches telemetry.
+pub mod pii {
+    pub use crate::hot::pii::{hash, mask, set_hash_key, Hashed, Masked, Redacted};
+    #[doc(inline)]
+    pub use crate::hot::sensitive::*;
+}
 pub use hot::trace_state::{TraceState, TraceStateError};
 pub use init::config::{Config, ParentBasedRoot, Sampler};
 pub use init::signal::{shutdown_signal, Signal};
@@ -90,6 +101,9 @@ pub mod __private {
     };
     pub use crate::hot::label::{label_slot, LabelSlot, LabelValue};
     pub use crate::hot::pii::redacted_value;
+    pub use crate::hot::sensitive::{
+        fmt_redacted, not_sensitive, Probe, ProbeMarked, ProbeUnmarked,
+    };
     pub use crate::hot::span::{start, start_entered, start_with_parent, ActiveSpan, Instrumented};
     pub use crate::hot::value::{
         attribute_value, debug_value, display_value, Classify, ClassifyDebug, ClassifyDisplay,

@@ -3,7 +3,7 @@
 //! span's start and end, the export ring and the histogram shard.
 //!
 //! Uses only `core`. Plain data types (`callsite`, `value`, `label`,
-//! `limits`, `pii`, `trace_state`) sit below the code that reads the
+//! `limits`, `pii`, `sensitive`, `trace_state`) sit below the code that reads the
 //! thread-local block (`state`, `clock`, `ids`, `context`, `baggage`, `span`, `ring`,
 //! `histogram`).
 
@@ -11,6 +11,7 @@ pub(crate) mod callsite;
 pub(crate) mod label;
 pub(crate) mod limits;
 pub(crate) mod pii;
+pub(crate) mod sensitive;
 pub(crate) mod trace_state;
 pub(crate) mod value;
 

@@ -36,6 +36,7 @@ use once_cell::sync::OnceCell;
 use opentelemetry::Value;
 use siphasher::sip128::{Hasher128 as _, SipHasher24};
 
+use super::sensitive::RawText;
 use super::value::ToAttributeValue;
 
 /// A value with most of its characters replaced by `*`; see [`mask`].
@@ -57,8 +58,8 @@ pub struct Hashed(String);
 ///
 /// For passwords and tokens prefer [`hash`], or nothing at all: even the ends
 /// of a secret are a hint.
-pub fn mask<T: fmt::Display + ?Sized>(value: &T) -> Masked {
-    let text = value.to_string();
+pub fn mask<T: RawText + ?Sized>(value: &T) -> Masked {
+    let text = value.raw_text();
     Masked(match text.split_once('@') {
         Some((local, domain)) if !domain.is_empty() && !domain.contains('@') => {
             let first: String = local.chars().take(1).collect();
@@ -92,13 +93,13 @@ fn mask_middle(text: &str) -> String {
         .collect()
 }
 
-/// A stable keyed digest of `value`'s `Display` form: 32 hex characters.
+/// A stable keyed digest of `value`'s raw text: 32 hex characters.
 /// Equal values give equal digests under the same key, so a field can still
 /// be grouped and joined on; see the [module documentation](self) for the key.
-pub fn hash<T: fmt::Display + ?Sized>(value: &T) -> Hashed {
+pub fn hash<T: RawText + ?Sized>(value: &T) -> Hashed {
     let (k0, k1) = *key();
     let mut hasher = SipHasher24::new_with_keys(k0, k1);
-    hasher.write(value.to_string().as_bytes());
+    hasher.write(value.raw_text().as_bytes());
     Hashed(format!("{:032x}", hasher.finish128().as_u128()))
 }
 
