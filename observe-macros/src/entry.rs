@@ -260,9 +260,13 @@ mod tests {
             ),
         );
         assert_has(&out, "let mut __observe_span");
-        assert_has(&out, "if __observe_span . is_recording () { __observe_span . set_attribute (\"order.id\" , :: observe_runtime :: __private :: attribute_value (& (order . id))) ;");
-        assert_has(&out, "set_attribute (\"customer\" , :: observe_runtime :: __private :: display_value (& (order . customer)))");
-        assert_has(&out, "set_attribute (\"debug\" , :: observe_runtime :: __private :: debug_value (& (thing)))");
+        // Each value is evaluated once, checked for a marked type, then set.
+        assert_has(&out, "if __observe_span . is_recording () { { # [allow (unused_imports)] use :: observe_runtime :: __private :: { ProbeMarked as _ , ProbeUnmarked as _ } ; let __observe_value = & (order . id) ;");
+        assert_has(&out, ":: observe_runtime :: __private :: not_sensitive ((& :: observe_runtime :: __private :: Probe (__observe_value)) . __observe_sensitivity () ,) ;");
+        assert_has(&out, "set_attribute (\"order.id\" , :: observe_runtime :: __private :: attribute_value (__observe_value))");
+        assert_has(&out, "let __observe_value = & (order . customer) ;");
+        assert_has(&out, "set_attribute (\"customer\" , :: observe_runtime :: __private :: display_value (__observe_value))");
+        assert_has(&out, "set_attribute (\"debug\" , :: observe_runtime :: __private :: debug_value (__observe_value))");
     }
 
     #[test]
@@ -329,7 +333,8 @@ mod tests {
                 }
             ),
         );
-        assert_has(&out, "set_attribute (\"id\" , :: observe_runtime :: __private :: attribute_value (& (self . id)))");
+        assert_has(&out, "let __observe_value = & (self . id) ;");
+        assert_has(&out, "set_attribute (\"id\" , :: observe_runtime :: __private :: attribute_value (__observe_value))");
         assert_has(&out, "Box :: pin (async move { let (__observe_ret , mut __observe_span) : (u8 , _) = :: observe_runtime :: __private :: Instrumented :: new (__observe_span , async move { let __self = self ;");
     }
 

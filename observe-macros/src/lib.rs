@@ -452,3 +452,13 @@ pub fn derive_sensitive(input: TokenStream) -> TokenStream {
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
+
+/// The sensitive words `#[observe]` checks field keys against, as a
+/// `&[&str]` expression: the runtime's log layer applies the same list.
+/// Not a stable API.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __sensitive_words(_input: TokenStream) -> TokenStream {
+    let words = rules::SENSITIVE_WORDS;
+    quote::quote!(&[#(#words),*]).into()
+}

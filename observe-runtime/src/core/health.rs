@@ -16,6 +16,7 @@ pub(crate) struct Health {
     pub(crate) build_info: IntGaugeVec,
     pub(crate) console_lines_dropped: IntCounter,
     pub(crate) metrics_connections_rejected: IntCounterVec,
+    pub(crate) log_fields_redacted: IntCounter,
 }
 
 /// Reasons a span is dropped before export: the rings or the queue were
@@ -94,6 +95,11 @@ impl Health {
             console_lines_dropped: IntCounter::new(
                 "observe_console_lines_dropped_total",
                 "Span lines for stderr or the spans file dropped because the writer was behind.",
+            )
+            .expect("valid metric"),
+            log_fields_redacted: IntCounter::new(
+                "observe_log_fields_redacted_total",
+                "Log event fields masked because they held personal data.",
             )
             .expect("valid metric"),
             metrics_connections_rejected: IntCounterVec::new(

@@ -37,6 +37,7 @@ use opentelemetry::Value;
 use siphasher::sip128::{Hasher128 as _, SipHasher24};
 
 use super::sensitive::RawText;
+pub(crate) use super::sensitive::REDACTED as REDACTED_TEXT;
 use super::value::ToAttributeValue;
 
 /// A value with most of its characters replaced by `*`; see [`mask`].
@@ -217,9 +218,92 @@ pub fn redacted_value<T: Redacted>(value: &T) -> Value {
     value.redacted_value()
 }
 
+/// Words that make a key sensitive: the macro's list, from one source
+/// (`observe-macros/src/rules.rs`), so the log layer and `#[observe]` agree.
+const SENSITIVE_WORDS: &[&str] = observe_macros::__sensitive_words!();
+
+/// Whether `key` names personal data, by the rules `#[observe]` applies to
+/// field keys: split into words at `.`, `_`, `-` and case changes; a word,
+/// or two adjacent words joined (`e_mail`, `api_key`), that is one of the
+/// sensitive words, or a word that contains one of five letters or more
+/// (`emailaddress`, `useremail`). Allocates nothing for a key of up to 16
+/// words.
+pub(crate) fn is_sensitive_key(key: &str) -> bool {
+    let mut words: [&str; 16] = [""; 16];
+    let mut count = 0;
+    let bytes = key.as_bytes();
+    let mut start = None;
+    for i in 0..=bytes.len() {
+        let boundary = i == bytes.len()
+            || !bytes[i].is_ascii_alphanumeric()
+            || (bytes[i].is_ascii_uppercase() && i > 0 && bytes[i - 1].is_ascii_lowercase());
+        if boundary {
+            if let Some(from) = start.take() {
+                if count == words.len() {
+                    return true; // a key of over 16 words is suspect enough
+                }
+                words[count] = &key[from..i];
+                count += 1;
+            }
+        }
+        if i < bytes.len() && bytes[i].is_ascii_alphanumeric() && start.is_none() {
+            start = Some(i);
+        }
+    }
+    let words = &words[..count];
+    let is_word = |candidate: &str, first: &str, second: &str| {
+        candidate.len() == first.len() + second.len()
+            && candidate[..first.len()].eq_ignore_ascii_case(first)
+            && candidate[first.len()..].eq_ignore_ascii_case(second)
+    };
+    let contains = |haystack: &str, needle: &str| {
+        haystack
+            .as_bytes()
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    SENSITIVE_WORDS.iter().any(|sensitive| {
+        words.iter().any(|word| {
+            word.eq_ignore_ascii_case(sensitive)
+                || (sensitive.len() >= 5 && contains(word, sensitive))
+        }) || words
+            .windows(2)
+            .any(|pair| is_word(sensitive, pair[0], pair[1]))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sensitive_keys_by_the_macros_rules() {
+        for key in [
+            "email",
+            "user.email",
+            "userEmail",
+            "e_mail",
+            "emailAddress",
+            "useremail",
+            "contact_phone",
+            "api_key",
+            "PASSWORD",
+            "card.number",
+        ] {
+            assert!(is_sensitive_key(key), "{key}");
+        }
+        for key in [
+            "message",
+            "order.id",
+            "sku",
+            "zip",
+            "span.kind",
+            "company",
+            "tier",
+        ] {
+            assert!(!is_sensitive_key(key), "{key}");
+        }
+    }
 
     #[test]
     fn masks_keep_the_shape() {

@@ -104,6 +104,7 @@ pub struct Config {
     pub(crate) metric_prefix: String,
     pub(crate) logs: LogOutput,
     pub(crate) log_filter: String,
+    pub(crate) log_redaction: bool,
     pub(crate) export_timeout: Duration,
     pub(crate) schedule_delay: Duration,
     pub(crate) max_batch: usize,
@@ -141,6 +142,7 @@ impl Default for Config {
             metric_prefix: String::new(),
             logs: LogOutput::Stdout,
             log_filter: "info".into(),
+            log_redaction: true,
             export_timeout: Duration::from_secs(10),
             schedule_delay: Duration::from_millis(500),
             max_batch: 512,
@@ -192,6 +194,9 @@ impl Config {
         check(self.read_metrics(env));
         if let Some(filter) = env("RUST_LOG") {
             self.log_filter = filter;
+        }
+        if let Some(v) = env("OBSERVE_LOG_REDACTION") {
+            check(parse_bool("OBSERVE_LOG_REDACTION", &v).map(|on| self.log_redaction = on));
         }
         self.errors.extend(errors);
         Ok(())
@@ -474,6 +479,17 @@ impl Config {
     /// functions still run and return their values.
     pub fn disabled(mut self, disabled: bool) -> Self {
         self.disabled = disabled;
+        self
+    }
+
+    /// Whether the JSON log layer masks event fields whose key names
+    /// personal data (`email`, `user.phone`, `api_key`: the words
+    /// `#[observe]` checks field keys against), with
+    /// [`mask`](crate::mask), counting each in
+    /// `observe_log_fields_redacted_total`. On by default
+    /// (`OBSERVE_LOG_REDACTION`).
+    pub fn log_redaction(mut self, on: bool) -> Self {
+        self.log_redaction = on;
         self
     }
 

@@ -110,6 +110,7 @@ fn start(config: Config) -> Result<Guard, InitError> {
         logs::install(&config.logs, &config.log_filter)?;
     }
     logs::set_service(service.clone());
+    logs::set_redaction(config.log_redaction);
     if let Some(key) = &config.hash_key {
         pii::set_hash_key(&key.0);
     }

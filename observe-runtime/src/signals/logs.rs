@@ -24,6 +24,7 @@
 use std::fmt;
 use std::io::Write;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -35,8 +36,10 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
 
 use crate::core::error::InitError;
+use crate::core::health::health;
 use crate::hot::baggage;
 use crate::hot::context;
+use crate::hot::pii;
 
 /// Where JSON log lines go.
 #[derive(Clone)]
@@ -195,30 +198,76 @@ fn render(event: &Event<'_>) -> String {
 
 struct JsonFields(Map<String, Value>);
 
+/// Masks the values of event fields that hold personal data (on by
+/// default; `Config::log_redaction`).
+static REDACTION: AtomicBool = AtomicBool::new(true);
+
+pub(crate) fn set_redaction(on: bool) {
+    REDACTION.store(on, Ordering::Relaxed);
+}
+
+impl JsonFields {
+    /// A text value, masked when its key names personal data; a marked
+    /// type's `[REDACTED]` is counted as masked too.
+    fn text(&mut self, field: &Field, text: String) {
+        let name = field.name();
+        let value = if text == pii::REDACTED_TEXT {
+            redacted();
+            text
+        } else if sensitive(name) {
+            redacted();
+            pii::mask(text.as_str()).to_string()
+        } else {
+            text
+        };
+        self.0.insert(name.into(), Value::String(value));
+    }
+
+    /// A number, masked like text under a key that names personal data (a
+    /// phone number in a `u64`).
+    fn number(&mut self, field: &Field, value: impl Into<Value> + fmt::Display) {
+        if sensitive(field.name()) {
+            redacted();
+            let masked = pii::mask(value.to_string().as_str()).to_string();
+            self.0.insert(field.name().into(), Value::String(masked));
+        } else {
+            self.0.insert(field.name().into(), value.into());
+        }
+    }
+}
+
+/// Whether the value under `name` is masked: never the message, which has
+/// no key to go by (a marked type in it prints `[REDACTED]` by itself).
+fn sensitive(name: &str) -> bool {
+    name != "message" && REDACTION.load(Ordering::Relaxed) && pii::is_sensitive_key(name)
+}
+
+fn redacted() {
+    health().log_fields_redacted.inc();
+}
+
 impl Visit for JsonFields {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().into(), Value::String(format!("{value:?}")));
+        self.text(field, format!("{value:?}"));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0
-            .insert(field.name().into(), Value::String(value.into()));
+        self.text(field, value.to_owned());
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), value.into());
+        self.number(field, value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), value.into());
+        self.number(field, value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), value.into());
+        self.number(field, value);
     }
+    // A bool cannot carry personal data (`email_verified = true`).
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.0.insert(field.name().into(), value.into());
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0
-            .insert(field.name().into(), Value::String(value.to_string()));
+        self.text(field, value.to_string());
     }
 }
 

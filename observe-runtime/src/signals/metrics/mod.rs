@@ -243,6 +243,7 @@ impl Collector for ObserveCollector {
         descs.extend(h.build_info.desc());
         descs.extend(h.console_lines_dropped.desc());
         descs.extend(h.metrics_connections_rejected.desc());
+        descs.extend(h.log_fields_redacted.desc());
         descs
     }
 
@@ -257,6 +258,7 @@ impl Collector for ObserveCollector {
         families.extend(h.build_info.collect());
         families.extend(h.console_lines_dropped.collect());
         families.extend(h.metrics_connections_rejected.collect());
+        families.extend(h.log_fields_redacted.collect());
         families
     }
 }
