@@ -286,7 +286,7 @@ mod tests {
             "emailAddress",
             "useremail",
             "contact_phone",
-            "api_key",
+            "auth_token",
             "PASSWORD",
             "card.number",
         ] {
