@@ -204,13 +204,39 @@ mod validate;
 /// style (`tenantId` -> write `tenant.id`). A duplicate key and observe's own
 /// keys (`code.*`, `error.type`, `exception.*`, `observe.*`) are errors.
 ///
-/// A key with a sensitive word (`email`, `phone`, `password`, `card`, `ssn`,
-/// `token`, `secret`, `address`, plus the crate's `sensitive_keys`), or a plain
-/// value such as `user.email`, must be recorded through `observe_runtime::mask(..)`
-/// (keeps the shape: `a***@example.com`) or `observe_runtime::hash(..)` (a keyed
-/// digest, so equal values stay joinable). This is checked by the key and by type:
-/// only `Masked` and `Hashed` pass, so a `mask` of one's own does not. A fact about
-/// a value (`!email.is_empty()`, `email.len()`) is not sensitive.
+/// A sensitive field must be recorded through `observe_runtime::mask(..)` (keeps
+/// the shape: `a***@example.com`) or `observe_runtime::hash(..)` (a keyed digest,
+/// so equal values stay joinable). This is checked by name here and by type: only
+/// `Masked` and `Hashed` pass, so a `mask` of one's own does not, and a type
+/// marked `Sensitive` is refused raw whatever its name. By name, a field is
+/// sensitive when:
+///
+/// - its key holds a sensitive word: `email`, `mail`, `phone`, `mobile`,
+///   `msisdn`, `address`, `ip`, `ipv4`, `ipv6`, `password`, `passwd`, `pwd`,
+///   `secret`, `token`, `apikey`, `bearer`, `authorization`, `cookie`, `card`,
+///   `creditcard`, `cardnumber`, `pan`, `cvv`, `cvc`, `iban`, `ssn`, `nationalid`,
+///   `passport`, `birth`, `dob`, plus the crate's `sensitive_keys`. The key is
+///   split at `.`, `_`, `-` and case changes, and each pair of neighbouring
+///   words is joined too: `e_mail`, `eMail`, `credit_card`, `api_key` and
+///   `national_id` are caught. A word of five letters or more is also found
+///   inside a word (`emailaddress`, `useremail`, `birthdate`, `cookies`); a
+///   shorter one only as a whole word, so `zip`, `span.kind`, `shipping`,
+///   `company` and `discard_count` pass. `tokenizer` is the one look-alike let
+///   through: it names a component, not a credential.
+/// - any identifier in its value is sensitive, not only the last: every path
+///   segment, field and method name, and every argument of a macro, inline
+///   format arguments included. `contact = email.clone()`,
+///   `contact = customer.email.as_str()`, `note = format!("{}", email)` and
+///   `who = user.get_email()` are errors; what a `mask(..)` or `hash(..)`
+///   returns is not looked into (`note = format!("to {}", hash(&email))`).
+///
+/// A fact about a value is not sensitive, but only a fact whose result cannot
+/// hold the value: `is_empty()`, `len()`, `is_some()`, `is_none()` on anything,
+/// a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`), `&&` and `||`, a literal,
+/// and `!` or `as` of one of these (`has_email = !email.is_empty()`). Any other
+/// method is not trusted, whatever its name: `email.has_domain()`,
+/// `email.is_valid()` and `email.contains('@')` may return the value itself.
+/// An exact key in `allow.sensitive_keys` is not checked by name.
 ///
 /// ```text
 /// #[observe(span = "Order.Submit", fields(order.id = order.id, item_count = order.items.len(),

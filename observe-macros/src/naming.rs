@@ -11,8 +11,8 @@
 
 use crate::policy::Policy;
 use crate::rules::{
-    check_key, is_pascal_segment, pascal_case, words, KeyUse, RESERVED_LABELS,
-    UNBOUNDED_LABEL_WORDS,
+    candidate_matches, check_key, is_pascal_segment, match_candidates, pascal_case, words, KeyUse,
+    RESERVED_LABELS, UNBOUNDED_LABEL_WORDS,
 };
 
 /// Suffixes Prometheus derives from a histogram or reserves for counters.
@@ -185,12 +185,28 @@ fn span_shape<'a>(name: &'a str, policy: &Policy) -> Result<(), ShapeError<'a>> 
     Ok(())
 }
 
-/// A key's words, for the sensitive and unbounded lists; matches either the
-/// whole key or one word of it.
+/// The entry of `list` that `key` matches: the whole key, or the entry's
+/// words found in the key however it is spelled. A one-word entry is matched
+/// against the key's [`match_candidates`] (`e_mail`, `useremail`); a
+/// several-word entry from the policy (`card_brand`) also matches its words
+/// in a row (`payment.card_brand`, `cardBrand`).
 fn key_matches(key: &str, list: &[String]) -> Option<String> {
-    let words = words(key);
+    let key_words = words(key);
+    let candidates = match_candidates(key);
     list.iter()
-        .find(|entry| entry.as_str() == key || words.iter().any(|w| w == *entry))
+        .find(|entry| {
+            let entry_words = words(entry);
+            let joined = entry_words.concat();
+            entry.as_str() == key
+                || (!joined.is_empty()
+                    && candidates
+                        .iter()
+                        .any(|candidate| candidate_matches(candidate, &joined)))
+                || (entry_words.len() > 1
+                    && key_words
+                        .windows(entry_words.len())
+                        .any(|run| run == entry_words.as_slice()))
+        })
         .cloned()
 }
 
@@ -437,6 +453,38 @@ mod tests {
             Some("phone")
         );
         assert_eq!(sensitive_word("order.id", &policy), None);
+        assert_eq!(sensitive_word("e_mail", &policy).as_deref(), Some("email"));
+        assert_eq!(
+            sensitive_word("user.mail", &policy).as_deref(),
+            Some("mail")
+        );
+        assert_eq!(
+            sensitive_word("emailaddress", &policy).as_deref(),
+            Some("email")
+        );
+        assert_eq!(
+            sensitive_word("credit_card", &policy).as_deref(),
+            Some("card")
+        );
+        assert_eq!(
+            sensitive_word("api_key", &policy).as_deref(),
+            Some("apikey")
+        );
+        assert_eq!(
+            sensitive_word("user.birth_date", &policy).as_deref(),
+            Some("birth")
+        );
+        assert_eq!(sensitive_word("client.ip", &policy).as_deref(), Some("ip"));
+        for key in [
+            "zip",
+            "span.kind",
+            "shipping",
+            "company",
+            "discard_count",
+            "tokenizer",
+        ] {
+            assert_eq!(sensitive_word(key, &policy), None, "{key}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! max_segments = 3
 //! metric_prefix = "shop"                # custom families start with `shop_`
 //! deny_label_keys = ["tenant"]          # on top of ids, urls, users, ...
-//! sensitive_keys = ["iban"]             # on top of email, phone, ...
+//! sensitive_keys = ["loyalty_number"]   # on top of email, phone, iban, ...
 //!
 //! [package.metadata.observe.allow]       # explicit exceptions
 //! span_names = ["Legacy.checkout_v1"]
@@ -405,6 +405,38 @@ mod tests {
         assert!(policy.allows_label_key("region_id"));
         assert!(policy.allows_sensitive_key("payment.card_brand"));
         assert!(policy.sensitive_words().contains(&"iban".to_owned()));
+    }
+
+    #[test]
+    fn sensitive_keys_are_normalised() {
+        let policy = parse(
+            r#"
+            [package.metadata.observe]
+            sensitive_keys = ["loyalty_number", "vin"]
+
+            [package.metadata.observe.allow]
+            sensitive_keys = ["payment.card_brand", "shipping.address_kind"]
+            "#,
+        )
+        .unwrap();
+        let word = |key: &str| crate::naming::sensitive_word(key, &policy);
+        // The crate's words, however the key spells them.
+        for key in [
+            "loyalty_number",
+            "member.loyalty_number",
+            "member.loyaltyNumber",
+            "loyaltynumber",
+            "car.vin",
+        ] {
+            assert!(word(key).is_some(), "{key}");
+        }
+        // Short words match whole only, as the built-in ones do.
+        assert_eq!(word("vinyl"), None);
+        // The exceptions are exact keys, and only those.
+        assert_eq!(word("payment.card_brand"), None);
+        assert_eq!(word("shipping.address_kind"), None);
+        assert_eq!(word("payment.card").as_deref(), Some("card"));
+        assert_eq!(word("shipping.address").as_deref(), Some("address"));
     }
 
     #[test]

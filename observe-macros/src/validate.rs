@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use proc_macro2::Span;
-use quote::ToTokens as _;
+use quote::ToTokens;
 use syn::ext::IdentExt as _;
 use syn::{Ident, LitStr, Path};
 
@@ -882,10 +882,11 @@ fn valid_fields(mut fields: Vec<Field>, policy: &Policy, errors: &mut Errors) ->
 }
 
 /// A sensitive value must go through `mask(..)` or `hash(..)`. Sensitive is
-/// told by the key (`user.phone = ..`) or, for a plain variable or field
-/// access, by the value (`contact = user.phone`). The expansion then also
-/// requires the value's type to be `Masked` or `Hashed`, so a look-alike
-/// `mask` of one's own does not pass.
+/// told by the key (`user.phone = ..`) or by any identifier in the value: a
+/// variable, a field, a method, or an argument of a macro
+/// (`contact = customer.email.as_str()`, `note = format!("{}", email)`).
+/// The expansion then also requires the value's type to be `Masked` or
+/// `Hashed`, so a look-alike `mask` of one's own does not pass.
 fn check_sensitive(field: &mut Field, policy: &Policy, errors: &mut Errors) {
     let key = field.key.name();
     if policy.allows_sensitive_key(&key) {
@@ -897,41 +898,56 @@ fn check_sensitive(field: &mut Field, policy: &Policy, errors: &mut Errors) {
     if let Some(word) = naming::sensitive_word(&key, policy) {
         field.redact = true;
         if !is_redaction(&field.value) {
-            let value = field.value.to_token_stream().to_string().replace(' ', "");
-            errors.push(syn::Error::new_spanned(
-                &field.value,
-                format!(
-                    "field `{key}` is sensitive (`{word}`) and cannot be recorded raw: write \
-                     `{key} = observe_runtime::mask(&{value})` to keep its shape, or \
-                     `observe_runtime::hash(&{value})` to keep it joinable"
-                ),
-            ));
+            let message = match untrusted_fact(&field.value) {
+                Some(message) => message(&key),
+                None => {
+                    let value = tokens_text(&field.value);
+                    format!(
+                        "field `{key}` is sensitive (`{word}`) and cannot be recorded raw: write \
+                         `{key} = observe_runtime::mask(&{value})` to keep its shape, or \
+                         `observe_runtime::hash(&{value})` to keep it joinable"
+                    )
+                }
+            };
+            errors.push(syn::Error::new_spanned(&field.value, message));
         }
         return;
     }
-    if let Some(path) = plain_place(&field.value) {
-        let last = path.rsplit('.').next().unwrap_or_default();
-        if let Some(word) = naming::sensitive_word(last, policy) {
-            field.redact = true;
-            errors.push(syn::Error::new_spanned(
-                &field.value,
-                format!(
-                    "`{path}` is sensitive (`{word}`) and cannot be recorded raw: write \
-                     `{key} = observe_runtime::mask(&{path})` or `observe_runtime::hash(&{path})`"
-                ),
-            ));
-        }
+    let mut found = None;
+    find_sensitive(&field.value, policy, &mut found);
+    if let Some(found) = found {
+        field.redact = true;
+        let (message, at) = match untrusted_fact(&field.value) {
+            Some(message) => (message(&key), field.value.to_token_stream()),
+            None => {
+                let Found { place, word, .. } = &found;
+                let message = format!(
+                    "`{place}` is sensitive (`{word}`) and cannot be recorded raw: write \
+                     `{key} = observe_runtime::mask(&{place})` or \
+                     `observe_runtime::hash(&{place})`"
+                );
+                (message, found.at)
+            }
+        };
+        errors.push(syn::Error::new_spanned(at, message));
     }
 }
+
+/// The methods whose result says something about a value without holding
+/// it: a `bool` or a length. A list, not a pattern: `has_domain()` or
+/// `is_valid()` may return anything, the value included.
+const FACT_METHODS: &[&str] = &["is_empty", "len", "is_some", "is_none"];
 
 /// A test or a count computed from a value, not the value itself:
 /// `!email.is_empty()`, `a == b`, `email.len()`, a literal.
 fn is_fact_about(value: &syn::Expr) -> bool {
     match value {
+        // `!` is also the bitwise not of an integer, which keeps the value.
         syn::Expr::Unary(syn::ExprUnary {
             op: syn::UnOp::Not(_),
+            expr,
             ..
-        }) => true,
+        }) => is_fact_about(expr),
         syn::Expr::Binary(binary) => matches!(
             binary.op,
             syn::BinOp::Eq(_)
@@ -943,20 +959,211 @@ fn is_fact_about(value: &syn::Expr) -> bool {
                 | syn::BinOp::And(_)
                 | syn::BinOp::Or(_)
         ),
-        syn::Expr::MethodCall(call) => {
-            let method = call.method.to_string();
-            method.starts_with("is_")
-                || method.starts_with("has_")
-                || matches!(
-                    method.as_str(),
-                    "len" | "count" | "contains" | "starts_with" | "ends_with"
-                )
-        }
+        syn::Expr::MethodCall(call) => FACT_METHODS.iter().any(|method| call.method == method),
         syn::Expr::Lit(_) => true,
+        syn::Expr::Cast(cast) => is_fact_about(&cast.expr),
         syn::Expr::Paren(paren) => is_fact_about(&paren.expr),
         syn::Expr::Group(group) => is_fact_about(&group.expr),
         _ => false,
     }
+}
+
+/// For a value that looks like a fact but is not one observe trusts
+/// (`email.has_domain()`, `!email.is_valid()`), the message that says so.
+fn untrusted_fact(value: &syn::Expr) -> Option<impl Fn(&str) -> String> {
+    let call = match value {
+        syn::Expr::MethodCall(call) => call,
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Not(_),
+            expr,
+            ..
+        })
+        | syn::Expr::Paren(syn::ExprParen { expr, .. })
+        | syn::Expr::Group(syn::ExprGroup { expr, .. }) => return untrusted_fact(expr),
+        _ => return None,
+    };
+    let method = call.method.unraw().to_string();
+    let predicate = ["is_", "has_", "can_", "was_"]
+        .iter()
+        .any(|prefix| method.starts_with(prefix))
+        || matches!(
+            method.as_str(),
+            "contains" | "starts_with" | "ends_with" | "count" | "matches"
+        );
+    if !predicate {
+        return None;
+    }
+    let receiver = tokens_text(&call.receiver);
+    Some(move |key: &str| {
+        format!(
+            "`{method}()` is not a fact observe trusts, its result may hold the value: write \
+             `{key} = observe_runtime::mask(&{receiver})` or `observe_runtime::hash(&{receiver})`, \
+             or record `is_empty()`, `len()`, `is_some()`, `is_none()` or a comparison"
+        )
+    })
+}
+
+/// A sensitive identifier found in a value.
+struct Found {
+    /// Where the identifier ends, as written (`customer.email`), which the
+    /// fix passes to `mask(&..)`.
+    place: String,
+    word: String,
+    /// The tokens the error points at: the place, or the identifier alone.
+    at: proc_macro2::TokenStream,
+}
+
+/// The first identifier in `value` that is sensitive, in `found`. Every
+/// path segment, field and method name counts, and every identifier a
+/// macro is given; a `mask(..)`, `hash(..)` or a fact inside is not looked
+/// into, since what it returns holds no raw value.
+fn find_sensitive(value: &syn::Expr, policy: &Policy, found: &mut Option<Found>) {
+    if found.is_some() || is_redaction(value) || is_fact_about(value) {
+        return;
+    }
+    match value {
+        syn::Expr::Path(path) => {
+            for segment in &path.path.segments {
+                check_ident(&segment.ident, &path.path, policy, found);
+            }
+        }
+        syn::Expr::Field(field) => {
+            find_sensitive(&field.base, policy, found);
+            if let syn::Member::Named(name) = &field.member {
+                check_ident(name, field, policy, found);
+            }
+        }
+        syn::Expr::MethodCall(call) => {
+            find_sensitive(&call.receiver, policy, found);
+            check_ident(&call.method, call, policy, found);
+            for arg in &call.args {
+                find_sensitive(arg, policy, found);
+            }
+        }
+        syn::Expr::Call(call) => {
+            find_sensitive(&call.func, policy, found);
+            for arg in &call.args {
+                find_sensitive(arg, policy, found);
+            }
+        }
+        syn::Expr::Macro(mac) => find_in_macro(&mac.mac.tokens, policy, found),
+        syn::Expr::Reference(reference) => find_sensitive(&reference.expr, policy, found),
+        syn::Expr::Paren(paren) => find_sensitive(&paren.expr, policy, found),
+        syn::Expr::Group(group) => find_sensitive(&group.expr, policy, found),
+        syn::Expr::Unary(unary) => find_sensitive(&unary.expr, policy, found),
+        syn::Expr::Cast(cast) => find_sensitive(&cast.expr, policy, found),
+        syn::Expr::Try(try_) => find_sensitive(&try_.expr, policy, found),
+        syn::Expr::Await(await_) => find_sensitive(&await_.base, policy, found),
+        syn::Expr::Binary(binary) => {
+            find_sensitive(&binary.left, policy, found);
+            find_sensitive(&binary.right, policy, found);
+        }
+        syn::Expr::Index(index) => {
+            find_sensitive(&index.expr, policy, found);
+            find_sensitive(&index.index, policy, found);
+        }
+        syn::Expr::Tuple(tuple) => {
+            for element in &tuple.elems {
+                find_sensitive(element, policy, found);
+            }
+        }
+        syn::Expr::Array(array) => {
+            for element in &array.elems {
+                find_sensitive(element, policy, found);
+            }
+        }
+        syn::Expr::Lit(_) => {}
+        // Blocks, closures, matches and the rest: every identifier in them.
+        other => find_in_tokens(other.to_token_stream(), policy, found),
+    }
+}
+
+/// `ident`, if it is sensitive and nothing was found before it; `place` is
+/// what the fix passes to `mask(&..)`.
+fn check_ident(ident: &Ident, place: &dyn ToTokens, policy: &Policy, found: &mut Option<Found>) {
+    if found.is_some() {
+        return;
+    }
+    if let Some(word) = naming::sensitive_word(&ident.unraw().to_string(), policy) {
+        *found = Some(Found {
+            place: tokens_text(place),
+            word,
+            at: place.to_token_stream(),
+        });
+    }
+}
+
+/// A macro's arguments: walked as expressions when they parse as a list of
+/// them (`format!("{}", email)`), so a `mask(..)` among them passes; any
+/// other input is searched token by token.
+fn find_in_macro(tokens: &proc_macro2::TokenStream, policy: &Policy, found: &mut Option<Found>) {
+    use syn::parse::Parser as _;
+    let parser = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
+    match parser.parse2(tokens.clone()) {
+        Ok(args) => {
+            for arg in &args {
+                match arg {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(format),
+                        ..
+                    }) => find_in_format(format, policy, found),
+                    arg => find_sensitive(arg, policy, found),
+                }
+            }
+        }
+        Err(_) => find_in_tokens(tokens.clone(), policy, found),
+    }
+}
+
+/// Every identifier in `tokens`, and the variables a format string names
+/// inline (`"{email}"`).
+fn find_in_tokens(tokens: proc_macro2::TokenStream, policy: &Policy, found: &mut Option<Found>) {
+    for token in tokens {
+        if found.is_some() {
+            return;
+        }
+        match token {
+            proc_macro2::TokenTree::Ident(ident) => {
+                check_ident(&ident, &ident, policy, found);
+            }
+            proc_macro2::TokenTree::Group(group) => find_in_tokens(group.stream(), policy, found),
+            proc_macro2::TokenTree::Literal(literal) => {
+                if let Ok(format) = syn::parse2::<LitStr>(literal.into_token_stream()) {
+                    find_in_format(&format, policy, found);
+                }
+            }
+            proc_macro2::TokenTree::Punct(_) => {}
+        }
+    }
+}
+
+/// The variables a format string captures: `{email}`, `{email:?}`.
+fn find_in_format(format: &LitStr, policy: &Policy, found: &mut Option<Found>) {
+    let text = format.value();
+    let mut rest = text.as_str();
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(escaped) = rest.strip_prefix('{') {
+            rest = escaped;
+            continue;
+        }
+        let Some(close) = rest.find('}') else { return };
+        let name = rest[..close].split(':').next().unwrap_or_default().trim();
+        if let Some(word) = naming::sensitive_word(name, policy).filter(|_| !name.is_empty()) {
+            *found = Some(Found {
+                place: name.to_owned(),
+                word,
+                at: format.to_token_stream(),
+            });
+            return;
+        }
+        rest = &rest[close + 1..];
+    }
+}
+
+/// An expression as the user would write it, for messages: `a.b.c()`.
+fn tokens_text(tokens: &(impl ToTokens + ?Sized)) -> String {
+    tokens.to_token_stream().to_string().replace(' ', "")
 }
 
 /// `mask(..)` or `hash(..)`, by any path (`observe_runtime::mask(..)`).
@@ -973,27 +1180,6 @@ fn is_redaction(value: &syn::Expr) -> bool {
         syn::Expr::Paren(paren) => is_redaction(&paren.expr),
         syn::Expr::Group(group) => is_redaction(&group.expr),
         _ => false,
-    }
-}
-
-/// `user.phone`, `phone`, `&self.email`: a variable or field access, written
-/// out as `a.b.c`.
-fn plain_place(value: &syn::Expr) -> Option<String> {
-    match value {
-        syn::Expr::Path(path) if path.qself.is_none() => {
-            path.path.get_ident().map(|ident| ident.unraw().to_string())
-        }
-        syn::Expr::Field(field) => {
-            let base = plain_place(&field.base)?;
-            match &field.member {
-                syn::Member::Named(name) => Some(format!("{base}.{}", name.unraw())),
-                syn::Member::Unnamed(_) => None,
-            }
-        }
-        syn::Expr::Reference(reference) => plain_place(&reference.expr),
-        syn::Expr::Paren(paren) => plain_place(&paren.expr),
-        syn::Expr::Group(group) => plain_place(&group.expr),
-        _ => None,
     }
 }
 
@@ -1189,6 +1375,105 @@ mod tests {
             errors(quote!(span = "Test.A", fields("" = 1))),
             ["field key must not be empty"]
         );
+    }
+
+    #[test]
+    fn every_identifier_in_a_value_is_checked() {
+        let sensitive = |tokens: TokenStream| {
+            let mut found = None;
+            let value: syn::Expr = syn::parse2(tokens).unwrap();
+            find_sensitive(&value, &Policy::default(), &mut found);
+            found.map(|found| found.place)
+        };
+        assert_eq!(sensitive(quote!(email.clone())).as_deref(), Some("email"));
+        assert_eq!(
+            sensitive(quote!(customer.email.as_str())).as_deref(),
+            Some("customer.email")
+        );
+        assert_eq!(
+            sensitive(quote!(format!("{}", email))).as_deref(),
+            Some("email")
+        );
+        assert_eq!(
+            sensitive(quote!(format!("{e_mail:?}"))).as_deref(),
+            Some("e_mail")
+        );
+        assert_eq!(
+            sensitive(quote!(user.get_email())).as_deref(),
+            Some("user.get_email()")
+        );
+        assert_eq!(
+            sensitive(quote!(String::from(phone))).as_deref(),
+            Some("phone")
+        );
+        assert_eq!(
+            sensitive(quote!({
+                let x = &user.iban;
+                x.to_string()
+            }))
+            .as_deref(),
+            Some("iban")
+        );
+        // What a redaction or a trusted fact returns holds no raw value.
+        assert_eq!(sensitive(quote!(mask(&email).to_string())), None);
+        assert_eq!(sensitive(quote!(format!("{}", hash(&email)))), None);
+        assert_eq!(sensitive(quote!(order.items.len() + 1)), None);
+        assert_eq!(sensitive(quote!(email.len() + 1)), None);
+        assert_eq!(sensitive(quote!(order.id)), None);
+        assert_eq!(sensitive(quote!(span.kind.to_string())), None);
+    }
+
+    #[test]
+    fn only_trusted_facts() {
+        let fact = |tokens: TokenStream| is_fact_about(&syn::parse2(tokens).unwrap());
+        for tokens in [
+            quote!(email.is_empty()),
+            quote!(!email.is_empty()),
+            quote!(email.len()),
+            quote!(user.email.is_some()),
+            quote!(email.is_none()),
+            quote!(email == other),
+            quote!(a.len() > 3 && b.is_empty()),
+            quote!(email.len() as u64),
+            quote!("literal"),
+            quote!(!(email.is_empty())),
+        ] {
+            assert!(fact(tokens.clone()), "{tokens}");
+        }
+        for tokens in [
+            quote!(email.has_domain()),
+            quote!(email.is_valid()),
+            quote!(email.contains('@')),
+            quote!(email.starts_with("a")),
+            quote!(!verified),
+            quote!(!email.is_valid()),
+            quote!(email.count()),
+        ] {
+            assert!(!fact(tokens.clone()), "{tokens}");
+        }
+    }
+
+    #[test]
+    fn sensitive_values() {
+        assert_eq!(
+            errors(quote!(span = "User.Notify", fields(contact = customer.email.as_str()))),
+            ["`customer.email` is sensitive (`email`) and cannot be recorded raw: write `contact = observe_runtime::mask(&customer.email)` or `observe_runtime::hash(&customer.email)`"]
+        );
+        assert_eq!(
+            errors(quote!(span = "User.Notify", fields(user.email = email.has_domain()))),
+            ["`has_domain()` is not a fact observe trusts, its result may hold the value: write `user.email = observe_runtime::mask(&email)` or `observe_runtime::hash(&email)`, or record `is_empty()`, `len()`, `is_some()`, `is_none()` or a comparison"]
+        );
+        assert!(run(quote!(
+            span = "User.Notify",
+            fields(
+                has_email = !email.is_empty(),
+                email.length = email.len(),
+                contact = mask(&email),
+                zip = zip,
+                shipping.method = %shipping.method,
+            )
+        ))
+        .is_ok());
     }
 
     #[test]
