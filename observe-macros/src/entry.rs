@@ -64,7 +64,12 @@ fn observe_function(
     match (observe, function) {
         (Ok(observe), Ok(function)) => {
             let name = observe.name.value();
-            Ok((expand::instrument(&observe, function, &cx.track), name))
+            let mut track = cx.track.clone();
+            track.extend(expand::policy_words(
+                &observe,
+                cx.policy.own_sensitive_keys(),
+            ));
+            Ok((expand::instrument(&observe, function, &track), name))
         }
         (Err(mut errors), Err(error)) => {
             errors.combine(error);

@@ -56,6 +56,21 @@ pub(crate) fn instrument(observe: &Observe, function: ItemFn, track: &TokenStrea
     }
 }
 
+/// The crate's own sensitive words (`[package.metadata.observe]`), listed at
+/// link time for the runtime's log layer, which masks event fields by the
+/// same words. Nothing when the crate adds none.
+pub(crate) fn policy_words(observe: &Observe, words: &[String]) -> TokenStream {
+    if words.is_empty() {
+        return TokenStream::new();
+    }
+    let krate = &observe.krate;
+    quote! {
+        #[#krate::__private::linkme::distributed_slice(#krate::__private::POLICY_SENSITIVE_KEYS)]
+        #[linkme(crate = #krate::__private::linkme)]
+        static __OBSERVE_POLICY_WORDS: &[&str] = &[#(#words),*];
+    }
+}
+
 /// Whether the span becomes the thread's current span as it starts
 /// (`start_entered`), rather than through an `enter` guard: a synchronous
 /// function whose parent is the current span. A consumer's parent comes from

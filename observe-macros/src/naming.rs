@@ -11,8 +11,8 @@
 
 use crate::policy::Policy;
 use crate::rules::{
-    candidate_matches, check_key, is_pascal_segment, match_candidates, pascal_case, words, KeyUse,
-    RESERVED_LABELS, UNBOUNDED_LABEL_WORDS,
+    check_key, is_pascal_segment, pascal_case, words, KeyUse, RESERVED_LABELS,
+    UNBOUNDED_LABEL_WORDS,
 };
 
 /// Suffixes Prometheus derives from a histogram or reserves for counters.
@@ -185,37 +185,12 @@ fn span_shape<'a>(name: &'a str, policy: &Policy) -> Result<(), ShapeError<'a>> 
     Ok(())
 }
 
-/// The entry of `list` that `key` matches: the whole key, or the entry's
-/// words found in the key however it is spelled. A one-word entry is matched
-/// against the key's [`match_candidates`] (`e_mail`, `useremail`); a
-/// several-word entry from the policy (`card_brand`) also matches its words
-/// in a row (`payment.card_brand`, `cardBrand`).
-fn key_matches(key: &str, list: &[String]) -> Option<String> {
-    let key_words = words(key);
-    let candidates = match_candidates(key);
-    list.iter()
-        .find(|entry| {
-            let entry_words = words(entry);
-            let joined = entry_words.concat();
-            entry.as_str() == key
-                || (!joined.is_empty()
-                    && candidates
-                        .iter()
-                        .any(|candidate| candidate_matches(candidate, &joined)))
-                || (entry_words.len() > 1
-                    && key_words
-                        .windows(entry_words.len())
-                        .any(|run| run == entry_words.as_slice()))
-        })
-        .cloned()
-}
-
 /// The word that makes `key` sensitive, if any.
 pub(crate) fn sensitive_word(key: &str, policy: &Policy) -> Option<String> {
     if policy.allows_sensitive_key(key) {
         return None;
     }
-    key_matches(key, &policy.sensitive_words())
+    crate::key_words::matching_entry(key, &policy.sensitive_words()).cloned()
 }
 
 /// Why `key` cannot be a metric label, if it cannot: its values are

@@ -125,6 +125,11 @@ impl Policy {
         &self.deny_label_keys
     }
 
+    /// The crate's own sensitive words, without the built-in ones.
+    pub(crate) fn own_sensitive_keys(&self) -> &[String] {
+        &self.sensitive_keys
+    }
+
     /// The built-in sensitive words and the crate's own.
     pub(crate) fn sensitive_words(&self) -> Vec<String> {
         SENSITIVE_WORDS

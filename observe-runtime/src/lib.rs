@@ -100,7 +100,7 @@ pub mod __private {
         Callsite, ErrorRef, Metric, Outcome, SpanKind, LATENCY_BUCKETS, LATENCY_BUCKET_NANOS,
     };
     pub use crate::hot::label::{label_slot, LabelSlot, LabelValue};
-    pub use crate::hot::pii::redacted_value;
+    pub use crate::hot::pii::{redacted_value, POLICY_SENSITIVE_KEYS};
     pub use crate::hot::sensitive::{
         fmt_redacted, not_sensitive, Probe, ProbeMarked, ProbeUnmarked,
     };

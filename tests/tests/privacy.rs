@@ -14,6 +14,9 @@ use observe_tests::{Capture, OtlpReceiver};
 const EMAIL: &str = "alice@example.com";
 const PHONE: &str = "13812348000";
 const CARD: &str = "4111111111111111";
+/// Under `loyalty_number`, a word of this crate's own policy
+/// (`[package.metadata.observe]` in `tests/Cargo.toml`).
+const LOYALTY: &str = "LN-2026120699";
 
 #[derive(Clone, Sensitive)]
 struct Msisdn(String);
@@ -63,6 +66,7 @@ fn sign_up(customer: &Customer, msisdn: &Msisdn) {
     tracing::info!(target_line = ?msisdn, "by type, Debug");
     tracing::info!(?customer, "a struct holding marked fields");
     tracing::info!("in the message: {}", customer.phone);
+    tracing::info!(loyalty_number = LOYALTY, "by the crate's own word");
 }
 
 #[observe(span = "Privacy.Charge")]
@@ -107,10 +111,10 @@ fn personal_data_never_leaves_raw() {
     assert_eq!(spans.len(), 4, "{spans:#?}");
     let exported = format!("{spans:?}");
     let lines = capture.json_lines();
-    assert_eq!(lines.len(), 6, "{lines:#?}");
+    assert_eq!(lines.len(), 7, "{lines:#?}");
     let logs: String = lines.iter().map(|l| format!("{l}\n")).collect();
 
-    for raw in [EMAIL, PHONE, CARD] {
+    for raw in [EMAIL, PHONE, CARD, LOYALTY] {
         assert!(!exported.contains(raw), "`{raw}` exported raw: {exported}");
         assert!(!logs.contains(raw), "`{raw}` logged raw: {logs}");
     }
@@ -139,10 +143,14 @@ fn personal_data_never_leaves_raw() {
         by_message("in the message: [REDACTED]")["message"],
         "in the message: [REDACTED]"
     );
+    assert_eq!(
+        by_message("by the crate's own word")["loyalty_number"],
+        mask(LOYALTY).to_string()
+    );
     let redacted = metrics
         .lines()
         .find_map(|l| l.strip_prefix("observe_log_fields_redacted_total "))
         .and_then(|v| v.parse::<f64>().ok())
         .expect("the counter is exposed");
-    assert!(redacted >= 4.0, "{redacted} fields counted as masked");
+    assert!(redacted >= 5.0, "{redacted} fields counted as masked");
 }

@@ -218,58 +218,46 @@ pub fn redacted_value<T: Redacted>(value: &T) -> Value {
     value.redacted_value()
 }
 
-/// Words that make a key sensitive: the macro's list, from one source
-/// (`observe-macros/src/rules.rs`), so the log layer and `#[observe]` agree.
-const SENSITIVE_WORDS: &[&str] = observe_macros::__sensitive_words!();
+/// The matcher `#[observe]` applies to field keys, compiled from its one
+/// source (`observe-macros/src/key_words.rs`), so the log layer and the
+/// attribute agree on every key.
+#[allow(dead_code, unreachable_pub)]
+mod key_words {
+    observe_macros::__key_words!();
+}
 
-/// Whether `key` names personal data, by the rules `#[observe]` applies to
-/// field keys: split into words at `.`, `_`, `-` and case changes; a word,
-/// or two adjacent words joined (`e_mail`, `api_key`), that is one of the
-/// sensitive words, or a word that contains one of five letters or more
-/// (`emailaddress`, `useremail`). Allocates nothing for a key of up to 16
-/// words.
-pub(crate) fn is_sensitive_key(key: &str) -> bool {
-    let mut words: [&str; 16] = [""; 16];
-    let mut count = 0;
-    let bytes = key.as_bytes();
-    let mut start = None;
-    for i in 0..=bytes.len() {
-        let boundary = i == bytes.len()
-            || !bytes[i].is_ascii_alphanumeric()
-            || (bytes[i].is_ascii_uppercase() && i > 0 && bytes[i - 1].is_ascii_lowercase());
-        if boundary {
-            if let Some(from) = start.take() {
-                if count == words.len() {
-                    return true; // a key of over 16 words is suspect enough
+/// The sensitive words of each crate's `[package.metadata.observe]`
+/// policy: every `#[observe]` expansion in a crate that adds words lists
+/// them here at link time, so the log layer masks what the crate's spans
+/// refuse.
+#[doc(hidden)]
+#[linkme::distributed_slice]
+pub static POLICY_SENSITIVE_KEYS: [&'static [&'static str]];
+
+/// The built-in words, then every crate's own, once each.
+fn sensitive_words() -> &'static [&'static str] {
+    static WORDS: OnceCell<Vec<&'static str>> = OnceCell::new();
+    WORDS.get_or_init(|| {
+        let mut words: Vec<&'static str> = key_words::SENSITIVE_WORDS.to_vec();
+        for crate_words in POLICY_SENSITIVE_KEYS.iter() {
+            for word in crate_words.iter() {
+                if !words.contains(word) {
+                    words.push(word);
                 }
-                words[count] = &key[from..i];
-                count += 1;
             }
         }
-        if i < bytes.len() && bytes[i].is_ascii_alphanumeric() && start.is_none() {
-            start = Some(i);
-        }
-    }
-    let words = &words[..count];
-    let is_word = |candidate: &str, first: &str, second: &str| {
-        candidate.len() == first.len() + second.len()
-            && candidate[..first.len()].eq_ignore_ascii_case(first)
-            && candidate[first.len()..].eq_ignore_ascii_case(second)
-    };
-    let contains = |haystack: &str, needle: &str| {
-        haystack
-            .as_bytes()
-            .windows(needle.len())
-            .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
-    };
-    SENSITIVE_WORDS.iter().any(|sensitive| {
-        words.iter().any(|word| {
-            word.eq_ignore_ascii_case(sensitive)
-                || (sensitive.len() >= 5 && contains(word, sensitive))
-        }) || words
-            .windows(2)
-            .any(|pair| is_word(sensitive, pair[0], pair[1]))
+        words
     })
+}
+
+/// Whether `key` names personal data, by the rules `#[observe]` applies to
+/// field keys (`key_words.rs`): split into words at `.`, `_`, `-` and case
+/// changes; a word, a word without its trailing digits, or two adjacent
+/// words joined (`e_mail`, `api_key`) that is a sensitive word, or a word
+/// that holds one of five letters or more (`emailaddress`, `useremail`);
+/// the built-in words and every crate's `sensitive_keys`.
+pub(crate) fn is_sensitive_key(key: &str) -> bool {
+    key_words::matching_entry(key, sensitive_words()).is_some()
 }
 
 #[cfg(test)]
@@ -289,6 +277,9 @@ mod tests {
             "auth_token",
             "PASSWORD",
             "card.number",
+            "ssn2",
+            "credit_card",
+            "api.key",
         ] {
             assert!(is_sensitive_key(key), "{key}");
         }
@@ -300,6 +291,8 @@ mod tests {
             "span.kind",
             "company",
             "tier",
+            "tokenizer",
+            "discard",
         ] {
             assert!(!is_sensitive_key(key), "{key}");
         }

@@ -21,6 +21,7 @@
 //! While [baggage](crate::baggage) is current, its entries on the allowlist
 //! (`OBSERVE_BAGGAGE_ATTRIBUTES`) are added under their own keys.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::str::FromStr;
@@ -238,8 +239,30 @@ impl JsonFields {
 
 /// Whether the value under `name` is masked: never the message, which has
 /// no key to go by (a marked type in it prints `[REDACTED]` by itself).
-fn sensitive(name: &str) -> bool {
-    name != "message" && REDACTION.load(Ordering::Relaxed) && pii::is_sensitive_key(name)
+fn sensitive(name: &'static str) -> bool {
+    name != "message" && REDACTION.load(Ordering::Relaxed) && sensitive_key(name)
+}
+
+/// [`pii::is_sensitive_key`], decided once per field name: names are the
+/// callsites' `&'static str`s, so the set is as small as the program's
+/// log statements, and a line pays one lookup per field.
+fn sensitive_key(name: &'static str) -> bool {
+    static DECIDED: RwLock<Option<HashMap<&'static str, bool>>> = RwLock::new(None);
+    if let Some(&sensitive) = DECIDED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|decided| decided.get(name))
+    {
+        return sensitive;
+    }
+    let sensitive = pii::is_sensitive_key(name);
+    DECIDED
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(name, sensitive);
+    sensitive
 }
 
 fn redacted() {
