@@ -16,6 +16,9 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use observe_runtime::{observe, Config, ErrorType};
 
+/// The start of order 13's deliberate panic message.
+const DELIBERATE_PANIC: &str = "inventory record";
+
 #[derive(Debug)]
 enum OrderError {
     OutOfStock { sku: String },
@@ -70,7 +73,7 @@ async fn reserve(sku: &str) -> Result<(), OrderError> {
         return Err(OrderError::OutOfStock { sku: sku.into() });
     }
     if sku == "CORRUPT" {
-        panic!("inventory record for {sku} is corrupted");
+        panic!("{DELIBERATE_PANIC} for {sku} is corrupted");
     }
     tracing::info!(sku, "reserved");
     Ok(())
@@ -128,6 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         config = config.metrics_addr(addr);
     }
+    quiet_deliberate_panic();
     let guard = observe_runtime::init(config)?;
     let metrics_addr = guard.metrics_addr();
 
@@ -173,7 +177,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  spans   -> {}", span_destination());
     println!("  logs    -> stdout, one JSON line per event with trace_id and span_id");
     if let Some(addr) = metrics_addr {
-        println!("  metrics -> http://{addr}/metrics (Prometheus text); calls by outcome:");
+        println!(
+            "  metrics -> served on http://{addr}/metrics while the demo ran \
+             (`-- --serve` keeps it up); calls by outcome:"
+        );
         for line in metrics
             .lines()
             .filter(|l| l.starts_with("operation_duration_seconds_count"))
@@ -182,6 +189,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// Order 13's panic is deliberate: it shows a panicking call's span ending
+/// with status ERROR and `error.type = "panic"`, caught at the top as a
+/// server catches it per request. It prints one line rather than a message
+/// and backtrace that look like a crash; any other panic prints as usual.
+/// Installed before `init`, so observe's hook records the panic first and
+/// then calls this one.
+fn quiet_deliberate_panic() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains(DELIBERATE_PANIC) {
+            eprintln!(
+                "(order 13 panics on purpose: \"{message}\"; caught at the top, \
+                 its spans end with status ERROR and error.type=panic)"
+            );
+        } else {
+            default_hook(info);
+        }
+    }));
 }
 
 fn span_destination() -> String {

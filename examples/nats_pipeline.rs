@@ -3,7 +3,7 @@
 //! continues its publisher's trace with no header code in the consumer.
 //!
 //! ```text
-//! cargo run -p observe-runtime --features nats --example nats_pipeline
+//! cargo run -p observe-examples --features nats --example nats_pipeline
 //! ```
 //!
 //! Needs NATS on 127.0.0.1:4222 (`NATS_URL` overrides). Spans print to

@@ -3,7 +3,7 @@
 //! its producer's trace with no header code in the consumer.
 //!
 //! ```text
-//! cargo run -p observe-runtime --features amqp --example rabbitmq_pipeline
+//! cargo run -p observe-examples --features amqp --example rabbitmq_pipeline
 //! ```
 //!
 //! Needs RabbitMQ on 127.0.0.1:5672 (guest/guest; `AMQP_URI` overrides).

@@ -12,7 +12,7 @@
 //! callback answered.
 //!
 //! ```text
-//! cargo run -p observe-runtime --features http --example w3c_service
+//! cargo run -p observe-examples --features http --example w3c_service
 //! # then, in the harness's test/ folder:
 //! python test.py http://127.0.0.1:5000/test
 //! ```

@@ -1,32 +1,8 @@
-//! observe: one attribute gives a function a span, a latency histogram and
-//! correlated logs.
-//!
-//! ```no_run
-//! use observe_runtime::{observe, Config};
-//!
-//! #[derive(Debug)]
-//! struct OrderError;
-//! impl std::fmt::Display for OrderError {
-//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-//!         f.write_str("out of stock")
-//!     }
-//! }
-//!
-//! #[observe(span = "Order.Submit", metric = "latency", fields(order.id = id))]
-//! fn submit(id: u64) -> Result<u64, OrderError> {
-//!     tracing::info!("submitting");
-//!     if id % 7 == 0 { Err(OrderError) } else { Ok(id) }
-//! }
-//!
-//! fn main() -> Result<(), observe_runtime::InitError> {
-//!     let _guard = observe_runtime::init(Config::from_env().service_name("checkout"))?;
-//!     let _ = submit(42);
-//!     Ok(())
-//! }
-//! ```
-//!
-//! See the crate README for the signals each call produces and the
-//! configuration table.
+// The crate documentation is README.md, so its examples (the Quickstart
+// first) are compiled and run as doctests, and `cargo doc` shows what the
+// repository shows. The messaging example needs the `amqp` feature, which
+// `cargo test --workspace --doc` (in `.ci/test`) turns on.
+#![doc = include_str!("../../README.md")]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 // The layers, bottom to top; each uses only the layers listed before it
@@ -46,7 +22,7 @@ pub use signals::{catalog, logs, metrics};
 pub use edges::propagation::Propagator;
 pub use export::{ExportProtocol, SpanOutput};
 pub use hot::callsite::{ErrorType, OutcomeKind, SpanKind};
-pub use hot::context::{current, spawn, spawn_thread, FutureExt, SpanContext};
+pub use hot::context::{current, spawn, spawn_blocking, spawn_thread, FutureExt, SpanContext};
 pub use hot::label::LabelValue;
 pub use hot::limits::SpanLimits;
 pub use hot::pii::{hash, mask, set_hash_key, Hashed, Masked, Redacted};

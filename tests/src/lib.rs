@@ -408,6 +408,11 @@ pub fn attribute(span: &opentelemetry_sdk::trace::SpanData, key: &str) -> Option
 pub struct Capture(Arc<Mutex<Vec<u8>>>);
 
 impl Capture {
+    /// The captured text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).expect("log output is UTF-8")
+    }
+
     /// The captured text as JSON lines.
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
         let bytes = self.0.lock().unwrap().clone();

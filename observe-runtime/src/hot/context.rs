@@ -203,7 +203,7 @@ impl Drop for ContextGuard {
 
 /// A future that runs under a fixed context on every poll.
 ///
-/// Built by [`FutureExt::with_context`] / [`FutureExt::in_current_span`]; this
+/// Built by [`FutureExt::with_context`] / [`FutureExt::with_current_context`]; this
 /// is how a spawned task keeps the parent of the spans it creates.
 #[must_use = "futures do nothing unless polled"]
 pub struct WithContext<F> {
@@ -233,7 +233,23 @@ pub trait FutureExt: Future + Sized {
         }
     }
 
-    /// Runs this future under the context current *now*, wherever it is polled.
+    /// Runs this future under the context current *now*, wherever it is
+    /// polled: `tokio::spawn(child().with_current_context())`. The name is
+    /// OpenTelemetry's, and no `tracing` trait has it, so importing
+    /// `tracing::Instrument` cannot silently pick another method.
+    fn with_current_context(self) -> WithContext<Self> {
+        self.with_context(current())
+    }
+
+    /// The former name of [`with_current_context`](Self::with_current_context).
+    /// With `tracing::Instrument` in scope, a call of this name may resolve
+    /// to tracing's method, which carries a `tracing` span rather than this
+    /// context.
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `with_current_context()`: with `tracing::Instrument` in scope, \
+                `in_current_span()` may be tracing's method"
+    )]
     fn in_current_span(self) -> WithContext<Self> {
         self.with_context(current())
     }
@@ -251,8 +267,25 @@ where
 {
     tokio::spawn(super::baggage::WithBaggage::new(
         super::baggage::current(),
-        future.in_current_span(),
+        future.with_current_context(),
     ))
+}
+
+/// `tokio::task::spawn_blocking` that keeps the current observed span as
+/// the parent of the spans the closure creates, and the current
+/// [baggage](crate::baggage) current while it runs.
+pub fn spawn_blocking<F, T>(f: F) -> tokio::task::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let context = current();
+    let baggage = super::baggage::current();
+    tokio::task::spawn_blocking(move || {
+        let _guard = context.attach();
+        let _baggage = super::baggage::attach_arc(baggage);
+        f()
+    })
 }
 
 /// `std::thread::spawn` that keeps the current observed span as the parent of

@@ -96,7 +96,9 @@ fn mask_middle(text: &str) -> String {
 
 /// A stable keyed digest of `value`'s raw text: 32 hex characters.
 /// Equal values give equal digests under the same key, so a field can still
-/// be grouped and joined on; see the [module documentation](self) for the key.
+/// be grouped and joined on. The key is `OBSERVE_HASH_KEY`,
+/// `Config::hash_key` or [`set_hash_key`]; without one, a random key per
+/// process (with a warning), so digests join only within the process.
 pub fn hash<T: RawText + ?Sized>(value: &T) -> Hashed {
     let (k0, k1) = *key();
     let mut hasher = SipHasher24::new_with_keys(k0, k1);

@@ -1,11 +1,25 @@
 //! JSON log lines that carry the ids of the observed span they were written in.
 //!
 //! `init` installs a subscriber with this layer unless `LogOutput::Off`. To
-//! keep a subscriber of your own, add [`layer`] to it:
+//! keep a subscriber of your own, either add [`layer`] to it for observe's
+//! JSON lines:
 //!
 //! ```no_run
 //! use tracing_subscriber::layer::SubscriberExt;
 //! let subscriber = tracing_subscriber::registry().with(observe_runtime::logs::layer());
+//! tracing::subscriber::set_global_default(subscriber).unwrap();
+//! ```
+//!
+//! or keep your own `tracing_subscriber::fmt` output, with the ids added by
+//! [`with_trace_ids`], and [`context_layer`] so that `tracing` spans carry
+//! the observe context across tasks:
+//!
+//! ```no_run
+//! use tracing_subscriber::fmt;
+//! use tracing_subscriber::layer::SubscriberExt;
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(observe_runtime::logs::context_layer())
+//!     .with(fmt::layer().event_format(observe_runtime::logs::with_trace_ids(fmt::format())));
 //! tracing::subscriber::set_global_default(subscriber).unwrap();
 //! ```
 //!
@@ -31,9 +45,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::core::error::InitError;
@@ -41,6 +57,9 @@ use crate::core::health::health;
 use crate::hot::baggage;
 use crate::hot::context;
 use crate::hot::pii;
+
+pub use super::fmt_ids::{with_trace_ids, TraceIds};
+pub use super::tracing_context::{context_layer, ContextLayer};
 
 /// Where JSON log lines go.
 #[derive(Clone)]
@@ -91,9 +110,12 @@ enum Sink {
     Writer(Arc<Mutex<dyn Write + Send>>),
 }
 
-/// The `tracing` layer that prints JSON lines with trace correlation.
+/// The `tracing` layer that prints JSON lines with trace correlation, and
+/// carries the observe context through `tracing` spans as
+/// [`context_layer`] does (add one of the two, not both).
 pub struct JsonLayer {
     sink: Sink,
+    context: ContextLayer,
 }
 
 impl fmt::Debug for JsonLayer {
@@ -104,7 +126,10 @@ impl fmt::Debug for JsonLayer {
 
 /// The JSON layer writing to standard output.
 pub fn layer() -> JsonLayer {
-    JsonLayer { sink: Sink::Stdout }
+    JsonLayer {
+        sink: Sink::Stdout,
+        context: ContextLayer::default(),
+    }
 }
 
 /// The JSON layer writing to `output` (`LogOutput::Off` writes to stdout).
@@ -114,7 +139,10 @@ pub fn layer_with(output: &LogOutput) -> JsonLayer {
         LogOutput::Stderr => Sink::Stderr,
         LogOutput::Writer(w) => Sink::Writer(Arc::clone(w)),
     };
-    JsonLayer { sink }
+    JsonLayer {
+        sink,
+        context: ContextLayer::default(),
+    }
 }
 
 pub(crate) fn install(output: &LogOutput, filter: &str) -> Result<(), InitError> {
@@ -125,7 +153,22 @@ pub(crate) fn install(output: &LogOutput, filter: &str) -> Result<(), InitError>
     tracing::subscriber::set_global_default(subscriber).map_err(|_| InitError::SubscriberExists)
 }
 
-impl<S: Subscriber> Layer<S> for JsonLayer {
+impl<S> Layer<S> for JsonLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, _attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.context.new_span(id, &ctx);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.context.enter(id, &ctx);
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        self.context.exit(id);
+    }
+
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let line = render(event);
         let _ = match &self.sink {

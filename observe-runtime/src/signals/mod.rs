@@ -1,9 +1,13 @@
 //! The metrics and logs signals: the Prometheus and OpenMetrics exposition
 //! of the histograms and health counters (`metrics`), the JSON log layer
-//! (`logs`), and the link-time catalog of every callsite (`catalog`).
+//! (`logs`), the `tracing` spans that carry the observe context
+//! (`tracing_context`) and the ids in `tracing_subscriber::fmt` lines
+//! (`fmt_ids`), and the link-time catalog of every callsite (`catalog`).
 //!
 //! Uses `core` and `hot`, never `export`.
 
 pub mod catalog;
+mod fmt_ids;
 pub mod logs;
 pub mod metrics;
+mod tracing_context;
