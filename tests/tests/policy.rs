@@ -96,7 +96,18 @@ fn diagnostics(output: &Output, dir: &Path) -> String {
         + "\n"
 }
 
+/// A line on the terminal while the test runs: written to the process's
+/// stderr directly, which the test harness does not capture, since the
+/// first fixture compiles observe-runtime and takes minutes.
+fn progress(what: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "policy: {what}");
+}
+
 fn run_case(case: &str) {
+    progress(&format!(
+        "cargo check of the fixture crate `{case}` (the first one builds observe-runtime)"
+    ));
     let fixture = workspace().join("tests/ui/policy").join(case);
     let policy = fs::read_to_string(fixture.join("policy.toml")).unwrap();
     let main = fs::read_to_string(fixture.join("main.rs")).unwrap();
@@ -138,6 +149,7 @@ fn policy_from_the_annotated_crates_manifest() {
 }
 
 fn policy_edits_recheck_the_crate() {
+    progress("editing only the policy re-runs the checks");
     let main = "use observe_runtime::observe;\n\n\
                 #[observe(span = \"Shipping.Send\")]\nfn send() {}\n\n\
                 fn main() {\n    send();\n}\n";

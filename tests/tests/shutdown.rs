@@ -10,6 +10,14 @@ use std::time::{Duration, Instant};
 use observe_runtime::{observe, Config, LogOutput, SpanLimits, SpanOutput};
 use observe_tests::OtlpReceiver;
 
+/// Each test initialises observe afresh in this process: they take turns.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[observe(span = "Shutdown.Work")]
 fn work(i: u64) -> u64 {
     i
@@ -66,7 +74,9 @@ impl opentelemetry_sdk::trace::SpanExporter for Stalled {
     }
 }
 
+#[test]
 fn stalled_exporter_spans_are_all_counted() {
+    let _serial = serial();
     let calls = 100_000_u64;
     let guard = observe_runtime::init(
         Config::default()
@@ -107,7 +117,9 @@ fn stalled_exporter_spans_are_all_counted() {
     );
 }
 
+#[test]
 fn spans_without_an_exporter_are_counted() {
+    let _serial = serial();
     let calls = 10_000_u64;
     let guard = observe_runtime::init(
         Config::default()
@@ -139,7 +151,9 @@ fn gauge(name: &str) -> u64 {
 
 /// With the exporter stalled, spans of 8 KiB wait within the byte cap: the
 /// rest are dropped as `queue_full`, and all are still accounted for.
+#[test]
 fn queued_bytes_are_capped() {
+    let _serial = serial();
     let calls = 2_000_u64;
     let cap = 1 << 20;
     let guard = observe_runtime::init(
@@ -181,14 +195,6 @@ fn queued_bytes_are_capped() {
     .map(|r| delta(r))
     .sum();
     assert_eq!(exported - exported_before + lost, calls, "{after:?}");
-}
-
-/// One test, so the inits run one after the other.
-#[test]
-fn after_the_guard_drops_every_ended_span_is_exported_or_counted() {
-    stalled_exporter_spans_are_all_counted();
-    spans_without_an_exporter_are_counted();
-    queued_bytes_are_capped();
 }
 
 #[test]
