@@ -15,6 +15,10 @@ mod hot;
 mod init;
 mod signals;
 
+#[cfg(feature = "tonic")]
+pub use edges::grpc;
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+pub use edges::http;
 pub use edges::{messaging, propagation};
 pub use hot::{baggage, context};
 pub use signals::{catalog, logs, metrics};

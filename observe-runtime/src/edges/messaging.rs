@@ -180,7 +180,7 @@ pub fn record_current_baggage(span: &mut ActiveSpan) {
     }
 }
 
-fn record_baggage(span: &mut ActiveSpan, baggage: &Baggage) {
+pub(crate) fn record_baggage(span: &mut ActiveSpan, baggage: &Baggage) {
     baggage::allowlisted(baggage, |key, value| {
         span.set_attribute(key, Value::String(value.to_owned().into()));
     });

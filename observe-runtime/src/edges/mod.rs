@@ -1,9 +1,15 @@
 //! Where a process meets others: W3C propagation (`propagation`, with the
 //! `traceparent` grammar in `traceparent`), one file
 //! per broker's carrier and message reading (`brokers`), messaging spans
-//! (`messaging`), and the built-in `/metrics` server (`serve`).
+//! (`messaging`), HTTP server and client layers (`http`, features `tower` and
+//! `reqwest`), gRPC layers (`grpc`, feature `tonic`),
+//! and the built-in `/metrics` server (`serve`).
 
 pub(crate) mod brokers;
+#[cfg(feature = "tonic")]
+pub mod grpc;
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+pub mod http;
 pub mod messaging;
 pub mod propagation;
 pub(crate) mod serve;

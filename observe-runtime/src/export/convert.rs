@@ -95,10 +95,13 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
     // The callsite's four, the user's, and one for the outcome.
     let mut attributes = Vec::with_capacity(user_attributes.len() + 5);
     attributes.extend(user_attributes);
-    attributes.push(KeyValue::new("code.function", callsite.function));
-    attributes.push(KeyValue::new("code.namespace", callsite.namespace));
-    attributes.push(KeyValue::new("code.filepath", callsite.file));
-    attributes.push(KeyValue::new("code.lineno", i64::from(callsite.line)));
+    // A request's span (an HTTP or RPC layer's) has no function of its own.
+    if !callsite.function.is_empty() {
+        attributes.push(KeyValue::new("code.function", callsite.function));
+        attributes.push(KeyValue::new("code.namespace", callsite.namespace));
+        attributes.push(KeyValue::new("code.filepath", callsite.file));
+        attributes.push(KeyValue::new("code.lineno", i64::from(callsite.line)));
+    }
     if truncated {
         attributes.push(KeyValue::new("observe.truncated", true));
     }
@@ -110,6 +113,9 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
             Status::Unset
         }
         OutcomeKind::Error | OutcomeKind::Panic => {
+            // A status that is an error by itself (an HTTP 5xx) has no
+            // message, and no exception to report beside `error.type`.
+            let exception = message.is_some();
             let message: Cow<'static, str> =
                 message.map_or(Cow::Borrowed(""), |m| Cow::Owned(m.into_string()));
             attributes.push(KeyValue::new("error.type", error_type));
@@ -118,18 +124,20 @@ pub(crate) fn to_span_data(record: SpanRecord) -> SpanData {
             } else {
                 error_type
             };
-            if limits::event_count() > 0 {
-                events.events.push(Event::new(
-                    "exception",
-                    end_time,
-                    vec![
-                        KeyValue::new("exception.type", exception_type),
-                        KeyValue::new("exception.message", message.clone()),
-                    ],
-                    0,
-                ));
-            } else {
-                events.dropped_count = 1;
+            if exception {
+                if limits::event_count() > 0 {
+                    events.events.push(Event::new(
+                        "exception",
+                        end_time,
+                        vec![
+                            KeyValue::new("exception.type", exception_type),
+                            KeyValue::new("exception.message", message.clone()),
+                        ],
+                        0,
+                    ));
+                } else {
+                    events.dropped_count = 1;
+                }
             }
             Status::Error {
                 description: message,

@@ -104,6 +104,12 @@ pub struct Metric {
     pub bucket_nanos: &'static [u64],
     /// Prometheus label names from `labels(...)` (`payment_method`).
     pub labels: &'static [&'static str],
+    /// Whether the series carry `operation` and `outcome` (an observed
+    /// function's family); an HTTP or RPC family is labelled by its own
+    /// semantic conventions instead, and keeps only `error_type`.
+    pub operation_labels: bool,
+    /// The family's `# HELP` text, when it is not the operations' one.
+    pub help: Option<&'static str>,
 }
 
 impl Metric {
@@ -114,6 +120,8 @@ impl Metric {
             buckets: &LATENCY_BUCKETS,
             bucket_nanos: &LATENCY_BUCKET_NANOS,
             labels,
+            operation_labels: true,
+            help: None,
         }
     }
 
@@ -129,6 +137,28 @@ impl Metric {
             buckets,
             bucket_nanos,
             labels,
+            operation_labels: true,
+            help: None,
+        }
+    }
+
+    /// A family of a protocol's semantic conventions (HTTP, RPC): series
+    /// labelled by `labels` and `error_type` only.
+    #[cfg(any(feature = "tower", feature = "reqwest", feature = "tonic"))]
+    pub(crate) const fn conventional(
+        family: &'static str,
+        help: &'static str,
+        buckets: &'static [f64],
+        bucket_nanos: &'static [u64],
+        labels: &'static [&'static str],
+    ) -> Metric {
+        Metric {
+            family: Some(family),
+            buckets,
+            bucket_nanos,
+            labels,
+            operation_labels: false,
+            help: Some(help),
         }
     }
 }

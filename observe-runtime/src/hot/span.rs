@@ -712,6 +712,31 @@ fn finish_err(state: &mut SpanState, error_type: &'static str, error: ErrorRef<'
     end(state, OutcomeKind::Error, error_type, message);
 }
 
+impl ActiveSpan {
+    /// Ends the span as an error that is a status by itself, such as an
+    /// HTTP 5xx answer: ERROR with `error_type`, no message and no
+    /// exception event.
+    #[cfg(any(feature = "tower", feature = "reqwest", feature = "tonic"))]
+    pub(crate) fn finish_error_status(&mut self, error_type: &'static str) {
+        if let Some(state) = &mut self.inner {
+            end(state, OutcomeKind::Error, error_type, None);
+            std::mem::forget(self.inner.take());
+        }
+    }
+
+    /// Ends the span as panicked once the panic was caught: outside the
+    /// unwinding, so `Drop` would take it for a cancellation. The message is
+    /// the one the panic hook kept.
+    #[cfg(any(feature = "tower", feature = "tonic"))]
+    pub(crate) fn finish_panicked(&mut self) {
+        if let Some(state) = &mut self.inner {
+            let message = state.sampled().then(panic_message);
+            end(state, OutcomeKind::Panic, "panic", message);
+            std::mem::forget(self.inner.take());
+        }
+    }
+}
+
 impl Drop for ActiveSpan {
     #[inline(always)]
     fn drop(&mut self) {

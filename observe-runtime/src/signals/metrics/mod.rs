@@ -51,6 +51,7 @@ struct LatencyCollector {
 /// One series, summed over threads, ready to render.
 struct Row {
     family: String,
+    help: &'static str,
     buckets: &'static [f64],
     labels: Vec<(&'static str, &'static str)>,
     totals: Totals,
@@ -77,11 +78,11 @@ impl LatencyCollector {
         histogram::snapshot()
             .into_iter()
             .map(|s| {
-                let mut labels = vec![
-                    ("error_type", s.error_type),
-                    ("operation", s.callsite.name),
-                    ("outcome", s.outcome.as_str()),
-                ];
+                let mut labels = vec![("error_type", s.error_type)];
+                if s.metric.operation_labels {
+                    labels.push(("operation", s.callsite.name));
+                    labels.push(("outcome", s.outcome.as_str()));
+                }
                 labels.extend(
                     s.metric
                         .labels
@@ -94,6 +95,7 @@ impl LatencyCollector {
                         .metric
                         .family
                         .map_or_else(|| self.default_family.clone(), str::to_owned),
+                    help: s.metric.help.unwrap_or(HELP),
                     buckets: s.metric.buckets,
                     labels,
                     totals: s.totals,
@@ -157,6 +159,7 @@ fn exemplar_index() -> ExemplarIndex {
 }
 
 fn family(name: String, rows: Vec<Row>) -> MetricFamily {
+    let help = rows.first().map_or(HELP, |row| row.help);
     let names: BTreeSet<&'static str> = rows
         .iter()
         .flat_map(|row| row.labels.iter().map(|(name, _)| *name))
@@ -184,7 +187,7 @@ fn family(name: String, rows: Vec<Row>) -> MetricFamily {
 
     let mut family = MetricFamily::default();
     family.set_name(name);
-    family.set_help(HELP.into());
+    family.set_help(help.into());
     family.set_field_type(MetricType::HISTOGRAM);
     family.set_metric(metrics.into_iter().map(|(_, metric)| metric).collect());
     family
