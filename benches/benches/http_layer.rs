@@ -2,7 +2,8 @@
 //! no sockets) under observe's `ObserveLayer` and under the stack a user
 //! would otherwise build, in one run (issue 19):
 //!
-//! 1. the bare router;
+//! 1. the bare router, and with a layer that does nothing (what any layer
+//!    costs inside axum's router);
 //! 2. `ObserveLayer`, observe initialised, every request unsampled;
 //! 3. `ObserveLayer`, every request sampled and exported (to an exporter
 //!    that counts);
@@ -120,6 +121,14 @@ fn main() {
     }
 
     requests(&mut criterion, clock, "1_bare_router", router());
+    requests(
+        &mut criterion,
+        clock,
+        "1b_router_with_a_no_op_layer",
+        router().layer(tower::util::MapRequestLayer::new(
+            |request: axum::http::Request<Body>| request,
+        )),
+    );
 
     {
         let _guard =
