@@ -20,7 +20,7 @@ pub use hot::{baggage, context};
 pub use signals::{catalog, logs, metrics};
 
 pub use edges::propagation::Propagator;
-pub use export::{ExportProtocol, SpanOutput};
+pub use export::{ExportProtocol, LogExport, SpanOutput};
 pub use hot::callsite::{ErrorType, OutcomeKind, SpanKind};
 pub use hot::context::{current, spawn, spawn_blocking, spawn_thread, FutureExt, SpanContext};
 pub use hot::label::LabelValue;

@@ -34,7 +34,16 @@
 //! Outside any observed call `trace_id`, `span_id` and `sampled` are absent.
 //! While [baggage](crate::baggage) is current, its entries on the allowlist
 //! (`OBSERVE_BAGGAGE_ATTRIBUTES`) are added under their own keys.
+//!
+//! With OTLP log export ([`LogExport::Otlp`](crate::LogExport),
+//! `OTEL_LOGS_EXPORTER=otlp`) the same layer sends each event as an OTLP
+//! log record instead of a line: the ids in the record's `trace_id`,
+//! `span_id` and `flags`, the level as severity, the message as body, the
+//! other fields (masked alike) and the allowlisted baggage as attributes,
+//! the `tracing` target as the scope name, and the service identity in the
+//! resource the spans carry.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
@@ -43,6 +52,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
+use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
+use opentelemetry_sdk::logs::SdkLogger;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
@@ -102,6 +114,35 @@ pub(crate) fn set_service(service: ServiceIdentity) {
 
 fn service() -> Option<Arc<ServiceIdentity>> {
     SERVICE.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// What the layer does with an event: set by `init` from the
+/// configured [`LogExport`](crate::LogExport).
+pub(crate) enum Destination {
+    /// A JSON line on the layer's output.
+    Json,
+    /// A record to this logger, whose processor queues it for OTLP.
+    Otlp(SdkLogger),
+    /// Nothing.
+    Nothing,
+}
+
+static DESTINATION: RwLock<Destination> = RwLock::new(Destination::Json);
+
+pub(crate) fn set_destination(destination: Destination) {
+    *DESTINATION.write().unwrap_or_else(|e| e.into_inner()) = destination;
+}
+
+thread_local! {
+    /// Set on observe's own threads: an event written there (by the OTLP
+    /// client's dependencies, say) becomes a line, never a record, so
+    /// exporting records cannot feed itself.
+    static OBSERVE_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as one of observe's own.
+pub(crate) fn mark_observe_thread() {
+    OBSERVE_THREAD.with(|t| t.set(true));
 }
 
 enum Sink {
@@ -170,6 +211,17 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let destination = DESTINATION.read().unwrap_or_else(|e| e.into_inner());
+        match &*destination {
+            Destination::Otlp(logger) if !OBSERVE_THREAD.with(Cell::get) => emit(logger, event),
+            Destination::Nothing => {}
+            Destination::Json | Destination::Otlp(_) => self.write(event),
+        }
+    }
+}
+
+impl JsonLayer {
+    fn write(&self, event: &Event<'_>) {
         let line = render(event);
         let _ = match &self.sink {
             Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
@@ -179,6 +231,70 @@ where
                 .unwrap_or_else(|e| e.into_inner())
                 .write_all(line.as_bytes()),
         };
+    }
+}
+
+/// An event as an OTLP log record, handed to `logger`'s queue.
+fn emit(logger: &SdkLogger, event: &Event<'_>) {
+    let meta = event.metadata();
+    let mut record = logger.create_log_record();
+    record.set_timestamp(SystemTime::now());
+    let (number, text) = severity(*meta.level());
+    record.set_severity_number(number);
+    record.set_severity_text(text);
+    record.set_target(meta.target());
+    let mut fields = JsonFields(Map::new());
+    event.record(&mut fields);
+    let mut fields = fields.0;
+    if let Some(Value::String(message)) = fields.remove("message") {
+        record.set_body(AnyValue::String(message.into()));
+    }
+    for (key, value) in fields {
+        record.add_attribute(key, any_value(value));
+    }
+    baggage::with_current(|baggage| {
+        if let Some(baggage) = baggage {
+            baggage::allowlisted(baggage, |key, value| {
+                record.add_attribute(key.to_owned(), value.to_owned());
+            });
+        }
+    });
+    let current = context::current_ids();
+    if current.is_valid() {
+        record.set_trace_context(
+            TraceId::from(current.trace_id),
+            SpanId::from(current.span_id),
+            Some(TraceFlags::new(current.flags)),
+        );
+    }
+    logger.emit(record);
+}
+
+/// The OpenTelemetry severity of a `tracing` level (the first number of
+/// each range, as the logs data model maps them).
+fn severity(level: tracing::Level) -> (Severity, &'static str) {
+    match level {
+        tracing::Level::TRACE => (Severity::Trace, "TRACE"),
+        tracing::Level::DEBUG => (Severity::Debug, "DEBUG"),
+        tracing::Level::INFO => (Severity::Info, "INFO"),
+        tracing::Level::WARN => (Severity::Warn, "WARN"),
+        tracing::Level::ERROR => (Severity::Error, "ERROR"),
+    }
+}
+
+/// A field's value as the JSON line has it, as an attribute value.
+fn any_value(value: Value) -> AnyValue {
+    match value {
+        Value::Bool(b) => AnyValue::Boolean(b),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => AnyValue::Int(i),
+            // A u64 past i64::MAX keeps its digits.
+            _ if n.is_u64() => AnyValue::String(n.to_string().into()),
+            (None, Some(f)) => AnyValue::Double(f),
+            (None, None) => AnyValue::String(n.to_string().into()),
+        },
+        Value::String(s) => AnyValue::String(s.into()),
+        other => AnyValue::String(other.to_string().into()),
     }
 }
 
