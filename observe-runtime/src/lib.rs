@@ -43,6 +43,7 @@ pub use init::signal::{shutdown_signal, Signal};
 pub use init::{force_flush, init, is_initialized, Guard};
 pub use observe_macros::{observe, LabelValue};
 pub use signals::catalog::{assert_unique_span_names, catalog};
+pub use signals::log_sampling::LogSampling;
 pub use signals::logs::LogOutput;
 
 pub use crate::core::error::InitError;

@@ -19,6 +19,7 @@ pub(crate) struct Health {
     pub(crate) log_fields_redacted: IntCounter,
     pub(crate) logs_exported: IntCounter,
     pub(crate) logs_dropped: IntCounterVec,
+    pub(crate) log_events_suppressed: IntCounterVec,
 }
 
 /// Reasons a span is dropped before export: the rings or the queue were
@@ -120,6 +121,14 @@ impl Health {
                     "Log records bound for OTLP dropped before export, by reason.",
                 ),
                 &["reason"],
+            )
+            .expect("valid metric"),
+            log_events_suppressed: IntCounterVec::new(
+                Opts::new(
+                    "observe_log_events_suppressed_total",
+                    "Log events suppressed by log sampling, by callsite (`target file:line`).",
+                ),
+                &["callsite"],
             )
             .expect("valid metric"),
             metrics_connections_rejected: IntCounterVec::new(

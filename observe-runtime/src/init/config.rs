@@ -14,6 +14,7 @@ use crate::core::text::percent_decode;
 use crate::edges::propagation::Propagator;
 use crate::export::{BoxedExporter, ExportProtocol, LogExport, SpanOutput};
 use crate::hot::limits::SpanLimits;
+use crate::signals::log_sampling::LogSampling;
 use crate::signals::logs::LogOutput;
 
 /// Which traces are recorded and exported.
@@ -109,6 +110,7 @@ pub struct Config {
     /// `None`: the spans' `export_timeout`.
     pub(crate) log_export_timeout: Option<Duration>,
     pub(crate) max_log_queue: usize,
+    pub(crate) log_sampling: Option<LogSampling>,
     pub(crate) export_timeout: Duration,
     pub(crate) schedule_delay: Duration,
     pub(crate) max_batch: usize,
@@ -150,6 +152,7 @@ impl Default for Config {
             log_export: LogExport::Json,
             log_export_timeout: None,
             max_log_queue: 2048,
+            log_sampling: None,
             export_timeout: Duration::from_secs(10),
             schedule_delay: Duration::from_millis(500),
             max_batch: 512,
@@ -339,6 +342,9 @@ impl Config {
         }
         if let Some(v) = env("OTEL_BLRP_MAX_QUEUE_SIZE") {
             self.max_log_queue = parse_positive("OTEL_BLRP_MAX_QUEUE_SIZE", &v)?;
+        }
+        if let Some(v) = env("OBSERVE_LOG_SAMPLING") {
+            self.log_sampling = LogSampling::parse("OBSERVE_LOG_SAMPLING", &v)?;
         }
         Ok(())
     }
@@ -581,6 +587,13 @@ impl Config {
     /// 2048 by default (`OTEL_BLRP_MAX_QUEUE_SIZE`).
     pub fn max_log_queue(mut self, records: usize) -> Self {
         self.max_log_queue = records.max(1);
+        self
+    }
+
+    /// Trace-aware sampling of log events (off by default;
+    /// `OBSERVE_LOG_SAMPLING`): see [`LogSampling`].
+    pub fn log_sampling(mut self, sampling: LogSampling) -> Self {
+        self.log_sampling = Some(sampling);
         self
     }
 
@@ -896,6 +909,18 @@ mod tests {
         assert_eq!(error_vars(&bad), ["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"]);
         let bad = config(&[("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "soon")]);
         assert_eq!(error_vars(&bad), ["OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"]);
+    }
+
+    #[test]
+    fn log_sampling_is_opt_in() {
+        assert_eq!(config(&[]).log_sampling, None);
+        let on = config(&[("OBSERVE_LOG_SAMPLING", "ratio=0.1,burst=50")]);
+        assert_eq!(
+            on.log_sampling,
+            Some(LogSampling::new().ratio(0.1).burst(50))
+        );
+        let bad = config(&[("OBSERVE_LOG_SAMPLING", "ratio=2")]);
+        assert_eq!(error_vars(&bad), ["OBSERVE_LOG_SAMPLING"]);
     }
 
     #[test]

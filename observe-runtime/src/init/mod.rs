@@ -20,7 +20,7 @@ use crate::export::{
     QueueProcessor,
 };
 use crate::hot::{baggage, clock, limits, pii, state};
-use crate::signals::{logs, metrics};
+use crate::signals::{log_sampling, logs, metrics};
 
 pub(crate) mod config;
 pub(crate) mod signal;
@@ -118,6 +118,7 @@ fn start(config: Config) -> Result<Guard, InitError> {
     }
     logs::set_service(service.clone());
     logs::set_redaction(config.log_redaction);
+    log_sampling::configure(config.log_sampling);
     logs::set_destination(match config.log_export {
         LogExport::None => logs::Destination::Nothing,
         // OTLP once its queue runs, below.

@@ -69,6 +69,7 @@ use crate::core::health::health;
 use crate::hot::baggage;
 use crate::hot::context;
 use crate::hot::pii;
+use crate::signals::log_sampling::{self, Summary};
 
 pub use super::fmt_ids::{with_trace_ids, TraceIds};
 pub use super::tracing_context::{context_layer, ContextLayer};
@@ -211,18 +212,38 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut keep = true;
+        let mut summary = None;
+        if let Some(decision) = log_sampling::decide(event.metadata(), &context::current_ids()) {
+            keep = decision.keep;
+            summary = decision.summary;
+        }
+        if !keep && summary.is_none() {
+            return;
+        }
         let destination = DESTINATION.read().unwrap_or_else(|e| e.into_inner());
-        match &*destination {
-            Destination::Otlp(logger) if !OBSERVE_THREAD.with(Cell::get) => emit(logger, event),
-            Destination::Nothing => {}
-            Destination::Json | Destination::Otlp(_) => self.write(event),
+        let otlp = match &*destination {
+            Destination::Nothing => return,
+            Destination::Otlp(logger) if !OBSERVE_THREAD.with(Cell::get) => Some(logger),
+            Destination::Json | Destination::Otlp(_) => None,
+        };
+        if let Some(summary) = summary {
+            match otlp {
+                Some(logger) => emit_summary(logger, &summary),
+                None => self.write_line(render_summary(&summary)),
+            }
+        }
+        if keep {
+            match otlp {
+                Some(logger) => emit(logger, event),
+                None => self.write_line(render(event)),
+            }
         }
     }
 }
 
 impl JsonLayer {
-    fn write(&self, event: &Event<'_>) {
-        let line = render(event);
+    fn write_line(&self, line: String) {
         let _ = match &self.sink {
             Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
             Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
@@ -268,6 +289,55 @@ fn emit(logger: &SdkLogger, event: &Event<'_>) {
         );
     }
     logger.emit(record);
+}
+
+const SUMMARY_MESSAGE: &str = "log events suppressed by sampling";
+
+/// The summary of a callsite's suppressed events, as a record.
+fn emit_summary(logger: &SdkLogger, summary: &Summary) {
+    let mut record = logger.create_log_record();
+    record.set_timestamp(SystemTime::now());
+    record.set_severity_number(Severity::Info);
+    record.set_severity_text("INFO");
+    record.set_target("observe");
+    record.set_body(AnyValue::String(SUMMARY_MESSAGE.into()));
+    record.add_attribute("callsite", summary.callsite.clone());
+    record.add_attribute("suppressed", summary.suppressed as i64);
+    logger.emit(record);
+}
+
+/// The summary of a callsite's suppressed events, as a line.
+fn render_summary(summary: &Summary) -> String {
+    let mut object = Map::new();
+    object.insert(
+        "timestamp".into(),
+        Value::String(rfc3339(SystemTime::now())),
+    );
+    object.insert("level".into(), Value::String("INFO".into()));
+    object.insert("target".into(), Value::String("observe".into()));
+    object.insert("message".into(), Value::String(SUMMARY_MESSAGE.into()));
+    object.insert("callsite".into(), Value::String(summary.callsite.clone()));
+    object.insert("suppressed".into(), Value::from(summary.suppressed));
+    add_service(&mut object);
+    let mut line = Value::Object(object).to_string();
+    line.push('\n');
+    line
+}
+
+fn add_service(object: &mut Map<String, Value>) {
+    if let Some(service) = service() {
+        object.insert("service.name".into(), Value::String(service.name.clone()));
+        object.insert(
+            "service.version".into(),
+            Value::String(service.version.clone()),
+        );
+        if let Some(environment) = &service.environment {
+            object.insert(
+                "deployment.environment".into(),
+                Value::String(environment.clone()),
+            );
+        }
+    }
 }
 
 /// The OpenTelemetry severity of a `tracing` level (the first number of
@@ -338,19 +408,7 @@ fn render(event: &Event<'_>) -> String {
             });
         }
     });
-    if let Some(service) = service() {
-        object.insert("service.name".into(), Value::String(service.name.clone()));
-        object.insert(
-            "service.version".into(),
-            Value::String(service.version.clone()),
-        );
-        if let Some(environment) = &service.environment {
-            object.insert(
-                "deployment.environment".into(),
-                Value::String(environment.clone()),
-            );
-        }
-    }
+    add_service(&mut object);
     let mut line = Value::Object(object).to_string();
     line.push('\n');
     line

@@ -246,6 +246,7 @@ impl Collector for ObserveCollector {
         descs.extend(h.log_fields_redacted.desc());
         descs.extend(h.logs_exported.desc());
         descs.extend(h.logs_dropped.desc());
+        descs.extend(h.log_events_suppressed.desc());
         descs
     }
 
@@ -263,6 +264,7 @@ impl Collector for ObserveCollector {
         families.extend(h.log_fields_redacted.collect());
         families.extend(h.logs_exported.collect());
         families.extend(h.logs_dropped.collect());
+        families.extend(h.log_events_suppressed.collect());
         families
     }
 }
