@@ -111,6 +111,7 @@ pub struct Config {
     pub(crate) log_export_timeout: Option<Duration>,
     pub(crate) max_log_queue: usize,
     pub(crate) log_sampling: Option<LogSampling>,
+    pub(crate) log_failures: bool,
     pub(crate) export_timeout: Duration,
     pub(crate) schedule_delay: Duration,
     pub(crate) max_batch: usize,
@@ -153,6 +154,7 @@ impl Default for Config {
             log_export_timeout: None,
             max_log_queue: 2048,
             log_sampling: None,
+            log_failures: true,
             export_timeout: Duration::from_secs(10),
             schedule_delay: Duration::from_millis(500),
             max_batch: 512,
@@ -342,6 +344,9 @@ impl Config {
         }
         if let Some(v) = env("OTEL_BLRP_MAX_QUEUE_SIZE") {
             self.max_log_queue = parse_positive("OTEL_BLRP_MAX_QUEUE_SIZE", &v)?;
+        }
+        if let Some(v) = env("OBSERVE_LOG_FAILURES") {
+            self.log_failures = parse_bool("OBSERVE_LOG_FAILURES", &v)?;
         }
         if let Some(v) = env("OBSERVE_LOG_SAMPLING") {
             self.log_sampling = LogSampling::parse("OBSERVE_LOG_SAMPLING", &v)?;
@@ -594,6 +599,16 @@ impl Config {
     /// `OBSERVE_LOG_SAMPLING`): see [`LogSampling`].
     pub fn log_sampling(mut self, sampling: LogSampling) -> Self {
         self.log_sampling = Some(sampling);
+        self
+    }
+
+    /// Whether each `Err` or panic of an observed call writes one log event
+    /// `observe.failure` (WARN, or ERROR for a panic) with `error.type`,
+    /// `error.message`, `span.name` and the span's ids; none when the call
+    /// already logged at ERROR on its thread. On by default
+    /// (`OBSERVE_LOG_FAILURES`).
+    pub fn log_failures(mut self, on: bool) -> Self {
+        self.log_failures = on;
         self
     }
 

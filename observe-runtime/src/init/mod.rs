@@ -19,7 +19,7 @@ use crate::export::{
     build_exporter, build_log_exporter, ExportSettings, LogExport, LogSettings, Pipeline,
     QueueProcessor,
 };
-use crate::hot::{baggage, clock, limits, pii, state};
+use crate::hot::{baggage, clock, failure, limits, pii, state};
 use crate::signals::{log_sampling, logs, metrics};
 
 pub(crate) mod config;
@@ -119,6 +119,7 @@ fn start(config: Config) -> Result<Guard, InitError> {
     logs::set_service(service.clone());
     logs::set_redaction(config.log_redaction);
     log_sampling::configure(config.log_sampling);
+    failure::set_enabled(config.log_failures);
     logs::set_destination(match config.log_export {
         LogExport::None => logs::Destination::Nothing,
         // OTLP once its queue runs, below.

@@ -68,6 +68,7 @@ use crate::core::error::InitError;
 use crate::core::health::health;
 use crate::hot::baggage;
 use crate::hot::context;
+use crate::hot::failure;
 use crate::hot::pii;
 use crate::signals::log_sampling::{self, Summary};
 
@@ -212,9 +213,13 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let ids = context::current_ids();
+        if *event.metadata().level() == tracing::Level::ERROR && ids.is_valid() {
+            failure::note_error_logged(ids.span_id);
+        }
         let mut keep = true;
         let mut summary = None;
-        if let Some(decision) = log_sampling::decide(event.metadata(), &context::current_ids()) {
+        if let Some(decision) = log_sampling::decide(event.metadata(), &ids) {
             keep = decision.keep;
             summary = decision.summary;
         }
