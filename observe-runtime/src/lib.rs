@@ -24,7 +24,7 @@ pub use hot::{baggage, context};
 pub use signals::{catalog, logs, metrics};
 
 pub use edges::propagation::Propagator;
-pub use export::{ExportProtocol, SpanOutput};
+pub use export::{ExportProtocol, LogExport, SpanOutput};
 pub use hot::callsite::{ErrorType, OutcomeKind, SpanKind};
 pub use hot::context::{current, spawn, spawn_blocking, spawn_thread, FutureExt, SpanContext};
 pub use hot::label::LabelValue;
@@ -47,6 +47,7 @@ pub use init::signal::{shutdown_signal, Signal};
 pub use init::{force_flush, init, is_initialized, Guard};
 pub use observe_macros::{observe, LabelValue};
 pub use signals::catalog::{assert_unique_span_names, catalog};
+pub use signals::log_sampling::LogSampling;
 pub use signals::logs::LogOutput;
 
 pub use crate::core::error::InitError;

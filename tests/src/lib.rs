@@ -1,5 +1,5 @@
 //! Support for observe's behaviour tests: an in-process OTLP receiver (gRPC
-//! and HTTP/protobuf), log capture, a tiny HTTP client and tool lookup.
+//! and HTTP/protobuf; spans and log records), log capture, a tiny HTTP client and tool lookup.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -9,6 +9,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -35,6 +41,64 @@ pub struct ReceivedSpan {
     pub resource: HashMap<String, String>,
     pub start_unix_nano: u64,
     pub end_unix_nano: u64,
+}
+
+/// A log record as an OTLP receiver sees it.
+#[derive(Clone, Debug)]
+pub struct ReceivedLog {
+    /// Empty outside any span.
+    pub trace_id: String,
+    pub span_id: String,
+    /// The W3C trace flags (bit 0: sampled).
+    pub flags: u32,
+    /// OTLP `SeverityNumber` (9 info, 13 warn, 17 error).
+    pub severity_number: i32,
+    pub severity_text: String,
+    /// The body, when it is a string.
+    pub body: String,
+    pub attributes: HashMap<String, String>,
+    pub resource: HashMap<String, String>,
+    /// The instrumentation scope's name (the `tracing` target).
+    pub scope: String,
+    pub time_unix_nano: u64,
+}
+
+fn flatten_logs(request: &ExportLogsServiceRequest) -> Vec<ReceivedLog> {
+    let mut out = Vec::new();
+    for rl in &request.resource_logs {
+        let resource = rl
+            .resource
+            .as_ref()
+            .map(|r| attrs(&r.attributes))
+            .unwrap_or_default();
+        for sl in &rl.scope_logs {
+            let scope = sl
+                .scope
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            for r in &sl.log_records {
+                let body = match r.body.as_ref().and_then(|b| b.value.as_ref()) {
+                    Some(AnyValue::StringValue(s)) => s.clone(),
+                    Some(other) => format!("{other:?}"),
+                    None => String::new(),
+                };
+                out.push(ReceivedLog {
+                    trace_id: hex(&r.trace_id),
+                    span_id: hex(&r.span_id),
+                    flags: r.flags,
+                    severity_number: r.severity_number,
+                    severity_text: r.severity_text.clone(),
+                    body,
+                    attributes: attrs(&r.attributes),
+                    resource: resource.clone(),
+                    scope: scope.clone(),
+                    time_unix_nano: r.time_unix_nano,
+                });
+            }
+        }
+    }
+    out
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -94,6 +158,7 @@ type Store = Arc<Mutex<Vec<ReceivedSpan>>>;
 #[derive(Clone, Default)]
 struct Shared {
     spans: Store,
+    logs: Arc<Mutex<Vec<ReceivedLog>>>,
     delay: Arc<Mutex<Duration>>,
 }
 
@@ -104,6 +169,14 @@ impl Shared {
             tokio::time::sleep(delay).await;
         }
         self.spans.lock().unwrap().extend(flatten(request));
+    }
+
+    async fn accept_logs(&self, request: &ExportLogsServiceRequest) {
+        let delay = *self.delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        self.logs.lock().unwrap().extend(flatten_logs(request));
     }
 }
 
@@ -117,6 +190,17 @@ impl TraceService for GrpcSink {
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         self.0.accept(request.get_ref()).await;
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for GrpcSink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.0.accept_logs(request.get_ref()).await;
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
 }
 
@@ -174,10 +258,12 @@ impl OtlpReceiver {
         self.grpc = grpc_listener.local_addr().unwrap();
         self.http = http_listener.local_addr().unwrap();
         let sink = GrpcSink(self.shared.clone());
+        let logs_sink = GrpcSink(self.shared.clone());
         runtime.spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
             let _ = tonic::transport::Server::builder()
                 .add_service(TraceServiceServer::new(sink))
+                .add_service(LogsServiceServer::new(logs_sink))
                 .serve_with_incoming(incoming)
                 .await;
         });
@@ -195,7 +281,8 @@ impl OtlpReceiver {
         format!("http://{}", self.grpc)
     }
 
-    /// `http://127.0.0.1:PORT` of the HTTP listener (spans go to `/v1/traces`).
+    /// `http://127.0.0.1:PORT` of the HTTP listener (spans go to
+    /// `/v1/traces`, log records to `/v1/logs`).
     pub fn http_endpoint(&self) -> String {
         format!("http://{}", self.http)
     }
@@ -203,6 +290,27 @@ impl OtlpReceiver {
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.shared.spans.lock().unwrap().clone()
+    }
+
+    /// Every log record received so far.
+    pub fn logs(&self) -> Vec<ReceivedLog> {
+        self.shared.logs.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred` holds for the received log records, or `timeout`.
+    pub fn wait_for_logs(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[ReceivedLog]) -> bool,
+    ) -> Vec<ReceivedLog> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let logs = self.logs();
+            if pred(&logs) || Instant::now() >= deadline {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits until `pred` holds for the received spans, or `timeout`.
@@ -255,19 +363,27 @@ async fn serve_http(listener: tokio::net::TcpListener, shared: Shared) {
                     async move {
                         let path = req.uri().path().to_owned();
                         let body = req.into_body().collect().await.map(|b| b.to_bytes());
-                        let status = match (path.as_str(), body) {
+                        let (status, reply) = match (path.as_str(), body) {
                             ("/v1/traces", Ok(body)) => {
                                 match ExportTraceServiceRequest::decode(body) {
                                     Ok(request) => {
                                         store.accept(&request).await;
-                                        200
+                                        (200, ExportTraceServiceResponse::default().encode_to_vec())
                                     }
-                                    Err(_) => 400,
+                                    Err(_) => (400, Vec::new()),
                                 }
                             }
-                            _ => 404,
+                            ("/v1/logs", Ok(body)) => {
+                                match ExportLogsServiceRequest::decode(body) {
+                                    Ok(request) => {
+                                        store.accept_logs(&request).await;
+                                        (200, ExportLogsServiceResponse::default().encode_to_vec())
+                                    }
+                                    Err(_) => (400, Vec::new()),
+                                }
+                            }
+                            _ => (404, Vec::new()),
                         };
-                        let reply = ExportTraceServiceResponse::default().encode_to_vec();
                         Ok::<_, std::convert::Infallible>(
                             hyper::Response::builder()
                                 .status(status)

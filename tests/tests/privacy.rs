@@ -111,7 +111,14 @@ fn personal_data_never_leaves_raw() {
     assert_eq!(spans.len(), 4, "{spans:#?}");
     let exported = format!("{spans:?}");
     let lines = capture.json_lines();
-    assert_eq!(lines.len(), 7, "{lines:#?}");
+    // Seven events of sign_up, and the failure record of Privacy.Charge,
+    // whose error message holds the card.
+    assert_eq!(lines.len(), 8, "{lines:#?}");
+    let failure = lines
+        .iter()
+        .find(|l| l["message"] == "observe.failure")
+        .expect("the failure record");
+    assert_eq!(failure["error.message"], "card [REDACTED] declined");
     let logs: String = lines.iter().map(|l| format!("{l}\n")).collect();
 
     for raw in [EMAIL, PHONE, CARD, LOYALTY] {

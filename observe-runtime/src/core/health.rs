@@ -17,6 +17,9 @@ pub(crate) struct Health {
     pub(crate) console_lines_dropped: IntCounter,
     pub(crate) metrics_connections_rejected: IntCounterVec,
     pub(crate) log_fields_redacted: IntCounter,
+    pub(crate) logs_exported: IntCounter,
+    pub(crate) logs_dropped: IntCounterVec,
+    pub(crate) log_events_suppressed: IntCounterVec,
 }
 
 /// Reasons a span is dropped before export: the rings or the queue were
@@ -28,6 +31,11 @@ pub(crate) const DROP_REASONS: [&str; 4] = [
     "shutdown_timeout",
     "exporter_none",
 ];
+
+/// Reasons a log record bound for OTLP is dropped: the queue was full (the
+/// collector is slower than the program logs), the export failed or timed
+/// out, or the shutdown deadline came first.
+pub(crate) const LOG_DROP_REASONS: [&str; 3] = ["queue_full", "export_failed", "shutdown_timeout"];
 
 /// Reasons the built-in `/metrics` server closes or refuses a connection
 /// rather than its client.
@@ -102,6 +110,27 @@ impl Health {
                 "Log event fields masked because they held personal data.",
             )
             .expect("valid metric"),
+            logs_exported: IntCounter::new(
+                "observe_logs_exported_total",
+                "Log records handed to the OTLP log exporter successfully.",
+            )
+            .expect("valid metric"),
+            logs_dropped: IntCounterVec::new(
+                Opts::new(
+                    "observe_logs_dropped_total",
+                    "Log records bound for OTLP dropped before export, by reason.",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+            log_events_suppressed: IntCounterVec::new(
+                Opts::new(
+                    "observe_log_events_suppressed_total",
+                    "Log events suppressed by log sampling, by callsite (`target file:line`).",
+                ),
+                &["callsite"],
+            )
+            .expect("valid metric"),
             metrics_connections_rejected: IntCounterVec::new(
                 Opts::new(
                     "observe_metrics_connections_rejected_total",
@@ -131,6 +160,9 @@ impl Health {
         // over it has a baseline and an alert on it has a series to watch.
         for reason in DROP_REASONS {
             health.spans_dropped.with_label_values(&[reason]);
+        }
+        for reason in LOG_DROP_REASONS {
+            health.logs_dropped.with_label_values(&[reason]);
         }
         for reason in REJECT_REASONS {
             health

@@ -1,14 +1,18 @@
 //! From ended span records to the exporter: the drain thread and the export
 //! task (`pipeline`), the conversion to OpenTelemetry `SpanData`
-//! (`convert`), and the exporters themselves (`exporter`, `console`).
+//! (`convert`), and the exporters themselves (`exporter`, `console`); and
+//! log records to OTLP through a bounded queue (`logs`).
 //!
 //! Everything here runs off the call path, on observe's own threads.
 
 mod console;
 mod convert;
 mod exporter;
+mod logs;
 mod pipeline;
 
 pub(crate) use exporter::{build_exporter, BoxedExporter};
 pub use exporter::{ExportProtocol, SpanOutput};
+pub use logs::LogExport;
+pub(crate) use logs::{build_log_exporter, LogSettings, QueueProcessor};
 pub(crate) use pipeline::{ExportSettings, Pipeline};

@@ -5,7 +5,7 @@
 //! Uses only `core`. Plain data types (`callsite`, `value`, `label`,
 //! `limits`, `pii`, `sensitive`, `trace_state`) sit below the code that reads the
 //! thread-local block (`state`, `clock`, `ids`, `context`, `baggage`, `span`, `ring`,
-//! `histogram`).
+//! `histogram`, and `failure`, the event of a failed call).
 
 pub(crate) mod callsite;
 pub(crate) mod label;
@@ -18,6 +18,7 @@ pub(crate) mod value;
 pub mod baggage;
 pub(crate) mod clock;
 pub mod context;
+pub(crate) mod failure;
 pub(crate) mod histogram;
 pub(crate) mod ids;
 pub(crate) mod ring;

@@ -18,7 +18,7 @@ use super::histogram::{self, ExemplarSlot};
 use super::label::LabelSlot;
 use super::limits;
 use super::trace_state::TraceState;
-use super::{clock, ids, ring, state};
+use super::{clock, failure, ids, ring, state};
 
 /// A span being recorded: created when an observed call starts, finished when
 /// it returns, panics or is cancelled.
@@ -708,7 +708,20 @@ fn submit_ok_slow(state: &mut SpanState, end: u64) {
 #[cold]
 #[inline(never)]
 fn finish_err(state: &mut SpanState, error_type: &'static str, error: ErrorRef<'_>) {
-    let message = state.sampled().then(|| error.to_string().into_boxed_str());
+    let failure = failure::enabled();
+    let message = (failure || state.sampled()).then(|| error.to_string());
+    if let (true, Some(message)) = (failure, &message) {
+        failure::record(
+            state.context(),
+            state.callsite.name,
+            error_type,
+            message,
+            false,
+        );
+    }
+    let message = message
+        .filter(|_| state.sampled())
+        .map(String::into_boxed_str);
     end(state, OutcomeKind::Error, error_type, message);
 }
 
@@ -752,7 +765,12 @@ impl Drop for ActiveSpan {
 #[inline(never)]
 fn end_unfinished(state: &mut SpanState) {
     if std::thread::panicking() {
-        let message = state.sampled().then(panic_message);
+        let failure = failure::enabled();
+        let message = (failure || state.sampled()).then(panic_message);
+        if let (true, Some(message)) = (failure, &message) {
+            failure::record(state.context(), state.callsite.name, "panic", message, true);
+        }
+        let message = message.filter(|_| state.sampled());
         end(state, OutcomeKind::Panic, "panic", message);
     } else {
         end(state, OutcomeKind::Cancelled, "", None);

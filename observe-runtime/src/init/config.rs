@@ -12,8 +12,9 @@ use std::time::Duration;
 use crate::core::error::InitError;
 use crate::core::text::percent_decode;
 use crate::edges::propagation::Propagator;
-use crate::export::{BoxedExporter, ExportProtocol, SpanOutput};
+use crate::export::{BoxedExporter, ExportProtocol, LogExport, SpanOutput};
 use crate::hot::limits::SpanLimits;
+use crate::signals::log_sampling::LogSampling;
 use crate::signals::logs::LogOutput;
 
 /// Which traces are recorded and exported.
@@ -105,6 +106,12 @@ pub struct Config {
     pub(crate) logs: LogOutput,
     pub(crate) log_filter: String,
     pub(crate) log_redaction: bool,
+    pub(crate) log_export: LogExport,
+    /// `None`: the spans' `export_timeout`.
+    pub(crate) log_export_timeout: Option<Duration>,
+    pub(crate) max_log_queue: usize,
+    pub(crate) log_sampling: Option<LogSampling>,
+    pub(crate) log_failures: bool,
     pub(crate) export_timeout: Duration,
     pub(crate) schedule_delay: Duration,
     pub(crate) max_batch: usize,
@@ -143,6 +150,11 @@ impl Default for Config {
             logs: LogOutput::Stdout,
             log_filter: "info".into(),
             log_redaction: true,
+            log_export: LogExport::Json,
+            log_export_timeout: None,
+            max_log_queue: 2048,
+            log_sampling: None,
+            log_failures: true,
             export_timeout: Duration::from_secs(10),
             schedule_delay: Duration::from_millis(500),
             max_batch: 512,
@@ -192,6 +204,7 @@ impl Config {
         check(self.read_batch(env));
         check(self.read_limits(env));
         check(self.read_metrics(env));
+        check(self.read_logs(env));
         if let Some(filter) = env("RUST_LOG") {
             self.log_filter = filter;
         }
@@ -273,6 +286,70 @@ impl Config {
         }
         if let Some(ms) = env("OTEL_EXPORTER_OTLP_TIMEOUT") {
             self.export_timeout = parse_millis("OTEL_EXPORTER_OTLP_TIMEOUT", &ms)?;
+        }
+        Ok(())
+    }
+
+    /// `OTEL_LOGS_EXPORTER` and the `OTEL_EXPORTER_OTLP_LOGS_*` variables,
+    /// falling back to the generic OTLP ones as the spans do (a malformed
+    /// generic one is reported once, by the spans).
+    fn read_logs(&mut self, env: Env<'_>) -> Result<(), InitError> {
+        let protocol = match env("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL") {
+            Some(p) => parse_protocol("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", &p)?,
+            None => env("OTEL_EXPORTER_OTLP_PROTOCOL")
+                .and_then(|p| parse_protocol("OTEL_EXPORTER_OTLP_PROTOCOL", &p).ok())
+                .unwrap_or(ExportProtocol::Grpc),
+        };
+        // The signal's own endpoint is the full URL for HTTP (it ends in
+        // `/v1/logs`); observe keeps base endpoints and appends the path.
+        let endpoint = env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+            .map(|e| {
+                let base = e.trim().trim_end_matches('/');
+                let base = base.strip_suffix("/v1/logs").unwrap_or(base).to_owned();
+                ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", base)
+            })
+            .or_else(|| {
+                env("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| ("OTEL_EXPORTER_OTLP_ENDPOINT", e))
+            });
+        if let Some((var, endpoint)) = &endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                if *var == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+                    return Ok(());
+                }
+                return Err(InitError::invalid(
+                    var,
+                    endpoint,
+                    "expected an `http://` or `https://` URL",
+                ));
+            }
+        }
+        match env("OTEL_LOGS_EXPORTER").as_deref().map(str::trim) {
+            None | Some("otlp") => {
+                if let Some((_, endpoint)) = endpoint {
+                    self.log_export = LogExport::Otlp { endpoint, protocol };
+                }
+            }
+            Some("console") => self.log_export = LogExport::Json,
+            Some("none") => self.log_export = LogExport::None,
+            Some(other) => {
+                return Err(InitError::invalid(
+                    "OTEL_LOGS_EXPORTER",
+                    other,
+                    "expected `otlp`, `console` or `none`",
+                ))
+            }
+        }
+        if let Some(ms) = env("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT") {
+            self.log_export_timeout = Some(parse_millis("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", &ms)?);
+        }
+        if let Some(v) = env("OTEL_BLRP_MAX_QUEUE_SIZE") {
+            self.max_log_queue = parse_positive("OTEL_BLRP_MAX_QUEUE_SIZE", &v)?;
+        }
+        if let Some(v) = env("OBSERVE_LOG_FAILURES") {
+            self.log_failures = parse_bool("OBSERVE_LOG_FAILURES", &v)?;
+        }
+        if let Some(v) = env("OBSERVE_LOG_SAMPLING") {
+            self.log_sampling = LogSampling::parse("OBSERVE_LOG_SAMPLING", &v)?;
         }
         Ok(())
     }
@@ -493,6 +570,48 @@ impl Config {
         self
     }
 
+    /// Where log events go: JSON lines (the default), OTLP records, or
+    /// nowhere; overrides `OTEL_LOGS_EXPORTER` and the
+    /// `OTEL_EXPORTER_OTLP_LOGS_*` variables. See [`LogExport`].
+    pub fn log_export(mut self, export: LogExport) -> Self {
+        self.log_export = export;
+        self
+    }
+
+    /// Export log events over OTLP to `endpoint` (a base endpoint, as for
+    /// [`Config::otlp`]), instead of writing JSON lines.
+    pub fn otlp_logs(self, endpoint: impl Into<String>, protocol: ExportProtocol) -> Self {
+        self.log_export(LogExport::Otlp {
+            endpoint: endpoint.into(),
+            protocol,
+        })
+    }
+
+    /// How many log records may wait for OTLP export before new ones are
+    /// dropped and counted in `observe_logs_dropped_total{reason="queue_full"}`;
+    /// 2048 by default (`OTEL_BLRP_MAX_QUEUE_SIZE`).
+    pub fn max_log_queue(mut self, records: usize) -> Self {
+        self.max_log_queue = records.max(1);
+        self
+    }
+
+    /// Trace-aware sampling of log events (off by default;
+    /// `OBSERVE_LOG_SAMPLING`): see [`LogSampling`].
+    pub fn log_sampling(mut self, sampling: LogSampling) -> Self {
+        self.log_sampling = Some(sampling);
+        self
+    }
+
+    /// Whether each `Err` or panic of an observed call writes one log event
+    /// `observe.failure` (WARN, or ERROR for a panic) with `error.type`,
+    /// `error.message`, `span.name` and the span's ids; none when the call
+    /// already logged at ERROR on its thread. On by default
+    /// (`OBSERVE_LOG_FAILURES`).
+    pub fn log_failures(mut self, on: bool) -> Self {
+        self.log_failures = on;
+        self
+    }
+
     /// Serve `/metrics` on this address.
     pub fn metrics_addr(mut self, addr: SocketAddr) -> Self {
         self.metrics_addr = Some(addr);
@@ -518,7 +637,8 @@ impl Config {
         self
     }
 
-    /// How long one export call may take.
+    /// How long one export call may take (for log records too, unless
+    /// `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT` says otherwise).
     pub fn export_timeout(mut self, timeout: Duration) -> Self {
         self.export_timeout = timeout;
         self
@@ -746,6 +866,76 @@ mod tests {
             message.contains("OTEL_TRACES_SAMPLER_ARG") && message.contains("abc"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn log_export_follows_the_otel_logs_variables() {
+        assert_eq!(config(&[]).log_export, LogExport::Json, "lines by default");
+        let generic = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317")]);
+        assert_eq!(
+            generic.log_export,
+            LogExport::Otlp {
+                endpoint: "http://collector:4317".into(),
+                protocol: ExportProtocol::Grpc
+            }
+        );
+        let own = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://logs:4318/v1/logs",
+            ),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "2500"),
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "100"),
+        ]);
+        assert!(own.errors.is_empty(), "{:?}", own.errors);
+        assert_eq!(
+            own.log_export,
+            LogExport::Otlp {
+                endpoint: "http://logs:4318".into(),
+                protocol: ExportProtocol::HttpProtobuf
+            },
+            "the signal's own variables win; its full URL becomes a base"
+        );
+        assert_eq!(own.log_export_timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(own.max_log_queue, 100);
+        assert!(
+            matches!(own.spans, SpanOutput::Otlp { ref endpoint, .. } if endpoint == "http://collector:4317")
+        );
+        let console = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+            ("OTEL_LOGS_EXPORTER", "console"),
+        ]);
+        assert_eq!(console.log_export, LogExport::Json);
+        let none = config(&[("OTEL_LOGS_EXPORTER", "none")]);
+        assert_eq!(none.log_export, LogExport::None);
+        let bad = config(&[
+            ("OTEL_LOGS_EXPORTER", "loki"),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "smoke"),
+        ]);
+        assert_eq!(error_vars(&bad), ["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"]);
+        let bad = config(&[("OTEL_LOGS_EXPORTER", "loki")]);
+        assert_eq!(error_vars(&bad), ["OTEL_LOGS_EXPORTER"]);
+        let bad = config(&[
+            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "collector:4317"),
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "0"),
+        ]);
+        assert_eq!(error_vars(&bad), ["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"]);
+        let bad = config(&[("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "soon")]);
+        assert_eq!(error_vars(&bad), ["OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"]);
+    }
+
+    #[test]
+    fn log_sampling_is_opt_in() {
+        assert_eq!(config(&[]).log_sampling, None);
+        let on = config(&[("OBSERVE_LOG_SAMPLING", "ratio=0.1,burst=50")]);
+        assert_eq!(
+            on.log_sampling,
+            Some(LogSampling::new().ratio(0.1).burst(50))
+        );
+        let bad = config(&[("OBSERVE_LOG_SAMPLING", "ratio=2")]);
+        assert_eq!(error_vars(&bad), ["OBSERVE_LOG_SAMPLING"]);
     }
 
     #[test]

@@ -7,15 +7,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::KeyValue;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::Resource;
 
 use crate::core::error::InitError;
 use crate::core::health::health;
 use crate::edges::{propagation, serve};
-use crate::export::{build_exporter, ExportSettings, Pipeline};
-use crate::hot::{baggage, clock, limits, pii, state};
-use crate::signals::{logs, metrics};
+use crate::export::{
+    build_exporter, build_log_exporter, ExportSettings, LogExport, LogSettings, Pipeline,
+    QueueProcessor,
+};
+use crate::hot::{baggage, clock, failure, limits, pii, state};
+use crate::signals::{log_sampling, logs, metrics};
 
 pub(crate) mod config;
 pub(crate) mod signal;
@@ -24,6 +29,8 @@ use config::Config;
 
 struct Running {
     pipeline: Pipeline,
+    /// Present with OTLP log export; its processor is observe's log queue.
+    logger_provider: Option<SdkLoggerProvider>,
     /// On a thread of its own, so scrapes and export never wait on each
     /// other.
     metrics_server: Option<serve::MetricsServer>,
@@ -111,6 +118,13 @@ fn start(config: Config) -> Result<Guard, InitError> {
     }
     logs::set_service(service.clone());
     logs::set_redaction(config.log_redaction);
+    log_sampling::configure(config.log_sampling);
+    failure::set_enabled(config.log_failures);
+    logs::set_destination(match config.log_export {
+        LogExport::None => logs::Destination::Nothing,
+        // OTLP once its queue runs, below.
+        LogExport::Json | LogExport::Otlp { .. } => logs::Destination::Json,
+    });
     if let Some(key) = &config.hash_key {
         pii::set_hash_key(&key.0);
     }
@@ -139,6 +153,7 @@ fn start(config: Config) -> Result<Guard, InitError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("observe")
+        .on_thread_start(logs::mark_observe_thread)
         .enable_all()
         .build()
         .map_err(|e| InitError::Runtime(e.to_string()))?;
@@ -184,12 +199,40 @@ fn start(config: Config) -> Result<Guard, InitError> {
         },
     )?;
 
+    let logger_provider = match &config.log_export {
+        LogExport::Otlp { endpoint, protocol } => {
+            let timeout = config.log_export_timeout.unwrap_or(config.export_timeout);
+            let exporter = {
+                let _context = runtime.enter();
+                build_log_exporter(endpoint, *protocol, timeout)?
+            };
+            let queue = QueueProcessor::start(
+                &runtime,
+                exporter,
+                &resource,
+                LogSettings {
+                    max_queue: config.max_log_queue,
+                    max_batch: 512,
+                    schedule_delay: Duration::from_millis(200),
+                    timeout,
+                },
+            );
+            let provider = SdkLoggerProvider::builder()
+                .with_log_processor(queue)
+                .build();
+            logs::set_destination(logs::Destination::Otlp(provider.logger("observe")));
+            Some(provider)
+        }
+        LogExport::Json | LogExport::None => None,
+    };
+
     limits::set(config.span_limits);
     let (threshold, parent_based) = config.sampler.compile();
     state::set_sampler(threshold, parent_based);
     state::install_panic_hook();
     *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running {
         pipeline,
+        logger_provider,
         metrics_server,
         runtime,
         shutdown_timeout: config.shutdown_timeout,
@@ -246,6 +289,7 @@ fn report_losses() {
         .filter(|(reason, _)| *reason != "exporter_none")
         .map(|(_, n)| n)
         .sum();
+    report_lost_logs();
     if lost == 0 {
         return;
     }
@@ -260,12 +304,44 @@ fn report_losses() {
     );
 }
 
-/// Exports every span ended so far, on every thread, and waits for it (at most
-/// `timeout`). Returns `false` on timeout or when observe is not running.
+/// The log records bound for OTLP that were lost, on one line.
+fn report_lost_logs() {
+    let health = health();
+    let dropped: Vec<String> = crate::core::health::LOG_DROP_REASONS
+        .iter()
+        .map(|reason| {
+            let n = health.logs_dropped.with_label_values(&[reason]).get();
+            format!("{reason}={n}")
+        })
+        .collect();
+    let lost: u64 = crate::core::health::LOG_DROP_REASONS
+        .iter()
+        .map(|reason| health.logs_dropped.with_label_values(&[reason]).get())
+        .sum();
+    if lost > 0 {
+        eprintln!(
+            "observe: WARN {lost} log records were not exported ({}); {} were",
+            dropped.join(" "),
+            health.logs_exported.get()
+        );
+    }
+}
+
+/// Exports every span ended so far, on every thread, and every log record
+/// queued for OTLP, and waits for it (at most `timeout` for the spans, and
+/// at most 5 s for the records). Returns `false` on timeout or when
+/// observe is not running.
 pub fn force_flush(timeout: Duration) -> bool {
     let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     match running.as_ref() {
-        Some(running) => running.pipeline.flush(timeout),
+        Some(running) => {
+            let spans = running.pipeline.flush(timeout);
+            let logs = running
+                .logger_provider
+                .as_ref()
+                .is_none_or(|provider| provider.force_flush().is_ok());
+            spans && logs
+        }
         None => false,
     }
 }
@@ -279,7 +355,17 @@ impl Drop for Guard {
         state::set_enabled(false);
         let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(running) = running {
-            running.pipeline.shutdown(running.shutdown_timeout);
+            // Events from now on are lines again; the queue's records are
+            // exported beside the spans, within the same timeout.
+            logs::set_destination(logs::Destination::Json);
+            let timeout = running.shutdown_timeout;
+            let logger_provider = running.logger_provider;
+            std::thread::scope(|scope| {
+                if let Some(provider) = &logger_provider {
+                    scope.spawn(move || provider.shutdown_with_timeout(timeout));
+                }
+                running.pipeline.shutdown(timeout);
+            });
             drop(running.metrics_server);
             // Not `drop`: that blocks, and panics inside an async context.
             running.runtime.shutdown_background();

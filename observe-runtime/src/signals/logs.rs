@@ -34,7 +34,16 @@
 //! Outside any observed call `trace_id`, `span_id` and `sampled` are absent.
 //! While [baggage](crate::baggage) is current, its entries on the allowlist
 //! (`OBSERVE_BAGGAGE_ATTRIBUTES`) are added under their own keys.
+//!
+//! With OTLP log export ([`LogExport::Otlp`](crate::LogExport),
+//! `OTEL_LOGS_EXPORTER=otlp`) the same layer sends each event as an OTLP
+//! log record instead of a line: the ids in the record's `trace_id`,
+//! `span_id` and `flags`, the level as severity, the message as body, the
+//! other fields (masked alike) and the allowlisted baggage as attributes,
+//! the `tracing` target as the scope name, and the service identity in the
+//! resource the spans carry.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
@@ -43,6 +52,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
+use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
+use opentelemetry_sdk::logs::SdkLogger;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
@@ -56,7 +68,9 @@ use crate::core::error::InitError;
 use crate::core::health::health;
 use crate::hot::baggage;
 use crate::hot::context;
+use crate::hot::failure;
 use crate::hot::pii;
+use crate::signals::log_sampling::{self, Summary};
 
 pub use super::fmt_ids::{with_trace_ids, TraceIds};
 pub use super::tracing_context::{context_layer, ContextLayer};
@@ -102,6 +116,35 @@ pub(crate) fn set_service(service: ServiceIdentity) {
 
 fn service() -> Option<Arc<ServiceIdentity>> {
     SERVICE.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// What the layer does with an event: set by `init` from the
+/// configured [`LogExport`](crate::LogExport).
+pub(crate) enum Destination {
+    /// A JSON line on the layer's output.
+    Json,
+    /// A record to this logger, whose processor queues it for OTLP.
+    Otlp(SdkLogger),
+    /// Nothing.
+    Nothing,
+}
+
+static DESTINATION: RwLock<Destination> = RwLock::new(Destination::Json);
+
+pub(crate) fn set_destination(destination: Destination) {
+    *DESTINATION.write().unwrap_or_else(|e| e.into_inner()) = destination;
+}
+
+thread_local! {
+    /// Set on observe's own threads: an event written there (by the OTLP
+    /// client's dependencies, say) becomes a line, never a record, so
+    /// exporting records cannot feed itself.
+    static OBSERVE_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as one of observe's own.
+pub(crate) fn mark_observe_thread() {
+    OBSERVE_THREAD.with(|t| t.set(true));
 }
 
 enum Sink {
@@ -170,7 +213,42 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let line = render(event);
+        let ids = context::current_ids();
+        if *event.metadata().level() == tracing::Level::ERROR && ids.is_valid() {
+            failure::note_error_logged(ids.span_id);
+        }
+        let mut keep = true;
+        let mut summary = None;
+        if let Some(decision) = log_sampling::decide(event.metadata(), &ids) {
+            keep = decision.keep;
+            summary = decision.summary;
+        }
+        if !keep && summary.is_none() {
+            return;
+        }
+        let destination = DESTINATION.read().unwrap_or_else(|e| e.into_inner());
+        let otlp = match &*destination {
+            Destination::Nothing => return,
+            Destination::Otlp(logger) if !OBSERVE_THREAD.with(Cell::get) => Some(logger),
+            Destination::Json | Destination::Otlp(_) => None,
+        };
+        if let Some(summary) = summary {
+            match otlp {
+                Some(logger) => emit_summary(logger, &summary),
+                None => self.write_line(render_summary(&summary)),
+            }
+        }
+        if keep {
+            match otlp {
+                Some(logger) => emit(logger, event),
+                None => self.write_line(render(event)),
+            }
+        }
+    }
+}
+
+impl JsonLayer {
+    fn write_line(&self, line: String) {
         let _ = match &self.sink {
             Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
             Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
@@ -179,6 +257,119 @@ where
                 .unwrap_or_else(|e| e.into_inner())
                 .write_all(line.as_bytes()),
         };
+    }
+}
+
+/// An event as an OTLP log record, handed to `logger`'s queue.
+fn emit(logger: &SdkLogger, event: &Event<'_>) {
+    let meta = event.metadata();
+    let mut record = logger.create_log_record();
+    record.set_timestamp(SystemTime::now());
+    let (number, text) = severity(*meta.level());
+    record.set_severity_number(number);
+    record.set_severity_text(text);
+    record.set_target(meta.target());
+    let mut fields = JsonFields(Map::new());
+    event.record(&mut fields);
+    let mut fields = fields.0;
+    if let Some(Value::String(message)) = fields.remove("message") {
+        record.set_body(AnyValue::String(message.into()));
+    }
+    for (key, value) in fields {
+        record.add_attribute(key, any_value(value));
+    }
+    baggage::with_current(|baggage| {
+        if let Some(baggage) = baggage {
+            baggage::allowlisted(baggage, |key, value| {
+                record.add_attribute(key.to_owned(), value.to_owned());
+            });
+        }
+    });
+    let current = context::current_ids();
+    if current.is_valid() {
+        record.set_trace_context(
+            TraceId::from(current.trace_id),
+            SpanId::from(current.span_id),
+            Some(TraceFlags::new(current.flags)),
+        );
+    }
+    logger.emit(record);
+}
+
+const SUMMARY_MESSAGE: &str = "log events suppressed by sampling";
+
+/// The summary of a callsite's suppressed events, as a record.
+fn emit_summary(logger: &SdkLogger, summary: &Summary) {
+    let mut record = logger.create_log_record();
+    record.set_timestamp(SystemTime::now());
+    record.set_severity_number(Severity::Info);
+    record.set_severity_text("INFO");
+    record.set_target("observe");
+    record.set_body(AnyValue::String(SUMMARY_MESSAGE.into()));
+    record.add_attribute("callsite", summary.callsite.clone());
+    record.add_attribute("suppressed", summary.suppressed as i64);
+    logger.emit(record);
+}
+
+/// The summary of a callsite's suppressed events, as a line.
+fn render_summary(summary: &Summary) -> String {
+    let mut object = Map::new();
+    object.insert(
+        "timestamp".into(),
+        Value::String(rfc3339(SystemTime::now())),
+    );
+    object.insert("level".into(), Value::String("INFO".into()));
+    object.insert("target".into(), Value::String("observe".into()));
+    object.insert("message".into(), Value::String(SUMMARY_MESSAGE.into()));
+    object.insert("callsite".into(), Value::String(summary.callsite.clone()));
+    object.insert("suppressed".into(), Value::from(summary.suppressed));
+    add_service(&mut object);
+    let mut line = Value::Object(object).to_string();
+    line.push('\n');
+    line
+}
+
+fn add_service(object: &mut Map<String, Value>) {
+    if let Some(service) = service() {
+        object.insert("service.name".into(), Value::String(service.name.clone()));
+        object.insert(
+            "service.version".into(),
+            Value::String(service.version.clone()),
+        );
+        if let Some(environment) = &service.environment {
+            object.insert(
+                "deployment.environment".into(),
+                Value::String(environment.clone()),
+            );
+        }
+    }
+}
+
+/// The OpenTelemetry severity of a `tracing` level (the first number of
+/// each range, as the logs data model maps them).
+fn severity(level: tracing::Level) -> (Severity, &'static str) {
+    match level {
+        tracing::Level::TRACE => (Severity::Trace, "TRACE"),
+        tracing::Level::DEBUG => (Severity::Debug, "DEBUG"),
+        tracing::Level::INFO => (Severity::Info, "INFO"),
+        tracing::Level::WARN => (Severity::Warn, "WARN"),
+        tracing::Level::ERROR => (Severity::Error, "ERROR"),
+    }
+}
+
+/// A field's value as the JSON line has it, as an attribute value.
+fn any_value(value: Value) -> AnyValue {
+    match value {
+        Value::Bool(b) => AnyValue::Boolean(b),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => AnyValue::Int(i),
+            // A u64 past i64::MAX keeps its digits.
+            _ if n.is_u64() => AnyValue::String(n.to_string().into()),
+            (None, Some(f)) => AnyValue::Double(f),
+            (None, None) => AnyValue::String(n.to_string().into()),
+        },
+        Value::String(s) => AnyValue::String(s.into()),
+        other => AnyValue::String(other.to_string().into()),
     }
 }
 
@@ -222,19 +413,7 @@ fn render(event: &Event<'_>) -> String {
             });
         }
     });
-    if let Some(service) = service() {
-        object.insert("service.name".into(), Value::String(service.name.clone()));
-        object.insert(
-            "service.version".into(),
-            Value::String(service.version.clone()),
-        );
-        if let Some(environment) = &service.environment {
-            object.insert(
-                "deployment.environment".into(),
-                Value::String(environment.clone()),
-            );
-        }
-    }
+    add_service(&mut object);
     let mut line = Value::Object(object).to_string();
     line.push('\n');
     line

@@ -1,6 +1,6 @@
 //! The metrics and logs signals: the Prometheus and OpenMetrics exposition
 //! of the histograms and health counters (`metrics`), the JSON log layer
-//! (`logs`), the `tracing` spans that carry the observe context
+//! (`logs`) and its trace-aware sampling (`log_sampling`), the `tracing` spans that carry the observe context
 //! (`tracing_context`) and the ids in `tracing_subscriber::fmt` lines
 //! (`fmt_ids`), and the link-time catalog of every callsite (`catalog`).
 //!
@@ -8,6 +8,7 @@
 
 pub mod catalog;
 mod fmt_ids;
+pub(crate) mod log_sampling;
 pub mod logs;
 pub mod metrics;
 mod tracing_context;

@@ -247,6 +247,9 @@ impl Collector for ObserveCollector {
         descs.extend(h.console_lines_dropped.desc());
         descs.extend(h.metrics_connections_rejected.desc());
         descs.extend(h.log_fields_redacted.desc());
+        descs.extend(h.logs_exported.desc());
+        descs.extend(h.logs_dropped.desc());
+        descs.extend(h.log_events_suppressed.desc());
         descs
     }
 
@@ -262,6 +265,9 @@ impl Collector for ObserveCollector {
         families.extend(h.console_lines_dropped.collect());
         families.extend(h.metrics_connections_rejected.collect());
         families.extend(h.log_fields_redacted.collect());
+        families.extend(h.logs_exported.collect());
+        families.extend(h.logs_dropped.collect());
+        families.extend(h.log_events_suppressed.collect());
         families
     }
 }

@@ -1,0 +1,197 @@
+//! Trace-aware log sampling: under a 1 % trace sampler a hot line keeps
+//! every event of the sampled traces and each WARN, and the summaries and
+//! `observe_log_events_suppressed_total` count the rest; a per-callsite
+//! token bucket stops a hot line outside any sampled trace from flooding.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use observe_runtime::{observe, Config, LogOutput, LogSampling, Sampler};
+use observe_tests::Capture;
+use opentelemetry_sdk::trace::InMemorySpanExporter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Layer as _;
+
+/// One subscriber with observe's layer writing to a capture; the tests
+/// initialise observe in turn.
+fn setup() -> (std::sync::MutexGuard<'static, ()>, Capture) {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let capture = CAPTURE.get_or_init(|| {
+        let capture = Capture::default();
+        let output = LogOutput::Writer(Arc::new(Mutex::new(capture.clone())));
+        let subscriber = tracing_subscriber::registry().with(
+            observe_runtime::logs::layer_with(&output)
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+        );
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+        capture
+    });
+    (serial, capture.clone())
+}
+
+const SUMMARY: &str = "log events suppressed by sampling";
+
+fn lines_since(capture: &Capture, start: usize) -> Vec<serde_json::Value> {
+    capture.json_lines().split_off(start)
+}
+
+/// The summaries' counts by callsite.
+fn summaries(lines: &[serde_json::Value]) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    for line in lines.iter().filter(|l| l["message"] == SUMMARY) {
+        *out.entry(line["callsite"].as_str().unwrap().to_owned())
+            .or_default() += line["suppressed"].as_u64().unwrap();
+    }
+    out
+}
+
+/// `observe_log_events_suppressed_total` for the callsite at `file:line`.
+fn suppressed_counter(callsite: &str) -> u64 {
+    let text = observe_runtime::metrics::render();
+    let series = format!("observe_log_events_suppressed_total{{callsite=\"{callsite}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[observe(span = "Sampling.Hot")]
+fn hot(i: u64) {
+    tracing::info!(i, "hot");
+    if i % 1000 == 0 {
+        tracing::warn!(i, "every thousandth");
+    }
+}
+
+#[test]
+fn a_sampled_trace_keeps_every_line_and_the_rest_is_counted() {
+    let (_serial, capture) = setup();
+    let start = capture.json_lines().len();
+    let exporter = InMemorySpanExporter::default();
+    let guard = observe_runtime::init(
+        Config::default()
+            .service_name("log-sampling")
+            .logs(LogOutput::Off)
+            .exporter(exporter.clone())
+            .sampler(Sampler::TraceIdRatio(0.01))
+            .log_sampling(
+                LogSampling::new()
+                    .ratio(0.0)
+                    .interval(Duration::from_millis(200)),
+            ),
+    )
+    .expect("init");
+    const CALLS: u64 = 100_000;
+    for i in 0..CALLS {
+        hot(i);
+    }
+    // Past the interval, the callsite's next unsampled event writes the
+    // summary of what is left.
+    std::thread::sleep(Duration::from_millis(250));
+    let mut calls = CALLS;
+    let summaries_before = lines_since(&capture, start)
+        .iter()
+        .filter(|l| l["message"] == SUMMARY)
+        .count();
+    while lines_since(&capture, start)
+        .iter()
+        .filter(|l| l["message"] == SUMMARY)
+        .count()
+        == summaries_before
+    {
+        assert!(calls < CALLS + 1000, "no summary after the interval");
+        // Never a multiple of 1000: no WARN.
+        hot(calls * 1000 + 1);
+        calls += 1;
+    }
+    let spans = observe_tests::flushed(&exporter);
+    drop(guard);
+
+    let sampled: HashSet<String> = spans
+        .iter()
+        .filter(|s| s.name == "Sampling.Hot")
+        .map(|s| s.span_context.trace_id().to_string())
+        .collect();
+    assert!(
+        !sampled.is_empty() && sampled.len() < 5_000,
+        "{}",
+        sampled.len()
+    );
+    let lines = lines_since(&capture, start);
+    let hot_lines: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["message"] == "hot").collect();
+    let kept: HashSet<String> = hot_lines
+        .iter()
+        .map(|l| l["trace_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kept.len(), hot_lines.len(), "one line per trace");
+    assert_eq!(kept, sampled, "exactly the lines of the sampled traces");
+
+    let warns = lines
+        .iter()
+        .filter(|l| l["message"] == "every thousandth")
+        .count();
+    assert_eq!(warns as u64, CALLS / 1000, "every WARN is kept");
+
+    let summaries = summaries(&lines);
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    let (callsite, suppressed) = summaries.into_iter().next().unwrap();
+    assert!(
+        callsite.starts_with("log_sampling tests/tests/log_sampling.rs:"),
+        "{callsite}"
+    );
+    assert_eq!(suppressed, calls - hot_lines.len() as u64);
+    assert_eq!(suppressed_counter(&callsite), suppressed);
+}
+
+#[observe(span = "Sampling.Flood")]
+fn flood(i: u64) {
+    tracing::info!(i, "flood");
+}
+
+#[test]
+fn a_hot_line_outside_sampled_traces_is_held_to_its_burst() {
+    let (_serial, capture) = setup();
+    let start = capture.json_lines().len();
+    let interval = Duration::from_secs(1);
+    let guard = observe_runtime::init(
+        Config::default()
+            .service_name("log-sampling-burst")
+            .logs(LogOutput::Off)
+            .spans(observe_runtime::SpanOutput::None)
+            .sampler(Sampler::AlwaysOff)
+            .log_sampling(LogSampling::new().ratio(1.0).burst(5).interval(interval)),
+    )
+    .expect("init");
+    for i in 0..1000 {
+        flood(i);
+    }
+    let kept: Vec<u64> = lines_since(&capture, start)
+        .iter()
+        .filter(|l| l["message"] == "flood")
+        .map(|l| l["i"].as_u64().unwrap())
+        .collect();
+    assert_eq!(&kept[..5], &[0, 1, 2, 3, 4], "the burst is kept");
+    // One token per 200 ms comes back: a slow machine may keep a few more.
+    assert!(kept.len() < 20, "held to the burst: {}", kept.len());
+
+    std::thread::sleep(interval + Duration::from_millis(50));
+    flood(1000);
+    drop(guard);
+    let lines = lines_since(&capture, start);
+    let summaries = summaries(&lines);
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    let (callsite, suppressed) = summaries.into_iter().next().unwrap();
+    assert_eq!(suppressed, 1000 - kept.len() as u64);
+    assert_eq!(suppressed_counter(&callsite), suppressed);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "flood" && l["i"] == 1000),
+        "the bucket refilled"
+    );
+}
