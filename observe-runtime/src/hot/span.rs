@@ -743,8 +743,7 @@ impl ActiveSpan {
     #[cfg(any(feature = "tower", feature = "tonic"))]
     pub(crate) fn finish_panicked(&mut self) {
         if let Some(state) = &mut self.inner {
-            let message = state.sampled().then(panic_message);
-            end(state, OutcomeKind::Panic, "panic", message);
+            end_panicked(state);
             std::mem::forget(self.inner.take());
         }
     }
@@ -765,16 +764,23 @@ impl Drop for ActiveSpan {
 #[inline(never)]
 fn end_unfinished(state: &mut SpanState) {
     if std::thread::panicking() {
-        let failure = failure::enabled();
-        let message = (failure || state.sampled()).then(panic_message);
-        if let (true, Some(message)) = (failure, &message) {
-            failure::record(state.context(), state.callsite.name, "panic", message, true);
-        }
-        let message = message.filter(|_| state.sampled());
-        end(state, OutcomeKind::Panic, "panic", message);
+        end_panicked(state);
     } else {
         end(state, OutcomeKind::Cancelled, "", None);
     }
+}
+
+/// A panic's end, while unwinding or once caught: the failure record and
+/// the span with the message the panic hook kept.
+#[cold]
+fn end_panicked(state: &mut SpanState) {
+    let failure = failure::enabled();
+    let message = (failure || state.sampled()).then(panic_message);
+    if let (true, Some(message)) = (failure, &message) {
+        failure::record(state.context(), state.callsite.name, "panic", message, true);
+    }
+    let message = message.filter(|_| state.sampled());
+    end(state, OutcomeKind::Panic, "panic", message);
 }
 
 fn panic_message() -> Box<str> {
