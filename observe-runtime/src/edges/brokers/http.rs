@@ -22,12 +22,16 @@ pub mod carrier {
     /// headers already there: a `tracestate` or `baggage` left from another
     /// context would otherwise travel with this one.
     pub fn inject_context(context: &SpanContext, headers: &mut HeaderMap) {
-        for name in NAMES {
-            headers.remove(name);
+        for header in &HEADER_NAMES {
+            headers.remove(header);
         }
         for (name, value) in inject_fields(context) {
             if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(HeaderName::from_static(name), value);
+                let header = NAMES.iter().position(|known| *known == name).map_or_else(
+                    || HeaderName::from_static(name),
+                    |at| HEADER_NAMES[at].clone(),
+                );
+                headers.insert(header, value);
             }
         }
     }
@@ -51,10 +55,21 @@ pub mod carrier {
         extract_remote_fields(fields(headers))
     }
 
+    /// [`NAMES`] as `HeaderName`s, so a lookup hashes the name without
+    /// parsing it again on every request.
+    const HEADER_NAMES: [HeaderName; 3] = [
+        HeaderName::from_static(NAMES[0]),
+        HeaderName::from_static(NAMES[1]),
+        HeaderName::from_static(NAMES[2]),
+    ];
+
     pub(crate) fn fields(headers: &HeaderMap) -> HeaderFields {
         let mut fields = HeaderFields::default();
-        for name in NAMES {
-            for value in headers.get_all(name) {
+        if headers.is_empty() {
+            return fields;
+        }
+        for (name, header) in NAMES.into_iter().zip(&HEADER_NAMES) {
+            for value in headers.get_all(header) {
                 // UTF-8 rather than `to_str`'s visible ASCII: a value with
                 // other bytes is then refused by its own grammar, and
                 // counted under that header's reason.
