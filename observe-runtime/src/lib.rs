@@ -17,7 +17,7 @@ mod signals;
 
 pub use edges::{messaging, propagation};
 pub use hot::{baggage, context};
-pub use signals::{catalog, logs, metrics};
+pub use signals::{catalog, logs, metrics, slo};
 
 pub use edges::propagation::Propagator;
 pub use export::{ExportProtocol, SpanOutput};
@@ -86,6 +86,7 @@ pub mod __private {
         ClassifyErrorType, ClassifyOther,
     };
     pub use crate::signals::catalog::CALLSITES;
+    pub use crate::signals::slo::{CallsiteObjective, OBJECTIVES};
     pub use linkme;
     pub use opentelemetry::Value;
 }

@@ -2,7 +2,8 @@
 //! of the histograms and health counters (`metrics`), the JSON log layer
 //! (`logs`), the `tracing` spans that carry the observe context
 //! (`tracing_context`) and the ids in `tracing_subscriber::fmt` lines
-//! (`fmt_ids`), and the link-time catalog of every callsite (`catalog`).
+//! (`fmt_ids`), the link-time catalog of every callsite (`catalog`), and the
+//! objectives with the rules, tests and dashboard generated from them (`slo`).
 //!
 //! Uses `core` and `hot`, never `export`.
 
@@ -10,4 +11,5 @@ pub mod catalog;
 mod fmt_ids;
 pub mod logs;
 pub mod metrics;
+pub mod slo;
 mod tracing_context;
