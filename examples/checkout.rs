@@ -8,6 +8,11 @@
 //! `cargo run --example checkout -- --serve` keeps taking orders and serving
 //! `/metrics` (on `OBSERVE_METRICS_ADDR`, default `127.0.0.1:9464`) until
 //! interrupted. Set `OTEL_EXPORTER_OTLP_ENDPOINT` to send spans to a collector.
+//!
+//! `-- --print-rules` prints the Prometheus rules of the demo's objectives,
+//! `-- --print-rule-tests` their `promtool test rules` file (for rules saved
+//! as `checkout-rules.yml` beside it), and `-- --print-dashboard` the
+//! Grafana dashboard; each exits without running the workload.
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -56,7 +61,8 @@ struct Receipt {
     order_id: u64,
 }
 
-#[observe(span = "Order.Submit", kind = server, metric = "latency", fields(order.id = order.id))]
+#[observe(span = "Order.Submit", kind = server, metric = "latency", fields(order.id = order.id),
+          objective(success = "99%", latency = "250ms", latency_target = "99%", window = "7d"))]
 async fn submit(order: Order) -> Result<Receipt, OrderError> {
     tracing::info!(order.id = order.id, sku = %order.sku, "order received");
     reserve(&order.sku).await?;
@@ -116,8 +122,35 @@ async fn handle(id: u64) -> &'static str {
     }
 }
 
+/// The objectives: the one `submit` declares, and one over the calls it
+/// makes.
+fn slo_rules() -> observe_runtime::slo::Rules {
+    use observe_runtime::slo::{Objective, Rules};
+    Rules::from_catalog().objective(
+        Objective::new("checkout")
+            .operations(["Inventory.Reserve", "Payment.Charge"])
+            .success(95.0),
+    )
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for (flag, print) in [
+        (
+            "--print-rules",
+            observe_runtime::slo::Rules::rules as fn(&_) -> _,
+        ),
+        ("--print-dashboard", observe_runtime::slo::Rules::dashboard),
+    ] {
+        if std::env::args().any(|a| a == flag) {
+            println!("{}", print(&slo_rules())?);
+            return Ok(());
+        }
+    }
+    if std::env::args().any(|a| a == "--print-rule-tests") {
+        println!("{}", slo_rules().promtool_tests("checkout-rules.yml")?);
+        return Ok(());
+    }
     let serve = std::env::args().any(|a| a == "--serve");
     let mut config = Config::from_env()
         .service_name("checkout")

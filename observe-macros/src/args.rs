@@ -38,6 +38,7 @@ pub(crate) mod kw {
     syn::custom_keyword!(system);
     syn::custom_keyword!(destination);
     syn::custom_keyword!(operation);
+    syn::custom_keyword!(objective);
 }
 
 /// Every argument key, in the order the docs list them.
@@ -58,6 +59,7 @@ pub(crate) const ARGUMENTS: &[&str] = &[
     "system",
     "destination",
     "operation",
+    "objective",
 ];
 
 /// The parsed argument list.
@@ -120,7 +122,26 @@ pub(crate) enum Arg {
         which: WordArg,
         value: Option<LitStr>,
     },
+    /// `objective(success = "99.9%", latency = "300ms", ...)`.
+    Objective {
+        key: kw::objective,
+        value: Option<ObjectiveArg>,
+    },
 }
+
+/// `objective(success = "99.9%", latency = "300ms", latency_target = "99%",
+/// window = "30d")`: each value as written, checked by `validate`.
+pub(crate) struct ObjectiveArg {
+    /// The parentheses, to point at when no target is given.
+    pub(crate) parens: Span,
+    pub(crate) success: Option<LitStr>,
+    pub(crate) latency: Option<LitStr>,
+    pub(crate) latency_target: Option<LitStr>,
+    pub(crate) window: Option<LitStr>,
+}
+
+/// The keys of `objective(...)`, in the order the docs list them.
+pub(crate) const OBJECTIVE_KEYS: &[&str] = &["success", "latency", "latency_target", "window"];
 
 /// Which side of a queue a function is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,6 +228,7 @@ impl Arg {
             Arg::Role { role, .. } => role.name(),
             Arg::Expr { which, .. } => which.name(),
             Arg::Word { which, .. } => which.name(),
+            Arg::Objective { .. } => "objective",
         }
     }
 
@@ -219,6 +241,7 @@ impl Arg {
             Arg::Skip { key } => key.span,
             Arg::Kind { key, .. } => key.span,
             Arg::Crate { key, .. } => key.span,
+            Arg::Objective { key, .. } => key.span,
             Arg::Role { key, .. } | Arg::Expr { key, .. } | Arg::Word { key, .. } => key.span(),
         }
     }
@@ -381,6 +404,10 @@ fn parse_arg(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<
         let key: kw::metric = input.parse()?;
         let value = recover(input, errors, |input| parse_metric(key.span, input));
         Arg::Metric { key, value }
+    } else if input.peek(kw::objective) {
+        let key: kw::objective = input.parse()?;
+        let value = recover(input, errors, |input| parse_objective(key.span, input));
+        Arg::Objective { key, value }
     } else if input.peek(kw::fields) {
         let key: kw::fields = input.parse()?;
         // Not `recover`: mistakes inside the list are reported (and
@@ -655,6 +682,63 @@ fn parse_custom_metric(input: ParseStream<'_>) -> syn::Result<CustomMetric> {
     });
     errors.finish()?;
     Ok(metric)
+}
+
+fn parse_objective(key: Span, input: ParseStream<'_>) -> syn::Result<ObjectiveArg> {
+    const EXAMPLE: &str =
+        "objective(success = \"99.9%\", latency = \"300ms\", latency_target = \"99%\")";
+    if !input.peek(token::Paren) {
+        return Err(syn::Error::new(key, format!("expected `{EXAMPLE}`")));
+    }
+    let content;
+    let parens = syn::parenthesized!(content in input);
+    let mut objective = ObjectiveArg {
+        parens: parens.span.join(),
+        success: None,
+        latency: None,
+        latency_target: None,
+        window: None,
+    };
+    let mut errors = Errors::default();
+    parse_separated(&content, &mut errors, |content, _| {
+        let key = match content.fork().call(Ident::parse_any) {
+            Ok(key) => key,
+            Err(_) => {
+                return Err(content.error(format!(
+                    "expected one of {}: e.g. `{EXAMPLE}`",
+                    crate::errors::expected(OBJECTIVE_KEYS)
+                )))
+            }
+        };
+        let word = key.unraw().to_string();
+        let (slot, example) = match word.as_str() {
+            "success" => (&mut objective.success, "success = \"99.9%\""),
+            "latency" => (&mut objective.latency, "latency = \"300ms\""),
+            "latency_target" => (&mut objective.latency_target, "latency_target = \"99%\""),
+            "window" => (&mut objective.window, "window = \"30d\""),
+            _ => {
+                let mut message = format!(
+                    "unknown `objective` argument `{word}`, expected {}",
+                    crate::errors::expected(OBJECTIVE_KEYS)
+                );
+                if let Some(known) = closest(&word, OBJECTIVE_KEYS) {
+                    message.push_str(&format!("\nhelp: did you mean `{known}`?"));
+                }
+                return Err(syn::Error::new(key.span(), message));
+            }
+        };
+        content.call(Ident::parse_any)?;
+        let value = parse_word_value(key.span(), content, &word, example)?;
+        match slot.replace(value) {
+            Some(_) => Err(syn::Error::new(
+                key.span(),
+                format!("duplicate `{word}` in `objective(...)`"),
+            )),
+            None => Ok(()),
+        }
+    });
+    errors.finish()?;
+    Ok(objective)
 }
 
 fn parse_metric_name(input: ParseStream<'_>) -> syn::Result<LitStr> {
@@ -1122,7 +1206,7 @@ mod tests {
         let (args, errors) = parse(quote!(name = "Order.Submit", span = "Test.A"));
         assert_eq!(
             errors,
-            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`"]
+            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`, `objective`"]
         );
         assert!(args.has_unrecognised);
         assert_eq!(
@@ -1133,7 +1217,7 @@ mod tests {
 
         assert_eq!(
             messages(quote!(metirc = "latency")),
-            ["unknown argument `metirc`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`\nhelp: did you mean `metric`?"]
+            ["unknown argument `metirc`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`, `objective`\nhelp: did you mean `metric`?"]
         );
         assert_eq!(
             messages(quote!("Order.Submit")),
@@ -1141,7 +1225,7 @@ mod tests {
         );
         assert_eq!(
             messages(quote!(42)),
-            ["expected an argument: one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`"]
+            ["expected an argument: one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`, `objective`"]
         );
     }
 

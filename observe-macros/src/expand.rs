@@ -97,6 +97,7 @@ fn prelude(
     let kind = format_ident!("{}", observe.kind.variant());
     let function = LitStr::new(&sig.ident.unraw().to_string(), sig.ident.span());
     let (metric_static, metric) = metric(observe);
+    let objective = objective(observe);
     let fields = fields(observe);
     let labels = labels(observe);
     // A synchronous body calls `finish(&mut self)` on the span where it lies
@@ -151,6 +152,7 @@ fn prelude(
         #[#krate::__private::linkme::distributed_slice(#krate::__private::CALLSITES)]
         #[linkme(crate = #krate::__private::linkme)]
         static __OBSERVE_CATALOG: &#krate::__private::Callsite = &__OBSERVE_CALLSITE;
+        #objective
         #start
         #messaging
         #labels
@@ -276,6 +278,54 @@ fn enter_baggage(observe: &Observe) -> TokenStream {
             quote!(let __observe_baggage_guard = #krate::__private::enter_baggage(__observe_baggage);)
         }
         _ => TokenStream::new(),
+    }
+}
+
+/// The objective's static, listed at link time for `observe_runtime::slo`.
+/// Static data only: nothing of it runs per call.
+fn objective(observe: &Observe) -> TokenStream {
+    let krate = &observe.krate;
+    let Some(objective) = &observe.objective else {
+        return TokenStream::new();
+    };
+    let success = match objective.success {
+        Some(percent) => quote!(::core::option::Option::Some(#percent)),
+        None => quote!(::core::option::Option::None),
+    };
+    let (latency, same_bound) = match &objective.latency {
+        Some(latency) => {
+            let (threshold, target) = (latency.threshold, latency.target);
+            // The macro checked the threshold against its copy of the default
+            // buckets; this fails the build if that copy and the runtime's
+            // ever differ.
+            let same_bound = latency.default_index.map(|index| {
+                let nanos = (threshold * 1e9).round() as u64;
+                quote! {
+                    const _: () = ::core::assert!(
+                        #krate::__private::LATENCY_BUCKET_NANOS[#index] == #nanos,
+                        "observe-macros and observe-runtime disagree on the default buckets",
+                    );
+                }
+            });
+            (
+                quote!(::core::option::Option::Some((#threshold, #target))),
+                same_bound,
+            )
+        }
+        None => (quote!(::core::option::Option::None), None),
+    };
+    let window = objective.window_seconds;
+    quote! {
+        #same_bound
+        #[#krate::__private::linkme::distributed_slice(#krate::__private::OBJECTIVES)]
+        #[linkme(crate = #krate::__private::linkme)]
+        static __OBSERVE_OBJECTIVE: #krate::__private::CallsiteObjective =
+            #krate::__private::CallsiteObjective {
+                callsite: &__OBSERVE_CALLSITE,
+                success: #success,
+                latency: #latency,
+                window_seconds: #window,
+            };
     }
 }
 

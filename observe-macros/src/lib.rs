@@ -105,6 +105,7 @@ mod impl_block;
 mod key_words;
 mod label_value;
 mod naming;
+mod objective;
 mod policy;
 mod rules;
 mod sensitive;
@@ -146,6 +147,7 @@ mod validate;
 /// | [`propagation`](#propagation) | `"parent"` or `"link"` | `"parent"` |
 /// | [`system`](#system-and-destination) | a string literal of the semantic conventions | from `message`, else none |
 /// | [`destination`](#system-and-destination) | an expression (`Display`) | from `message`, else none |
+/// | [`objective`](#objective) | `objective(success = "99.9%", latency = "250ms", latency_target = "99%", window = "30d")` | no objective |
 /// | [`operation`](#operation) | `"process"`, `"receive"` (consumer); `"send"`, `"create"` (producer) | `"process"` / `"send"` |
 ///
 /// # `span`
@@ -186,6 +188,27 @@ mod validate;
 ///
 /// ```text
 /// #[observe(span = "Checkout.Pay", metric(name = "checkout_duration_seconds", buckets = [0.01, 0.1, 1.0]))]
+/// fn pay(..) { .. }
+/// ```
+///
+/// # `objective`
+///
+/// `objective(success = "99.9%", latency = "250ms", latency_target = "99%", window = "30d")`:
+/// a service level objective on the function's calls, from which
+/// `observe_runtime::slo::rules()` generates Prometheus recording rules and
+/// multiwindow burn-rate alerts. Needs `metric`. `success`: the share of
+/// calls that must not fail (`Err` or panic). `latency` (`us`, `ms` or `s`)
+/// with `latency_target`: the share of calls that must take at most that
+/// long; the threshold must be one of the histogram's bucket boundaries (the
+/// default buckets, or `metric(name = .., buckets = [..])`), since a latency
+/// objective is counted at a boundary. Targets are percentages above 0% and
+/// below 100%. `window` (default `30d`): whole days, hours or weeks, from
+/// `1h` to `365d`; the alert windows scale with it. The objective is static
+/// data listed at link time: nothing of it runs per call.
+///
+/// ```text
+/// #[observe(span = "Checkout.Pay", metric = "latency",
+///           objective(success = "99.9%", latency = "250ms", latency_target = "99%"))]
 /// fn pay(..) { .. }
 /// ```
 ///

@@ -11,9 +11,12 @@ use quote::ToTokens;
 use syn::ext::IdentExt as _;
 use syn::{Ident, LitStr, Path};
 
-use crate::args::{Arg, Args, Buckets, ExprArg, Field, FieldKey, Label, MetricArg, Role, WordArg};
+use crate::args::{
+    Arg, Args, Buckets, ExprArg, Field, FieldKey, Label, MetricArg, ObjectiveArg, Role, WordArg,
+};
 use crate::errors::{expected, Errors};
 use crate::naming;
+use crate::objective::{self, ValidObjective};
 use crate::policy::Policy;
 use crate::rules::{self, KeyUse};
 
@@ -49,6 +52,8 @@ pub(crate) struct Observe {
     pub(crate) krate: Path,
     /// `consumer` / `producer` and their arguments.
     pub(crate) messaging: Option<Messaging>,
+    /// `objective(...)`: static data for the generated rules.
+    pub(crate) objective: Option<ValidObjective>,
 }
 
 /// A consumer or producer span.
@@ -178,6 +183,10 @@ pub(crate) fn validate(args: Args, mut errors: Errors, cx: &Context) -> syn::Res
     for arg in args.list {
         given.check(arg, cx, &mut errors);
     }
+    let objective = given
+        .objective
+        .take()
+        .and_then(|(key, value)| check_objective(key, value, &given, cx, &mut errors));
     let kind = check_role_sets_kind(&given, &mut errors);
     let messaging = check_messaging(given.role, given.exprs, given.words, &mut errors);
     let fields = given.fields.unwrap_or_default();
@@ -208,6 +217,7 @@ pub(crate) fn validate(args: Args, mut errors: Errors, cx: &Context) -> syn::Res
             .krate
             .unwrap_or_else(|| syn::parse_quote!(::observe_runtime)),
         messaging,
+        objective,
     })
 }
 
@@ -232,6 +242,9 @@ struct Given {
     /// The messaging arguments, all of them: their rules depend on the role.
     exprs: Vec<(Ident, ExprArg, syn::Expr)>,
     words: Vec<(Ident, WordArg, LitStr)>,
+    /// `objective`, checked once the metric is known; `None` inside when
+    /// malformed.
+    objective: Option<(Span, Option<ObjectiveArg>)>,
 }
 
 impl Given {
@@ -255,6 +268,9 @@ impl Given {
                 if let Some(value) = value {
                     self.words.push((key, which, value));
                 }
+            }
+            Arg::Objective { key, value } => {
+                self.objective.get_or_insert((key.span, value));
             }
         }
     }
@@ -342,6 +358,32 @@ fn check_role_sets_kind(given: &Given, errors: &mut Errors) -> Option<Kind> {
         ));
     }
     Some(RoleRules::of(role).kind)
+}
+
+/// The objective's rules need the histogram it is measured on. A metric
+/// given but invalid has its own error; the objective's threshold is then not
+/// checked against it.
+fn check_objective(
+    key: Span,
+    value: Option<ObjectiveArg>,
+    given: &Given,
+    cx: &Context,
+    errors: &mut Errors,
+) -> Option<ValidObjective> {
+    let value = value?;
+    let (buckets, family) = match &given.metric {
+        Some(None) => return None,
+        Some(Some(Metric::Latency)) => (None, None),
+        Some(Some(Metric::Custom { name, buckets })) => (buckets.as_deref(), Some(name.value())),
+        None => (None, None),
+    };
+    let histogram = objective::Histogram {
+        buckets,
+        family,
+        function: cx.function.as_deref(),
+    };
+    let histogram = given.metric.is_some().then_some(&histogram);
+    objective::check(key, value, histogram, errors)
 }
 
 fn check_labels_have_metric(key: Span, metric_key: Option<Span>, errors: &mut Errors) {
@@ -1326,7 +1368,7 @@ mod tests {
     fn no_missing_span_when_an_argument_was_not_recognised() {
         assert_eq!(
             errors(quote!(name = "Order.Submit")),
-            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`"]
+            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`, `objective`"]
         );
     }
 
@@ -1481,7 +1523,7 @@ mod tests {
         assert_eq!(
             errors(quote!(span = "", metric = "latncy", kind = serve, colour = red)),
             [
-                "unknown argument `colour`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`",
+                "unknown argument `colour`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`, `objective`",
                 "span name must not be empty: name the operation, e.g. `span = \"Order.Submit\"`",
                 "unknown `metric` \"latncy\", expected `latency`, or a family of your own: `metric(name = \"checkout_duration_seconds\")`",
                 "unknown `kind` `serve`, expected one of `internal`, `server`, `client`, `producer`, `consumer`",

@@ -21,7 +21,7 @@ pub use edges::grpc;
 pub use edges::http;
 pub use edges::{messaging, propagation};
 pub use hot::{baggage, context};
-pub use signals::{catalog, logs, metrics};
+pub use signals::{catalog, logs, metrics, slo};
 
 pub use edges::propagation::Propagator;
 pub use export::{ExportProtocol, LogExport, SpanOutput};
@@ -91,6 +91,7 @@ pub mod __private {
         ClassifyErrorType, ClassifyOther,
     };
     pub use crate::signals::catalog::CALLSITES;
+    pub use crate::signals::slo::{CallsiteObjective, OBJECTIVES};
     pub use linkme;
     pub use opentelemetry::Value;
 }

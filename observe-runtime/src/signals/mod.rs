@@ -2,7 +2,8 @@
 //! of the histograms and health counters (`metrics`), the JSON log layer
 //! (`logs`) and its trace-aware sampling (`log_sampling`), the `tracing` spans that carry the observe context
 //! (`tracing_context`) and the ids in `tracing_subscriber::fmt` lines
-//! (`fmt_ids`), and the link-time catalog of every callsite (`catalog`).
+//! (`fmt_ids`), the link-time catalog of every callsite (`catalog`), and the
+//! objectives with the rules, tests and dashboard generated from them (`slo`).
 //!
 //! Uses `core` and `hot`, never `export`.
 
@@ -11,4 +12,5 @@ mod fmt_ids;
 pub(crate) mod log_sampling;
 pub mod logs;
 pub mod metrics;
+pub mod slo;
 mod tracing_context;

@@ -1,0 +1,7 @@
+use observe_runtime::observe;
+
+#[observe(span = "Checkout.Pay", metric = "latency",
+          objective(latency = "300ms", latency_target = "99%"))]
+fn pay() {}
+
+fn main() {}

@@ -1,0 +1,213 @@
+//! The Grafana dashboard: per operation its rate, errors and duration (with
+//! exemplars), per objective its burn rates and remaining budget, observe's
+//! health, and an annotation at every deployment.
+
+use serde_json::{json, Value};
+
+use super::burn;
+use super::rules::{record_name, HEALTH_ALERTS};
+use super::Resolved;
+use crate::signals::catalog::catalog;
+
+/// Grafana variables, and the duration they stand for when an expression is
+/// checked against Prometheus directly.
+const VARIABLES: [(&str, &str); 2] = [("$__rate_interval", "5m"), ("$__interval", "1m")];
+
+struct Panel {
+    title: String,
+    unit: &'static str,
+    exemplars: bool,
+    targets: Vec<(String, String)>,
+}
+
+/// The panels, in order.
+fn panels(objectives: &[Resolved]) -> Vec<Panel> {
+    let mut panels = Vec::new();
+    for entry in catalog() {
+        let Some(family) = entry.metric else { continue };
+        let operation = super::promql_string(entry.name);
+        let selector = format!("operation={operation}");
+        panels.push(Panel {
+            title: format!("{}: calls per second", entry.name),
+            unit: "reqps",
+            exemplars: false,
+            targets: vec![(
+                format!("sum by (outcome) (rate({family}_count{{{selector}}}[$__rate_interval]))"),
+                "{{outcome}}".to_owned(),
+            )],
+        });
+        panels.push(Panel {
+            title: format!("{}: errors per second", entry.name),
+            unit: "reqps",
+            exemplars: false,
+            targets: vec![(
+                format!(
+                    "sum by (error_type) (rate({family}_count{{{selector},outcome!=\"ok\"}}[$__rate_interval]))"
+                ),
+                "{{error_type}}".to_owned(),
+            )],
+        });
+        panels.push(Panel {
+            title: format!("{}: duration", entry.name),
+            unit: "s",
+            exemplars: true,
+            targets: ["0.5", "0.99"]
+                .into_iter()
+                .map(|quantile| {
+                    (
+                        format!(
+                            "histogram_quantile({quantile}, sum by (le) (rate({family}_bucket{{{selector}}}[$__rate_interval])))"
+                        ),
+                        format!("p{}", &quantile[2..]),
+                    )
+                })
+                .collect(),
+        });
+    }
+    for objective in objectives {
+        for sli in &objective.slis {
+            let selector = format!(
+                "slo={},sli={}",
+                super::promql_string(&objective.name),
+                super::promql_string(sli.kind.as_str())
+            );
+            let budget = burn::budget(sli.target);
+            panels.push(Panel {
+                title: format!("{} {}: burn rate", objective.name, sli.kind.as_str()),
+                unit: "short",
+                exemplars: false,
+                targets: burn::ALERTS
+                    .iter()
+                    .flat_map(|alert| [alert.long, alert.short])
+                    .map(|window| burn::scale(window, objective.window))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .map(|range| {
+                        (
+                            format!("{}{{{selector}}} / {budget}", record_name(range)),
+                            burn::promql_duration(range),
+                        )
+                    })
+                    .collect(),
+            });
+            panels.push(Panel {
+                title: format!(
+                    "{} {}: error budget left over {}",
+                    objective.name,
+                    sli.kind.as_str(),
+                    burn::promql_duration(objective.window)
+                ),
+                unit: "percentunit",
+                exemplars: false,
+                targets: vec![(
+                    format!(
+                        "1 - ({}) / {budget}",
+                        super::rules::ratio_expr(objective, sli, objective.window)
+                    ),
+                    "budget left".to_owned(),
+                )],
+            });
+        }
+    }
+    panels.push(Panel {
+        title: "observe: dropped spans, export and propagation errors".to_owned(),
+        unit: "short",
+        exemplars: false,
+        targets: HEALTH_ALERTS
+            .iter()
+            .map(|alert| {
+                (
+                    format!("sum(rate({}[$__rate_interval]))", alert.counter),
+                    alert.counter.to_owned(),
+                )
+            })
+            .collect(),
+    });
+    panels
+}
+
+/// Where `observe_build_info` shows a version it did not show a moment ago.
+const DEPLOYMENTS: &str = "group by (service, version) (observe_build_info) unless group by \
+                           (service, version) (observe_build_info offset $__interval)";
+
+pub(crate) fn dashboard(objectives: &[Resolved]) -> String {
+    let prometheus = json!({"type": "prometheus", "uid": "${prometheus}"});
+    let panels: Vec<Value> = panels(objectives)
+        .into_iter()
+        .enumerate()
+        .map(|(index, panel)| {
+            let targets: Vec<Value> = panel
+                .targets
+                .iter()
+                .enumerate()
+                .map(|(n, (expr, legend))| {
+                    json!({
+                        "datasource": prometheus,
+                        "expr": expr,
+                        "legendFormat": legend,
+                        "exemplar": panel.exemplars,
+                        "refId": char::from(b'A' + (n % 26) as u8).to_string(),
+                    })
+                })
+                .collect();
+            json!({
+                "id": index + 1,
+                "type": "timeseries",
+                "title": panel.title,
+                "datasource": prometheus,
+                "gridPos": {"h": 8, "w": 8, "x": (index % 3) * 8, "y": (index / 3) * 8},
+                "fieldConfig": {
+                    "defaults": {
+                        "unit": panel.unit,
+                        // An exemplar's `trace_id` opens the trace.
+                        "links": [{
+                            "title": "Open trace",
+                            "url": "/explore?left={\"datasource\":\"${traces}\",\"queries\":[{\"query\":\"${__value.raw}\"}]}",
+                        }],
+                    },
+                    "overrides": [],
+                },
+                "targets": targets,
+            })
+        })
+        .collect();
+    let dashboard = json!({
+        "title": "observe: operations and objectives",
+        "uid": "observe-slo",
+        "schemaVersion": 39,
+        "tags": ["observe"],
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {"list": [
+            {"name": "prometheus", "type": "datasource", "query": "prometheus", "label": "Prometheus"},
+            {"name": "traces", "type": "datasource", "query": "tempo", "label": "Traces"},
+        ]},
+        "annotations": {"list": [{
+            "name": "Deployments",
+            "datasource": prometheus,
+            "enable": true,
+            "expr": DEPLOYMENTS,
+            "step": "60s",
+            "titleFormat": "{{service}} {{version}}",
+            "iconColor": "blue",
+        }]},
+        "panels": panels,
+    });
+    serde_json::to_string_pretty(&dashboard).unwrap_or_default()
+}
+
+/// Every expression of the dashboard, its Grafana variables replaced.
+pub(crate) fn expressions(objectives: &[Resolved]) -> Vec<String> {
+    let mut all: Vec<String> = panels(objectives)
+        .into_iter()
+        .flat_map(|panel| panel.targets.into_iter().map(|(expr, _)| expr))
+        .collect();
+    all.push(DEPLOYMENTS.to_owned());
+    all.into_iter()
+        .map(|mut expr| {
+            for (variable, value) in VARIABLES {
+                expr = expr.replace(variable, value);
+            }
+            expr
+        })
+        .collect()
+}
