@@ -621,3 +621,41 @@ pub fn init_in_memory(
     .expect("init");
     (exporter, guard)
 }
+
+/// Starts observe once for a whole test process: service `service_name`,
+/// spans to the returned in-memory exporter, JSON log lines into the
+/// returned capture, then `configure`. The guard is kept until the process
+/// ends: tests that share it read their own spans after
+/// `observe_runtime::force_flush`.
+pub fn init_for_process(
+    service_name: &str,
+    configure: impl FnOnce(observe_runtime::Config) -> observe_runtime::Config,
+) -> (opentelemetry_sdk::trace::InMemorySpanExporter, Capture) {
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let capture = Capture::default();
+    let guard = observe_runtime::init(configure(
+        observe_runtime::Config::default()
+            .service_name(service_name)
+            .logs(observe_runtime::LogOutput::Writer(Arc::new(Mutex::new(
+                capture.clone(),
+            ))))
+            .exporter(exporter.clone()),
+    ))
+    .expect("init");
+    std::mem::forget(guard);
+    (exporter, capture)
+}
+
+/// A two-worker tokio runtime for the whole test process: servers spawned
+/// on it (`runtime.block_on(async { tokio::spawn(..) })`) outlive any one
+/// test.
+pub fn process_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a test runtime")
+    })
+}

@@ -7,11 +7,11 @@
 //! handler's log line, and the two duration histograms.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use observe_runtime::grpc::{GrpcClientLayer, GrpcServerLayer};
-use observe_runtime::{observe, Config, LogOutput};
+use observe_runtime::observe;
 use observe_tests::{attribute, Capture};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -62,41 +62,24 @@ struct Setup {
 fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let capture = Capture::default();
-        let guard = observe_runtime::init(
-            Config::default()
-                .service_name("grpc-test")
-                .logs(LogOutput::Writer(Arc::new(Mutex::new(capture.clone()))))
-                .exporter(exporter.clone()),
-        )
-        .expect("init");
-        std::mem::forget(guard);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            let handle = runtime.handle().clone();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send((listener.local_addr().unwrap(), handle)).unwrap();
+        let (exporter, capture) = observe_tests::init_for_process("grpc-test", |config| config);
+        let runtime = observe_tests::process_runtime();
+        let addr = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(
                 tonic::transport::Server::builder()
                     .layer(GrpcServerLayer::new())
                     .add_service(TraceServiceServer::new(Stock))
-                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-                    .await
-                    .unwrap();
-            });
+                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            );
+            addr
         });
-        let (addr, runtime) = rx.recv().unwrap();
         Setup {
             addr,
             exporter,
             capture,
-            runtime,
+            runtime: runtime.handle().clone(),
         }
     })
 }

@@ -17,7 +17,7 @@ use axum::Router;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use observe_runtime::http::{ObserveClientLayer, ObserveLayer, ObserveMiddleware};
-use observe_runtime::{observe, Config, LogOutput};
+use observe_runtime::observe;
 use observe_tests::{attribute, http_get, Capture};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
@@ -69,55 +69,38 @@ async fn frontend(State(backend): State<SocketAddr>) -> String {
 fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let capture = Capture::default();
-        let guard = observe_runtime::init(
-            Config::default()
-                .service_name("http-client-test")
-                .logs(LogOutput::Writer(Arc::new(Mutex::new(capture.clone()))))
-                .baggage_attributes(["tenant.id"])
-                .exporter(exporter.clone()),
-        )
-        .expect("init");
-        std::mem::forget(guard);
-        let seen: Seen = Arc::default();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let backend_seen = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            let handle = runtime.handle().clone();
-            runtime.block_on(async move {
-                let backend_app = Router::new()
-                    .route("/stock", get(backend))
-                    .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
-                    .route("/down", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
-                    .with_state(backend_seen)
-                    .layer(ObserveLayer::new());
-                let backend_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let backend = backend_listener.local_addr().unwrap();
-                tokio::spawn(async move { axum::serve(backend_listener, backend_app).await });
-                let frontend_app = Router::new()
-                    .route("/order", get(frontend))
-                    .with_state(backend)
-                    .layer(ObserveLayer::new());
-                let frontend_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let frontend = frontend_listener.local_addr().unwrap();
-                tx.send((frontend, backend, handle)).unwrap();
-                axum::serve(frontend_listener, frontend_app).await.unwrap();
-            });
+        let (exporter, capture) = observe_tests::init_for_process("http-client-test", |config| {
+            config.baggage_attributes(["tenant.id"])
         });
-        let (frontend, backend, runtime) = rx.recv().unwrap();
+        let seen: Seen = Arc::default();
+        let runtime = observe_tests::process_runtime();
+        let backend_seen = Arc::clone(&seen);
+        let (frontend, backend) = runtime.block_on(async move {
+            let backend_app = Router::new()
+                .route("/stock", get(backend))
+                .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
+                .route("/down", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+                .with_state(backend_seen)
+                .layer(ObserveLayer::new());
+            let backend_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let backend = backend_listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(backend_listener, backend_app).await });
+            let frontend_app = Router::new()
+                .route("/order", get(frontend))
+                .with_state(backend)
+                .layer(ObserveLayer::new());
+            let frontend_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let frontend = frontend_listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(frontend_listener, frontend_app).await });
+            (frontend, backend)
+        });
         Setup {
             frontend,
             backend,
             seen,
             exporter,
             capture,
-            runtime,
+            runtime: runtime.handle().clone(),
         }
     })
 }

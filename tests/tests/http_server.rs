@@ -6,7 +6,7 @@
 //! templates, never raw paths, as labels; and the handler's log lines
 //! carrying the request's ids.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::Path;
@@ -15,7 +15,6 @@ use axum::routing::get;
 use axum::Router;
 use observe_runtime::http::ObserveLayer;
 use observe_runtime::metrics::{self, Format};
-use observe_runtime::{Config, LogOutput};
 use observe_tests::{attribute, http_get, Capture};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
@@ -52,38 +51,23 @@ async fn slow() -> &'static str {
 fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let capture = Capture::default();
-        let guard = observe_runtime::init(
-            Config::default()
-                .service_name("http-server-test")
-                .logs(LogOutput::Writer(Arc::new(Mutex::new(capture.clone()))))
-                .baggage_attributes(["tenant.id"])
-                .exporter(exporter.clone()),
-        )
-        .expect("init");
-        std::mem::forget(guard);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let app = Router::new()
-                    .route("/orders/{id}", get(order))
-                    .route("/fail", get(fail))
-                    .route("/panic", get(panics))
-                    .route("/slow", get(slow))
-                    .layer(ObserveLayer::new());
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
+        let (exporter, capture) = observe_tests::init_for_process("http-server-test", |config| {
+            config.baggage_attributes(["tenant.id"])
+        });
+        let addr = observe_tests::process_runtime().block_on(async {
+            let app = Router::new()
+                .route("/orders/{id}", get(order))
+                .route("/fail", get(fail))
+                .route("/panic", get(panics))
+                .route("/slow", get(slow))
+                .layer(ObserveLayer::new());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            addr
         });
         Server {
-            addr: rx.recv().unwrap(),
+            addr,
             exporter,
             capture,
         }
@@ -294,6 +278,8 @@ fn the_duration_histogram_is_labelled_by_templates_with_exemplars() {
         .nth(1)
         .and_then(|rest| rest.get(..32))
         .unwrap();
+    // The exemplar may be a request of another test, ended just now.
+    assert!(observe_runtime::force_flush(Duration::from_secs(10)));
     let spans = server().exporter.get_finished_spans().unwrap();
     assert!(
         spans

@@ -47,7 +47,7 @@ use tower_service::Service;
 use crate::edges::brokers::http::carrier;
 use crate::edges::messaging::record_baggage;
 use crate::hot::baggage::{self, Baggage};
-use crate::hot::callsite::{Callsite, ErrorRef, Metric, Outcome, SpanKind};
+use crate::hot::callsite::{leaked_value_set, Callsite, ErrorRef, Metric, Outcome, SpanKind};
 use crate::hot::span::{start, start_with_parent, ActiveSpan};
 use crate::hot::state;
 
@@ -182,13 +182,10 @@ fn new_method(methods: &RwLock<Methods>, kind: SpanKind, path: &str) -> &'static
         .trim_start_matches('/')
         .split_once('/')
         .unwrap_or(("", ""));
-    let leak = |text: &str| -> &'static [&'static str] {
-        Box::leak(Box::new([&*Box::leak(Box::<str>::from(text))]))
-    };
-    let span_name: &'static str = if service.is_empty() {
-        "grpc"
+    let span_name = if service.is_empty() {
+        "grpc".to_owned()
     } else {
-        Box::leak(format!("{service}/{name}").into_boxed_str())
+        format!("{service}/{name}")
     };
     let metric = if kind == SpanKind::Server {
         &SERVER_METRIC
@@ -196,17 +193,9 @@ fn new_method(methods: &RwLock<Methods>, kind: SpanKind, path: &str) -> &'static
         &CLIENT_METRIC
     };
     let method: &'static Method = Box::leak(Box::new(Method {
-        callsite: Box::leak(Box::new(Callsite::new(
-            span_name,
-            kind,
-            "",
-            module_path!(),
-            "",
-            0,
-            Some(metric),
-        ))),
-        service: leak(service),
-        method: leak(name),
+        callsite: Callsite::leaked(&span_name, kind, metric),
+        service: leaked_value_set(service),
+        method: leaked_value_set(name),
     }));
     methods.insert(Box::from(path), method);
     method

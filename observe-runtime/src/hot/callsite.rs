@@ -163,6 +163,31 @@ impl Metric {
     }
 }
 
+/// What the HTTP and gRPC layers name a request's span and series by: a
+/// callsite made on the first request of a route, server or method, leaked
+/// and kept for the process (the layers cap how many).
+#[cfg(any(feature = "tower", feature = "reqwest", feature = "tonic"))]
+impl Callsite {
+    pub(crate) fn leaked(name: &str, kind: SpanKind, metric: &'static Metric) -> &'static Callsite {
+        Box::leak(Box::new(Callsite::new(
+            Box::leak(Box::<str>::from(name)),
+            kind,
+            "",
+            module_path!(),
+            "",
+            0,
+            Some(metric),
+        )))
+    }
+}
+
+/// The one-value set of a label whose value is fixed per callsite (a route,
+/// a server, a method), leaked with it.
+#[cfg(any(feature = "tower", feature = "reqwest", feature = "tonic"))]
+pub(crate) fn leaked_value_set(value: &str) -> &'static [&'static str] {
+    Box::leak(Box::new([&*Box::leak(Box::<str>::from(value))]))
+}
+
 impl Callsite {
     /// Used by the expansion of `#[observe]` only.
     pub const fn new(

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::edges::brokers::http::carrier;
 use crate::edges::messaging::record_baggage;
-use crate::hot::callsite::{Callsite, Metric, Outcome, SpanKind};
+use crate::hot::callsite::{leaked_value_set, Callsite, Metric, Outcome, SpanKind};
 use crate::hot::span::{start, ActiveSpan};
 use crate::hot::state;
 
@@ -90,25 +90,14 @@ fn new_server(
     if let Some(server) = ports[at].1[method] {
         return server;
     }
-    let leak = |text: String| -> &'static [&'static str] {
-        Box::leak(Box::new([&*Box::leak(text.into_boxed_str())]))
-    };
     let server: &'static Server = Box::leak(Box::new(Server {
-        callsite: Box::leak(Box::new(Callsite::new(
-            METHODS[method],
-            SpanKind::Client,
-            "",
-            module_path!(),
-            "",
-            0,
-            Some(&METRIC),
-        ))),
-        port: leak(if port == 0 {
+        callsite: Callsite::leaked(METHODS[method], SpanKind::Client, &METRIC),
+        port: leaked_value_set(&if port == 0 {
             String::new()
         } else {
             port.to_string()
         }),
-        address: leak(address.to_owned()),
+        address: leaked_value_set(address),
     }));
     ports[at].1[method] = Some(server);
     server

@@ -22,7 +22,7 @@ use tower_service::Service;
 use crate::edges::messaging::record_baggage;
 use crate::edges::propagation::Remote;
 use crate::hot::baggage::{self, Baggage};
-use crate::hot::callsite::{Callsite, ErrorRef, Metric, Outcome, SpanKind};
+use crate::hot::callsite::{leaked_value_set, Callsite, ErrorRef, Metric, Outcome, SpanKind};
 use crate::hot::span::{start, start_with_parent, ActiveSpan};
 use crate::hot::state;
 
@@ -92,16 +92,8 @@ fn new_route(routes: &RwLock<Routes>, method: usize, key: &str) -> &'static Rout
         format!("{} {key}", METHODS[method])
     };
     let route: &'static Route = Box::leak(Box::new(Route {
-        callsite: Box::leak(Box::new(Callsite::new(
-            Box::leak(name.into_boxed_str()),
-            SpanKind::Server,
-            "",
-            module_path!(),
-            "",
-            0,
-            Some(&METRIC),
-        ))),
-        route: Box::leak(Box::new([&*Box::leak(Box::<str>::from(key))])),
+        callsite: Callsite::leaked(&name, SpanKind::Server, &METRIC),
+        route: leaked_value_set(key),
     }));
     by_method[method] = Some(route);
     route
