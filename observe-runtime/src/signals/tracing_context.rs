@@ -82,12 +82,14 @@ impl ContextLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let context = context::current();
+        // The ids first: a span created outside every observed call and
+        // without baggage carries nothing, and clones nothing.
         let baggage = baggage::current();
-        if !context.is_valid() && baggage.is_none() {
+        if !context::current_ids().is_valid() && baggage.is_none() {
             return;
         }
         if let Some(span) = ctx.span(id) {
+            let context = context::current();
             span.extensions_mut().insert(Carried { context, baggage });
         }
     }
@@ -102,7 +104,7 @@ impl ContextLayer {
             _baggage: None,
         };
         // Inside an observed call its span stays the parent.
-        if !context::current().is_valid() {
+        if !context::current_ids().is_valid() {
             if let Some(span) = ctx.span(id) {
                 if let Some(carried) = span.extensions().get::<Carried>() {
                     if carried.context.is_valid() {

@@ -254,7 +254,6 @@ fn start_request<B>(request: &Request<B>, options: &Options) -> Started {
     let method = method_index(request.method());
     let template = template(request, options);
     let route = route(method, template.as_deref());
-    drop(template);
     let remote: Remote = crate::edges::messaging::remote(request.headers());
     let mut span = if remote.context.is_valid() {
         start_with_parent(route.callsite, remote.context.clone())
