@@ -31,6 +31,9 @@ pub(crate) mod kw {
     syn::custom_keyword!(buckets);
     syn::custom_keyword!(consumer);
     syn::custom_keyword!(producer);
+    syn::custom_keyword!(server);
+    syn::custom_keyword!(request);
+    syn::custom_keyword!(route);
     syn::custom_keyword!(headers);
     syn::custom_keyword!(message);
     syn::custom_keyword!(messages);
@@ -52,13 +55,16 @@ pub(crate) const ARGUMENTS: &[&str] = &[
     "crate",
     "consumer",
     "producer",
+    "server",
     "headers",
     "message",
     "messages",
+    "request",
     "propagation",
     "system",
     "destination",
     "operation",
+    "route",
     "objective",
 ];
 
@@ -104,19 +110,21 @@ pub(crate) enum Arg {
         key: Token![crate],
         path: Option<Path>,
     },
-    /// `consumer` / `producer`: a messaging span.
+    /// `consumer` / `producer`: a messaging span; `server`: a received
+    /// request's span.
     Role {
         key: Ident,
         role: Role,
     },
     /// `headers = expr`, `message = expr`, `messages = expr`,
-    /// `destination = expr`.
+    /// `request = expr`, `destination = expr`.
     Expr {
         key: Ident,
         which: ExprArg,
         value: Option<Expr>,
     },
-    /// `propagation = "link"`, `system = "rabbitmq"`, `operation = "receive"`.
+    /// `propagation = "link"`, `system = "rabbitmq"`, `operation = "receive"`,
+    /// `route = "/orders/{id}"`.
     Word {
         key: Ident,
         which: WordArg,
@@ -143,11 +151,12 @@ pub(crate) struct ObjectiveArg {
 /// The keys of `objective(...)`, in the order the docs list them.
 pub(crate) const OBJECTIVE_KEYS: &[&str] = &["success", "latency", "latency_target", "window"];
 
-/// Which side of a queue a function is on.
+/// Which side of a queue a function is on, or that it serves a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
     Consumer,
     Producer,
+    Server,
 }
 
 impl Role {
@@ -155,6 +164,7 @@ impl Role {
         match self {
             Role::Consumer => "consumer",
             Role::Producer => "producer",
+            Role::Server => "server",
         }
     }
 }
@@ -165,6 +175,7 @@ pub(crate) enum ExprArg {
     Headers,
     Message,
     Messages,
+    Request,
     Destination,
 }
 
@@ -174,6 +185,7 @@ impl ExprArg {
             ExprArg::Headers => "headers",
             ExprArg::Message => "message",
             ExprArg::Messages => "messages",
+            ExprArg::Request => "request",
             ExprArg::Destination => "destination",
         }
     }
@@ -183,6 +195,7 @@ impl ExprArg {
             ExprArg::Headers => "headers = delivery.properties.headers()",
             ExprArg::Message => "message = delivery",
             ExprArg::Messages => "messages = batch",
+            ExprArg::Request => "request = req",
             ExprArg::Destination => "destination = queue",
         }
     }
@@ -194,6 +207,7 @@ pub(crate) enum WordArg {
     Propagation,
     System,
     Operation,
+    Route,
 }
 
 impl WordArg {
@@ -202,6 +216,7 @@ impl WordArg {
             WordArg::Propagation => "propagation",
             WordArg::System => "system",
             WordArg::Operation => "operation",
+            WordArg::Route => "route",
         }
     }
 
@@ -210,6 +225,7 @@ impl WordArg {
             WordArg::Propagation => "propagation = \"link\"",
             WordArg::System => "system = \"rabbitmq\"",
             WordArg::Operation => "operation = \"receive\"",
+            WordArg::Route => "route = \"/orders/{id}\"",
         }
     }
 }
@@ -443,12 +459,14 @@ fn parse_arg(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<
         let key: Token![crate] = input.parse()?;
         let path = recover(input, errors, |input| parse_crate(key.span, input));
         Arg::Crate { key, path }
-    } else if input.peek(kw::consumer) || input.peek(kw::producer) {
+    } else if input.peek(kw::consumer) || input.peek(kw::producer) || input.peek(kw::server) {
         let key = Ident::parse_any(input)?;
         let role = if key == "consumer" {
             Role::Consumer
-        } else {
+        } else if key == "producer" {
             Role::Producer
+        } else {
+            Role::Server
         };
         if !at_value_end(input) {
             return Err(syn::Error::new(
@@ -487,6 +505,8 @@ fn expr_arg(input: ParseStream<'_>) -> Option<ExprArg> {
         Some(ExprArg::Messages)
     } else if input.peek(kw::message) {
         Some(ExprArg::Message)
+    } else if input.peek(kw::request) {
+        Some(ExprArg::Request)
     } else if input.peek(kw::destination) {
         Some(ExprArg::Destination)
     } else {
@@ -501,6 +521,8 @@ fn word_arg(input: ParseStream<'_>) -> Option<WordArg> {
         Some(WordArg::System)
     } else if input.peek(kw::operation) {
         Some(WordArg::Operation)
+    } else if input.peek(kw::route) {
+        Some(WordArg::Route)
     } else {
         None
     }
@@ -1206,7 +1228,7 @@ mod tests {
         let (args, errors) = parse(quote!(name = "Order.Submit", span = "Test.A"));
         assert_eq!(
             errors,
-            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`, `objective`"]
+            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`"]
         );
         assert!(args.has_unrecognised);
         assert_eq!(
@@ -1217,7 +1239,7 @@ mod tests {
 
         assert_eq!(
             messages(quote!(metirc = "latency")),
-            ["unknown argument `metirc`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`, `objective`\nhelp: did you mean `metric`?"]
+            ["unknown argument `metirc`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`\nhelp: did you mean `metric`?"]
         );
         assert_eq!(
             messages(quote!("Order.Submit")),
@@ -1225,7 +1247,7 @@ mod tests {
         );
         assert_eq!(
             messages(quote!(42)),
-            ["expected an argument: one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`, `objective`"]
+            ["expected an argument: one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`"]
         );
     }
 

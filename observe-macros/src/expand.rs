@@ -12,10 +12,10 @@ use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
 use syn::{AttrStyle, Block, ItemFn, LitStr, ReturnType, Type};
 
-use crate::args::FieldFormat;
+use crate::args::{FieldFormat, Role};
 use crate::async_shapes::{self, Shape};
 use crate::body::{body_span, outcome, return_annotation};
-use crate::validate::{Metric, Observe, Source};
+use crate::validate::{Messaging, Metric, Observe, Source};
 
 /// `function` with its body instrumented as `observe` says; `track` makes
 /// cargo rebuild it when the crate's policy changes.
@@ -106,7 +106,7 @@ fn prelude(
     let mutability = (finishes_in_place
         || !observe.fields.is_empty()
         || !observe.labels.is_empty()
-        || observe.messaging.is_some())
+        || observe.messaging.as_ref().is_some_and(Messaging::records))
     .then(|| quote!(mut));
     let (start, messaging) = messaging(observe, mutability, entered);
     // A closure that returns a borrow of a captured `&mut` must be `FnOnce`,
@@ -217,6 +217,15 @@ fn messaging(
                 record,
             )
         }
+        Source::Request(request) => {
+            let start = quote_spanned!(value_span(request)=>
+                #krate::__private::start_request(&__OBSERVE_CALLSITE, &(#request))
+            );
+            (
+                quote!(let (#mutability __observe_span, __observe_baggage) = #start;),
+                TokenStream::new(),
+            )
+        }
         Source::Batch(batch) => {
             let start = quote_spanned!(value_span(batch)=>
                 #krate::__private::start_batch(&__OBSERVE_CALLSITE, &(#batch))
@@ -227,6 +236,21 @@ fn messaging(
             )
         }
     };
+    if messaging.role == Role::Server {
+        // A request's attributes are recorded as its span starts; the
+        // route is the literal's.
+        let attributes = messaging.route.as_ref().map(|route| {
+            quote! {
+                if __observe_span.is_recording() {
+                    __observe_span.set_attribute(
+                        "http.route",
+                        #krate::__private::Value::from(#route),
+                    );
+                }
+            }
+        });
+        return (start, attributes.unwrap_or_default());
+    }
     // A consumer of one message records the message's baggage when it
     // starts; producers and batches record the baggage current here.
     let current_baggage = (!messaging.source.is_single()).then(|| {

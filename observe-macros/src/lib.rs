@@ -141,8 +141,11 @@ mod validate;
 /// | [`crate`](#crate) | a path | `::observe_runtime` |
 /// | [`skip`](#skip) | a bare word, on a method of an `#[observe]` impl block | instrumented |
 /// | [`consumer`, `producer`](#consumer-and-producer) | bare words | not a messaging span |
+/// | [`server`](#server) | a bare word (or `kind = server`) | not a server span |
 /// | [`message`](#message) | an expression: a lapin, async-nats or rdkafka message | |
-/// | [`headers`](#headers) | an expression: a header carrier | |
+/// | [`request`](#server) | an expression: an `http::Request` (server) | |
+/// | [`route`](#server) | a string literal: the route template (server) | none |
+/// | [`headers`](#headers) | an expression: a header carrier (consumer, server) | |
 /// | [`messages`](#messages) | an expression: a batch of messages or header maps | |
 /// | [`propagation`](#propagation) | `"parent"` or `"link"` | `"parent"` |
 /// | [`system`](#system-and-destination) | a string literal of the semantic conventions | from `message`, else none |
@@ -294,7 +297,7 @@ mod validate;
 /// `kind = server`: the span kind, one of `internal`, `server`, `client`,
 /// `producer`, `consumer`, written as a bare word. Default `internal`. With
 /// [`consumer` or `producer`](#consumer-and-producer), which set the kind, it is
-/// an error.
+/// an error. `kind = server` is the [`server`](#server) role.
 ///
 /// ```text
 /// #[observe(span = "Payment.Charge", kind = client)]
@@ -354,6 +357,36 @@ mod validate;
 /// async fn publish(channel: &lapin::Channel, queue: &str, order: &[u8]) -> Result<(), lapin::Error> { .. }
 /// ```
 ///
+/// # `server`
+///
+/// `server` (or `kind = server`): a span of kind SERVER for a handler
+/// instrumented on its own, without `observe_runtime::http::ObserveLayer`.
+/// Its parent and baggage come from the request it reads, one of:
+///
+/// - `request = req`: an `http::Request<B>` (or a reference to one), as axum,
+///   hyper and tonic hand it over; needs observe-runtime's `http` feature. It
+///   records `http.request.method`, `url.scheme`, `url.path`,
+///   `server.address`, `server.port` and `network.protocol.version`, never
+///   the query.
+/// - `headers = expr`: any [header carrier](#headers), such as
+///   `http::HeaderMap`; only the context and baggage are read.
+///
+/// `route = "/orders/{id}"` records `http.route`; it is a literal, so a raw
+/// path can never become the route (a template starts with `/` and has no
+/// query). The span name stays the compile-checked `span` literal, and the
+/// [`metric`](#metric) is the operation's histogram, labelled by `operation`
+/// and `outcome`; a per-route `http_server_request_duration_seconds` is the
+/// layer's. `system`, `destination`, `operation` and `propagation` are
+/// messaging arguments, errors here.
+///
+/// ```text
+/// #[observe(server, span = "Api.GetOrder", request = req, route = "/orders/{id}", metric = "latency")]
+/// async fn get_order(req: axum::extract::Request) -> Result<Json<Order>, ApiError> { .. }
+///
+/// #[observe(kind = server, span = "Api.Ping", headers = headers)]
+/// async fn ping(headers: http::HeaderMap) -> &'static str { .. }
+/// ```
+///
 /// # `message`
 ///
 /// `message = delivery` (consumer): a lapin `Delivery`, an async-nats `Message`
@@ -369,7 +402,7 @@ mod validate;
 ///
 /// # `headers`
 ///
-/// `headers = expr` (consumer): any other message, as an expression over the
+/// `headers = expr` (consumer, [server](#server)): any other message, as an expression over the
 /// arguments giving a header carrier: `HashMap<String, String>`,
 /// `http::HeaderMap`, lapin `FieldTable`, async-nats `HeaderMap`, rdkafka
 /// headers, also in an `Option<..>` or behind `&`. Another type is a type error

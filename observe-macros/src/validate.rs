@@ -50,14 +50,15 @@ pub(crate) struct Observe {
     pub(crate) labels: Vec<ValidLabel>,
     /// Where the runtime is: `::observe_runtime` unless `crate = path`.
     pub(crate) krate: Path,
-    /// `consumer` / `producer` and their arguments.
+    /// `consumer` / `producer` / `server` and their arguments.
     pub(crate) messaging: Option<Messaging>,
     /// `objective(...)`: static data for the generated rules.
     pub(crate) objective: Option<ValidObjective>,
 }
 
-/// A consumer or producer span.
+/// A consumer, producer or server span.
 pub(crate) struct Messaging {
+    pub(crate) role: Role,
     /// Where the sender's context comes from (consumers only).
     pub(crate) source: Source,
     /// `propagation = "link"`: a new trace linked to the sender's span.
@@ -68,9 +69,18 @@ pub(crate) struct Messaging {
     pub(crate) destination: Option<syn::Expr>,
     /// `messaging.operation.type`.
     pub(crate) operation: String,
+    /// `http.route`, when given as `route = "/orders/{id}"` (servers only).
+    pub(crate) route: Option<LitStr>,
 }
 
 impl Messaging {
+    /// Whether the expansion records attributes on the span after it
+    /// starts: messaging spans always do; a server span only its route (a
+    /// request's attributes are recorded as it starts).
+    pub(crate) fn records(&self) -> bool {
+        self.role != Role::Server || self.route.is_some()
+    }
+
     /// `messaging.operation.name`: the system's own word for the operation.
     pub(crate) fn operation_name(&self) -> String {
         let system = self.system.as_ref().map(LitStr::value);
@@ -82,18 +92,22 @@ impl Messaging {
     }
 }
 
-/// Where a consumer reads the sender's context from.
+/// Where a consumer or server reads the sender's context from.
 pub(crate) enum Source {
     None,
     Headers(syn::Expr),
     Message(syn::Expr),
     Batch(syn::Expr),
+    Request(syn::Expr),
 }
 
 impl Source {
-    /// Whether one message's context and baggage are read.
+    /// Whether one message's (or request's) context and baggage are read.
     pub(crate) fn is_single(&self) -> bool {
-        matches!(self, Source::Headers(_) | Source::Message(_))
+        matches!(
+            self,
+            Source::Headers(_) | Source::Message(_) | Source::Request(_)
+        )
     }
 }
 
@@ -182,6 +196,11 @@ pub(crate) fn validate(args: Args, mut errors: Errors, cx: &Context) -> syn::Res
     // written. Duplicates are reported above; the first occurrence is used.
     for arg in args.list {
         given.check(arg, cx, &mut errors);
+    }
+    // `kind = server` is the `server` role: it may then read its request.
+    if given.role.is_none() && given.kind == Some(Some(Kind::Server)) {
+        given.role = Some(Role::Server);
+        given.kind_key = None;
     }
     let objective = given
         .objective
@@ -313,8 +332,12 @@ impl Given {
             None => self.role = Some(role),
             Some(first) if first != role => errors.push(syn::Error::new(
                 key.span(),
-                "a function is either a `consumer` or a `producer`: one span cannot be both; \
-                 split the function, or keep one of them",
+                format!(
+                    "a function is one of `consumer`, `producer` or `server`: one span cannot \
+                     be both a `{}` and a `{}`; split the function, or keep one of them",
+                    first.name(),
+                    role.name()
+                ),
             )),
             Some(_) => {}
         }
@@ -408,10 +431,14 @@ fn check_skip_in_impl(skip: Option<Span>, cx: &Context, errors: &mut Errors) {
     }
 }
 
-/// What a messaging role allows and implies.
+/// What a role allows and implies.
 struct RoleRules {
     role: Role,
     kind: Kind,
+    /// A messaging span: `system`, `destination` and `operation` apply.
+    messaging: bool,
+    /// An example span name, for messages.
+    example: &'static str,
     /// `messaging.operation.type` unless `operation` says otherwise.
     default_operation: &'static str,
     /// The values `operation` takes.
@@ -424,10 +451,12 @@ struct RoleRules {
 
 /// Every role's rules; `check_messaging` looks them up instead of branching
 /// on the role, so a new role is one more row.
-const ROLES: [RoleRules; 2] = [
+const ROLES: [RoleRules; 3] = [
     RoleRules {
         role: Role::Consumer,
         kind: Kind::Consumer,
+        messaging: true,
+        example: "Orders.Process",
         default_operation: "process",
         operations: &["process", "receive"],
         sources: &[ExprArg::Headers, ExprArg::Message, ExprArg::Messages],
@@ -436,9 +465,21 @@ const ROLES: [RoleRules; 2] = [
     RoleRules {
         role: Role::Producer,
         kind: Kind::Producer,
+        messaging: true,
+        example: "Orders.Publish",
         default_operation: "send",
         operations: &["send", "create"],
         sources: &[],
+        propagation: false,
+    },
+    RoleRules {
+        role: Role::Server,
+        kind: Kind::Server,
+        messaging: false,
+        example: "Api.GetOrder",
+        default_operation: "",
+        operations: &[],
+        sources: &[ExprArg::Headers, ExprArg::Request],
         propagation: false,
     },
 ];
@@ -454,7 +495,16 @@ impl RoleRules {
     /// Whether the argument is allowed with this role. `destination` is
     /// where any message goes or comes from.
     fn accepts(&self, which: ExprArg) -> bool {
-        which == ExprArg::Destination || self.sources.contains(&which)
+        (self.messaging && which == ExprArg::Destination) || self.sources.contains(&which)
+    }
+
+    /// Whether the word is allowed with this role. `propagation` is checked
+    /// further by `check_propagation_applies`.
+    fn accepts_word(&self, which: WordArg) -> bool {
+        match which {
+            WordArg::Propagation | WordArg::System | WordArg::Operation => self.messaging,
+            WordArg::Route => self.role == Role::Server,
+        }
     }
 }
 
@@ -466,6 +516,14 @@ fn roles_where(accepts: impl Fn(&RoleRules) -> bool) -> String {
         .map(|rules| format!("`{}`", rules.role.name()))
         .collect();
     names.join(" or ")
+}
+
+/// The first role `accepts` holds for.
+fn first_role_where(accepts: impl Fn(&RoleRules) -> bool) -> &'static RoleRules {
+    ROLES
+        .iter()
+        .find(|rules| accepts(rules))
+        .unwrap_or(&ROLES[0])
 }
 
 /// The rules of the messaging arguments: what needs `consumer` or
@@ -482,15 +540,22 @@ fn check_messaging(
     };
     let rules = RoleRules::of(role);
     let mut messaging = Messaging {
+        role,
         source: Source::None,
         link: false,
         system: None,
         destination: None,
         operation: rules.default_operation.to_owned(),
+        route: None,
     };
     let mut first_source = None;
     for (key, which, value) in exprs {
         match which {
+            ExprArg::Destination if !rules.accepts(which) => {
+                errors.push(not_for_role(rules, &key, which.name(), |r| {
+                    r.accepts(which)
+                }));
+            }
             ExprArg::Destination => messaging.destination = Some(value),
             _ => check_source(
                 rules,
@@ -505,7 +570,14 @@ fn check_messaging(
     }
     let mut propagation_key = None;
     for (key, which, value) in words {
+        if !rules.accepts_word(which) {
+            errors.push(not_for_role(rules, &key, which.name(), |r| {
+                r.accepts_word(which)
+            }));
+            continue;
+        }
         match which {
+            WordArg::Route => check_route(value, &mut messaging, errors),
             WordArg::Propagation => {
                 check_propagation(&value, &mut messaging, errors);
                 propagation_key = Some(key);
@@ -521,20 +593,40 @@ fn check_messaging(
     Some(messaging)
 }
 
-/// Every messaging argument without `consumer` or `producer` is a mistake.
+/// An argument of another role's span.
+fn not_for_role(
+    rules: &RoleRules,
+    key: &Ident,
+    name: &str,
+    accepts: impl Fn(&RoleRules) -> bool,
+) -> syn::Error {
+    syn::Error::new(
+        key.span(),
+        format!(
+            "`{name}` belongs to a {} span, not a `{}` one: remove it",
+            roles_where(accepts),
+            rules.role.name(),
+        ),
+    )
+}
+
+/// Every messaging or request argument without a role is a mistake.
 fn check_without_role(
     exprs: &[(Ident, ExprArg, syn::Expr)],
     words: &[(Ident, WordArg, LitStr)],
     errors: &mut Errors,
 ) {
     for (key, which, _) in exprs {
+        let example = first_role_where(|rules| rules.accepts(*which));
         errors.push(syn::Error::new(
             key.span(),
             format!(
-                "`{}` belongs to a messaging span: add {}, e.g. \
-                 `#[observe(consumer, span = \"Orders.Process\", {} = ..)]`",
+                "`{}` belongs to a {} span: add the role, e.g. \
+                 `#[observe({}, span = \"{}\", {} = ..)]`",
                 which.name(),
                 roles_where(|rules| rules.accepts(*which)),
+                example.role.name(),
+                example.example,
                 which.name(),
             ),
         ));
@@ -543,9 +635,9 @@ fn check_without_role(
         errors.push(syn::Error::new(
             key.span(),
             format!(
-                "`{}` belongs to a messaging span: add {}",
+                "`{}` belongs to a {} span: add the role",
                 which.name(),
-                roles_where(|_| true),
+                roles_where(|rules| rules.accepts_word(*which)),
             ),
         ));
     }
@@ -563,15 +655,28 @@ fn check_source(
     errors: &mut Errors,
 ) {
     if !rules.sources.contains(&which) {
-        errors.push(syn::Error::new(
-            key.span(),
+        let message = if rules.sources.is_empty() {
             format!(
                 "`{}` reads a received message's trace context, so it belongs to a \
                  `consumer`; a producer writes its context with \
                  `observe_runtime::propagation::inject(&mut headers)`",
                 which.name()
-            ),
-        ));
+            )
+        } else {
+            let reads: Vec<String> = rules
+                .sources
+                .iter()
+                .map(|source| format!("`{} = ..`", source.name()))
+                .collect();
+            format!(
+                "`{}` belongs to a {} span; a `{}` span reads {}",
+                which.name(),
+                roles_where(|other| other.sources.contains(&which)),
+                rules.role.name(),
+                reads.join(" or "),
+            )
+        };
+        errors.push(syn::Error::new(key.span(), message));
         return;
     }
     if let Some(first) = first_source {
@@ -588,6 +693,7 @@ fn check_source(
     messaging.source = match which {
         ExprArg::Headers => Source::Headers(value),
         ExprArg::Message => Source::Message(value),
+        ExprArg::Request => Source::Request(value),
         _ => Source::Batch(value),
     };
     *first_source = Some(which);
@@ -606,6 +712,31 @@ fn check_propagation(value: &LitStr, messaging: &mut Messaging, errors: &mut Err
                  to the producer's span)"
             ),
         )),
+    }
+}
+
+/// `route = "/orders/{id}"`: the template the request matched, a literal so
+/// `http.route` never holds a raw path.
+fn check_route(value: LitStr, messaging: &mut Messaging, errors: &mut Errors) {
+    let route = value.value();
+    let problem = if !route.starts_with('/') {
+        Some("a route template starts with `/`")
+    } else if route.contains(['?', '#']) {
+        Some("a route template has no query or fragment")
+    } else if route.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("a route template has no spaces or control characters")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => errors.push(syn::Error::new(
+            value.span(),
+            format!(
+                "invalid route {route:?}: {problem}; write the template the request matched, \
+                 e.g. `route = \"/orders/{{id}}\"`"
+            ),
+        )),
+        None => messaging.route = Some(value),
     }
 }
 
@@ -1353,6 +1484,97 @@ mod tests {
     }
 
     #[test]
+    fn server_arguments() {
+        // `kind = server` is the `server` role, so it reads headers.
+        for role in [quote!(server), quote!(kind = server)] {
+            let observe = run(quote!(#role, span = "Api.GetOrder", headers = req.headers()))
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(observe.kind, Kind::Server);
+            let server = observe.messaging.expect("a server span");
+            assert_eq!(server.role, Role::Server);
+            assert!(matches!(server.source, Source::Headers(_)));
+            assert!(!server.records());
+        }
+        let observe = run(quote!(
+            server,
+            span = "Api.GetOrder",
+            request = req,
+            route = "/orders/{id}"
+        ))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let server = observe.messaging.unwrap();
+        assert!(matches!(server.source, Source::Request(_)));
+        assert!(server.records());
+        assert_eq!(server.route.unwrap().value(), "/orders/{id}");
+        // A server span without a request records nothing of its own.
+        let server = run(quote!(kind = server, span = "Api.Health"))
+            .unwrap()
+            .messaging
+            .unwrap();
+        assert!(matches!(server.source, Source::None));
+        assert!(!server.records());
+    }
+
+    #[test]
+    fn server_mistakes() {
+        assert_eq!(
+            errors(quote!(span = "Api.GetOrder", headers = h)),
+            ["`headers` belongs to a `consumer` or `server` span: add the role, e.g. `#[observe(consumer, span = \"Orders.Process\", headers = ..)]`"]
+        );
+        assert_eq!(
+            errors(quote!(span = "Api.GetOrder", request = req)),
+            ["`request` belongs to a `server` span: add the role, e.g. `#[observe(server, span = \"Api.GetOrder\", request = ..)]`"]
+        );
+        assert_eq!(
+            errors(quote!(span = "Api.GetOrder", route = "/orders/{id}")),
+            ["`route` belongs to a `server` span: add the role"]
+        );
+        assert_eq!(
+            errors(quote!(consumer, span = "Orders.Process", request = req)),
+            ["`request` belongs to a `server` span; a `consumer` span reads `headers = ..` or `message = ..` or `messages = ..`"]
+        );
+        assert_eq!(
+            errors(quote!(server, span = "Api.GetOrder", message = m)),
+            ["`message` belongs to a `consumer` span; a `server` span reads `headers = ..` or `request = ..`"]
+        );
+        assert_eq!(
+            errors(quote!(server, span = "Api.GetOrder", system = "kafka")),
+            ["`system` belongs to a `consumer` or `producer` span, not a `server` one: remove it"]
+        );
+        assert_eq!(
+            errors(quote!(server, span = "Api.GetOrder", destination = q)),
+            ["`destination` belongs to a `consumer` or `producer` span, not a `server` one: remove it"]
+        );
+        assert_eq!(
+            errors(quote!(consumer, span = "Orders.Process", route = "/orders")),
+            ["`route` belongs to a `server` span, not a `consumer` one: remove it"]
+        );
+        assert_eq!(
+            errors(quote!(server, kind = client, span = "Api.GetOrder")),
+            ["`server` already sets the span kind: remove `kind`"]
+        );
+        assert_eq!(
+            errors(quote!(server, consumer, span = "Api.GetOrder")),
+            ["a function is one of `consumer`, `producer` or `server`: one span cannot be both a `server` and a `consumer`; split the function, or keep one of them"]
+        );
+        for (route, problem) in [
+            ("orders/{id}", "a route template starts with `/`"),
+            ("/orders?id=1", "a route template has no query or fragment"),
+            (
+                "/orders/ 1",
+                "a route template has no spaces or control characters",
+            ),
+        ] {
+            assert_eq!(
+                errors(quote!(server, span = "Api.GetOrder", route = #route)),
+                [format!(
+                    "invalid route {route:?}: {problem}; write the template the request matched, e.g. `route = \"/orders/{{id}}\"`"
+                )]
+            );
+        }
+    }
+
+    #[test]
     fn missing_span() {
         assert_eq!(
             errors(quote!()),
@@ -1368,7 +1590,7 @@ mod tests {
     fn no_missing_span_when_an_argument_was_not_recognised() {
         assert_eq!(
             errors(quote!(name = "Order.Submit")),
-            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`, `objective`"]
+            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`"]
         );
     }
 
@@ -1523,7 +1745,7 @@ mod tests {
         assert_eq!(
             errors(quote!(span = "", metric = "latncy", kind = serve, colour = red)),
             [
-                "unknown argument `colour`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `headers`, `message`, `messages`, `propagation`, `system`, `destination`, `operation`, `objective`",
+                "unknown argument `colour`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`",
                 "span name must not be empty: name the operation, e.g. `span = \"Order.Submit\"`",
                 "unknown `metric` \"latncy\", expected `latency`, or a family of your own: `metric(name = \"checkout_duration_seconds\")`",
                 "unknown `kind` `serve`, expected one of `internal`, `server`, `client`, `producer`, `consumer`",

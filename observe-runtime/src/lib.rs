@@ -17,7 +17,7 @@ mod signals;
 
 #[cfg(feature = "tonic")]
 pub use edges::grpc;
-#[cfg(any(feature = "tower", feature = "reqwest"))]
+#[cfg(feature = "http")]
 pub use edges::http;
 pub use edges::{messaging, propagation};
 pub use hot::{baggage, context};
@@ -74,7 +74,7 @@ pub use prometheus;
 pub mod __private {
     pub use crate::edges::messaging::{
         baggage_of, enter_baggage, record_current_baggage, record_message, remote, start_batch,
-        start_consumer,
+        start_consumer, start_request,
     };
     pub use crate::hot::baggage::WithBaggage;
     pub use crate::hot::callsite::{

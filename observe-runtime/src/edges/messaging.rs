@@ -11,6 +11,8 @@
 //!   `Message`, rdkafka's `BorrowedMessage` and `OwnedMessage`.
 //! - [`Batch`]: many messages or header maps (`messages = ..`): one span,
 //!   one link per message.
+//! - [`IncomingRequest`]: a received request (`#[observe(server, request =
+//!   ..)]`): `http::Request<B>` behind the `http` feature.
 //!
 //! The attributes follow the OpenTelemetry messaging semantic conventions:
 //! `messaging.system`, `messaging.destination.name`,
@@ -69,6 +71,26 @@ impl<T: IncomingMessage + ?Sized> IncomingMessage for &T {
         (**self).system()
     }
 
+    fn record(&self, span: &mut ActiveSpan) {
+        (**self).record(span);
+    }
+}
+
+/// A received request: its headers and its attributes
+/// (`#[observe(server, request = ..)]`).
+#[diagnostic::on_unimplemented(
+    message = "`request = ..` needs a received request observe knows, found `{Self}`",
+    label = "not a known request type",
+    note = "requests: `http::Request<B>` (feature `http` of observe-runtime), as axum, hyper and tonic hand it to a service; for other types write `headers = ..`"
+)]
+pub trait IncomingRequest: Carrier {
+    /// Records the request's attributes (for HTTP: `http.request.method`,
+    /// `url.scheme`, `url.path`, `server.address`, `server.port`,
+    /// `network.protocol.version`) on `span`.
+    fn record(&self, span: &mut ActiveSpan);
+}
+
+impl<T: IncomingRequest + ?Sized> IncomingRequest for &T {
     fn record(&self, span: &mut ActiveSpan) {
         (**self).record(span);
     }
@@ -193,6 +215,22 @@ pub fn record_message<M: IncomingMessage + ?Sized>(span: &mut ActiveSpan, messag
         span.set_attribute("messaging.system", Value::from(message.system()));
         message.record(span);
     }
+}
+
+/// `#[observe(server, request = ..)]`: a server span, the child of the
+/// request's remote span when it has a valid one, with the request's
+/// attributes and allowlisted baggage; and the baggage the handler runs with.
+#[doc(hidden)]
+pub fn start_request<R: IncomingRequest + ?Sized>(
+    callsite: &'static Callsite,
+    request: &R,
+) -> (ActiveSpan, Option<Arc<Baggage>>) {
+    let remote = self::remote(request);
+    let mut span = start_consumer(callsite, &remote, false);
+    if span.is_recording() {
+        request.record(&mut span);
+    }
+    (span, remote.baggage)
 }
 
 /// The baggage an async consumer's body runs with: the message's.

@@ -8,7 +8,7 @@
 pub(crate) mod brokers;
 #[cfg(feature = "tonic")]
 pub mod grpc;
-#[cfg(any(feature = "tower", feature = "reqwest"))]
+#[cfg(feature = "http")]
 pub mod http;
 pub mod messaging;
 pub mod propagation;

@@ -60,17 +60,23 @@
 //! The histogram is labelled by `http_request_method`, `server_address`,
 //! `server_port`, `http_response_status_code` and `error_type`.
 
+// With the `http` feature alone only a request's attributes are read
+// (`request.rs`); the buckets and status codes serve the layers.
+#![cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
+
 use std::sync::OnceLock;
 
 use ::http::{Method, Version};
 
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 mod client;
+mod request;
 #[cfg(feature = "tower")]
 mod server;
 
 #[cfg(feature = "reqwest")]
 pub use client::ObserveMiddleware;
+#[cfg(any(feature = "tower", feature = "reqwest"))]
 pub use client::CLIENT_DURATION;
 #[cfg(feature = "tower")]
 pub use client::{ClientFuture, ObserveClientLayer, ObserveClientService};

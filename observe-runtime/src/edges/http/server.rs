@@ -11,10 +11,8 @@ use std::task::{Context, Poll};
 
 use ::http::{Method, Request, Response, Uri};
 
-use super::{
-    method_index, protocol_version, status_codes, status_index, BUCKETS, BUCKET_NANOS, METHODS,
-    OTHER,
-};
+use super::request::record_request_attributes;
+use super::{method_index, status_codes, status_index, BUCKETS, BUCKET_NANOS, METHODS};
 use opentelemetry::Value;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -291,65 +289,10 @@ fn record_request<B>(
     route: &Route,
     options: &Options,
 ) {
-    span.set_attribute("http.request.method", Value::from(METHODS[method]));
-    if method == OTHER {
-        span.set_attribute(
-            "http.request.method_original",
-            Value::from(request.method().as_str().to_owned()),
-        );
-    }
     if !route.route[0].is_empty() {
         span.set_attribute("http.route", Value::from(route.route[0]));
     }
-    let uri = request.uri();
-    span.set_attribute(
-        "url.scheme",
-        Value::from(uri.scheme_str().unwrap_or("http").to_owned()),
-    );
-    span.set_attribute("url.path", Value::from(uri.path().to_owned()));
-    // HTTP/2 and absolute-form requests carry the authority in the URI;
-    // HTTP/1.1 in `Host`.
-    let authority = uri.authority().map(|a| a.as_str().to_owned()).or_else(|| {
-        request
-            .headers()
-            .get(::http::header::HOST)
-            .and_then(|host| host.to_str().ok())
-            .map(str::to_owned)
-    });
-    if let Some(authority) = authority {
-        let (host, port) = split_authority(&authority);
-        span.set_attribute("server.address", Value::from(host.to_owned()));
-        if let Some(port) = port {
-            span.set_attribute("server.port", Value::I64(i64::from(port)));
-        }
-    }
-    if let Some(version) = protocol_version(request.version()) {
-        span.set_attribute("network.protocol.version", Value::from(version));
-    }
-    if options.user_agent {
-        if let Some(agent) = request
-            .headers()
-            .get(::http::header::USER_AGENT)
-            .and_then(|agent| agent.to_str().ok())
-        {
-            span.set_attribute("user_agent.original", Value::from(agent.to_owned()));
-        }
-    }
-}
-
-/// `host:port`, `[v6]:port` or a host alone.
-fn split_authority(authority: &str) -> (&str, Option<u16>) {
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
-    if let Some(rest) = authority.strip_prefix('[') {
-        if let Some((host, after)) = rest.split_once(']') {
-            let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
-            return (host, port);
-        }
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => (host, port.parse().ok()),
-        _ => (authority, None),
-    }
+    record_request_attributes(span, request, method, options.user_agent);
 }
 
 /// The response future of [`ObserveService`]: polls the handler with the
@@ -438,18 +381,6 @@ fn set_status(started: &mut Started, code: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn authorities() {
-        assert_eq!(
-            split_authority("example.com:8080"),
-            ("example.com", Some(8080))
-        );
-        assert_eq!(split_authority("example.com"), ("example.com", None));
-        assert_eq!(split_authority("[::1]:443"), ("::1", Some(443)));
-        assert_eq!(split_authority("[::1]"), ("::1", None));
-        assert_eq!(split_authority("user@host:1"), ("host", Some(1)));
-    }
 
     #[test]
     fn methods_and_codes() {
