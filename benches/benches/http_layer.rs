@@ -24,11 +24,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::get;
 use axum::Router;
 use criterion::Criterion;
 use observe_benches::{is_bench_run, observe_config, Clock, CountingExporter, NoopExporter};
@@ -40,19 +38,10 @@ use prometheus::{HistogramOpts, HistogramVec};
 use tower::ServiceExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-async fn order() -> &'static str {
-    "an order"
-}
+#[path = "common/http.rs"]
+mod app;
 
-fn router() -> Router {
-    Router::new().route("/orders/{id}", get(order))
-}
-
-fn request() -> axum::http::Request<Body> {
-    axum::http::Request::get("/orders/42")
-        .body(Body::empty())
-        .unwrap()
-}
+use app::{request, router, router_with_a_no_op_layer};
 
 /// Times `iters` requests through `app`.
 fn requests(criterion: &mut Criterion, clock: Clock, id: &str, app: Router) {
@@ -125,9 +114,7 @@ fn main() {
         &mut criterion,
         clock,
         "1b_router_with_a_no_op_layer",
-        router().layer(tower::util::MapRequestLayer::new(
-            |request: axum::http::Request<Body>| request,
-        )),
+        router_with_a_no_op_layer(),
     );
 
     {
