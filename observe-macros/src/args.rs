@@ -42,6 +42,7 @@ pub(crate) mod kw {
     syn::custom_keyword!(destination);
     syn::custom_keyword!(operation);
     syn::custom_keyword!(objective);
+    syn::custom_keyword!(log_errors);
 }
 
 /// Every argument key, in the order the docs list them.
@@ -66,6 +67,7 @@ pub(crate) const ARGUMENTS: &[&str] = &[
     "operation",
     "route",
     "objective",
+    "log_errors",
 ];
 
 /// The parsed argument list.
@@ -134,6 +136,11 @@ pub(crate) enum Arg {
     Objective {
         key: kw::objective,
         value: Option<ObjectiveArg>,
+    },
+    /// `log_errors = false`: no failure log event for this function.
+    LogErrors {
+        key: kw::log_errors,
+        value: Option<syn::LitBool>,
     },
 }
 
@@ -245,6 +252,7 @@ impl Arg {
             Arg::Expr { which, .. } => which.name(),
             Arg::Word { which, .. } => which.name(),
             Arg::Objective { .. } => "objective",
+            Arg::LogErrors { .. } => "log_errors",
         }
     }
 
@@ -258,6 +266,7 @@ impl Arg {
             Arg::Kind { key, .. } => key.span,
             Arg::Crate { key, .. } => key.span,
             Arg::Objective { key, .. } => key.span,
+            Arg::LogErrors { key, .. } => key.span,
             Arg::Role { key, .. } | Arg::Expr { key, .. } | Arg::Word { key, .. } => key.span(),
         }
     }
@@ -420,6 +429,10 @@ fn parse_arg(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<
         let key: kw::metric = input.parse()?;
         let value = recover(input, errors, |input| parse_metric(key.span, input));
         Arg::Metric { key, value }
+    } else if input.peek(kw::log_errors) {
+        let key: kw::log_errors = input.parse()?;
+        let value = recover(input, errors, |input| parse_log_errors(key.span, input));
+        Arg::LogErrors { key, value }
     } else if input.peek(kw::objective) {
         let key: kw::objective = input.parse()?;
         let value = recover(input, errors, |input| parse_objective(key.span, input));
@@ -526,6 +539,26 @@ fn word_arg(input: ParseStream<'_>) -> Option<WordArg> {
     } else {
         None
     }
+}
+
+/// `= true` or `= false`.
+fn parse_log_errors(key: Span, input: ParseStream<'_>) -> syn::Result<syn::LitBool> {
+    const EXAMPLE: &str = "log_errors = false";
+    let eq = parse_eq(input, key, EXAMPLE)?;
+    if at_value_end(input) {
+        return Err(syn::Error::new(
+            eq.span,
+            format!("missing value: write `{EXAMPLE}`"),
+        ));
+    }
+    if input.peek(syn::LitBool) {
+        return input.parse();
+    }
+    let value: proc_macro2::TokenTree = input.parse()?;
+    Err(syn::Error::new(
+        value.span(),
+        format!("`log_errors` takes `true` or `false`: write `{EXAMPLE}`"),
+    ))
 }
 
 /// `= expression`.
@@ -1228,7 +1261,7 @@ mod tests {
         let (args, errors) = parse(quote!(name = "Order.Submit", span = "Test.A"));
         assert_eq!(
             errors,
-            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`"]
+            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`, `log_errors`"]
         );
         assert!(args.has_unrecognised);
         assert_eq!(
@@ -1239,7 +1272,7 @@ mod tests {
 
         assert_eq!(
             messages(quote!(metirc = "latency")),
-            ["unknown argument `metirc`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`\nhelp: did you mean `metric`?"]
+            ["unknown argument `metirc`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`, `log_errors`\nhelp: did you mean `metric`?"]
         );
         assert_eq!(
             messages(quote!("Order.Submit")),
@@ -1247,7 +1280,7 @@ mod tests {
         );
         assert_eq!(
             messages(quote!(42)),
-            ["expected an argument: one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`"]
+            ["expected an argument: one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`, `log_errors`"]
         );
     }
 

@@ -97,6 +97,7 @@ fn prelude(
     let kind = format_ident!("{}", observe.kind.variant());
     let function = LitStr::new(&sig.ident.unraw().to_string(), sig.ident.span());
     let (metric_static, metric) = metric(observe);
+    let without_failure_log = (!observe.log_errors).then(|| quote!(.without_failure_log()));
     let objective = objective(observe);
     let fields = fields(observe);
     let labels = labels(observe);
@@ -146,7 +147,7 @@ fn prelude(
             ::core::file!(),
             ::core::line!(),
             #metric,
-        );
+        )#without_failure_log;
         // Listed at link time, so `catalog()` knows every function before
         // any is called.
         #[#krate::__private::linkme::distributed_slice(#krate::__private::CALLSITES)]

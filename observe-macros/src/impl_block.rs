@@ -20,7 +20,7 @@ use crate::rules;
 use crate::validate::Context;
 
 /// Block-level arguments that are defaults for each method.
-const DEFAULTS: &[&str] = &["kind", "metric", "crate"];
+const DEFAULTS: &[&str] = &["kind", "metric", "crate", "log_errors"];
 
 /// Instruments the methods of `block`, each through `observe_method` (the
 /// per-function pipeline, which returns the method and its span name).

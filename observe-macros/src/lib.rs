@@ -150,6 +150,7 @@ mod validate;
 /// | [`propagation`](#propagation) | `"parent"` or `"link"` | `"parent"` |
 /// | [`system`](#system-and-destination) | a string literal of the semantic conventions | from `message`, else none |
 /// | [`destination`](#system-and-destination) | an expression (`Display`) | from `message`, else none |
+/// | [`log_errors`](#log_errors) | `true` or `false` | `true` |
 /// | [`objective`](#objective) | `objective(success = "99.9%", latency = "250ms", latency_target = "99%", window = "30d")` | no objective |
 /// | [`operation`](#operation) | `"process"`, `"receive"` (consumer); `"send"`, `"create"` (producer) | `"process"` / `"send"` |
 ///
@@ -192,6 +193,19 @@ mod validate;
 /// ```text
 /// #[observe(span = "Checkout.Pay", metric(name = "checkout_duration_seconds", buckets = [0.01, 0.1, 1.0]))]
 /// fn pay(..) { .. }
+/// ```
+///
+/// # `log_errors`
+///
+/// `log_errors = false`: an `Err` or panic of this function writes no
+/// `observe.failure` log event (see `Config::log_failures`, which turns the
+/// event off for every function). For an `Err` that is expected, such as a
+/// cache miss; the span is still ERROR and the histogram still counts the
+/// error. On an `impl` block it is a default for every method.
+///
+/// ```text
+/// #[observe(span = "Cache.Get", log_errors = false)]
+/// fn get(key: &str) -> Result<Bytes, Miss> { .. }
 /// ```
 ///
 /// # `objective`

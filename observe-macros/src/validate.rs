@@ -54,6 +54,9 @@ pub(crate) struct Observe {
     pub(crate) messaging: Option<Messaging>,
     /// `objective(...)`: static data for the generated rules.
     pub(crate) objective: Option<ValidObjective>,
+    /// Whether an `Err` or panic writes the failure log event (`log_errors`,
+    /// default `true`).
+    pub(crate) log_errors: bool,
 }
 
 /// A consumer, producer or server span.
@@ -237,6 +240,7 @@ pub(crate) fn validate(args: Args, mut errors: Errors, cx: &Context) -> syn::Res
             .unwrap_or_else(|| syn::parse_quote!(::observe_runtime)),
         messaging,
         objective,
+        log_errors: given.log_errors.unwrap_or(true),
     })
 }
 
@@ -264,6 +268,7 @@ struct Given {
     /// `objective`, checked once the metric is known; `None` inside when
     /// malformed.
     objective: Option<(Span, Option<ObjectiveArg>)>,
+    log_errors: Option<bool>,
 }
 
 impl Given {
@@ -290,6 +295,11 @@ impl Given {
             }
             Arg::Objective { key, value } => {
                 self.objective.get_or_insert((key.span, value));
+            }
+            Arg::LogErrors { value, .. } => {
+                if let (None, Some(value)) = (self.log_errors, value) {
+                    self.log_errors = Some(value.value);
+                }
             }
         }
     }
@@ -1590,7 +1600,7 @@ mod tests {
     fn no_missing_span_when_an_argument_was_not_recognised() {
         assert_eq!(
             errors(quote!(name = "Order.Submit")),
-            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`"]
+            ["unknown argument `name`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`, `log_errors`"]
         );
     }
 
@@ -1745,7 +1755,7 @@ mod tests {
         assert_eq!(
             errors(quote!(span = "", metric = "latncy", kind = serve, colour = red)),
             [
-                "unknown argument `colour`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`",
+                "unknown argument `colour`, expected one of `span`, `metric`, `fields`, `labels`, `kind`, `skip`, `crate`, `consumer`, `producer`, `server`, `headers`, `message`, `messages`, `request`, `propagation`, `system`, `destination`, `operation`, `route`, `objective`, `log_errors`",
                 "span name must not be empty: name the operation, e.g. `span = \"Order.Submit\"`",
                 "unknown `metric` \"latncy\", expected `latency`, or a family of your own: `metric(name = \"checkout_duration_seconds\")`",
                 "unknown `kind` `serve`, expected one of `internal`, `server`, `client`, `producer`, `consumer`",

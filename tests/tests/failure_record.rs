@@ -1,6 +1,7 @@
 //! An observed call that ends in `Err` or a panic writes exactly one
 //! `observe.failure` log event with its span's ids, unless the call logged
-//! at ERROR itself or the event is turned off.
+//! at ERROR itself or the event is turned off, globally or per function
+//! (`log_errors = false`).
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -49,6 +50,18 @@ fn explode() {
     panic!("boom");
 }
 
+/// A miss is an expected `Err`: its span is still ERROR, but it writes no
+/// failure record.
+#[observe(span = "Failure.Quiet", log_errors = false)]
+fn lookup() -> Result<u32, std::io::Error> {
+    Err(std::io::Error::other("not cached"))
+}
+
+#[observe(span = "Failure.QuietPanic", log_errors = false)]
+fn explode_quietly() {
+    panic!("quiet boom");
+}
+
 fn failures(capture: &Capture, start: usize) -> Vec<serde_json::Value> {
     capture
         .json_lines()
@@ -80,6 +93,8 @@ fn each_failed_call_writes_one_failure_record_with_its_ids() {
         .block_on(fetch())
         .unwrap_err();
     std::panic::catch_unwind(explode).unwrap_err();
+    lookup().unwrap_err();
+    std::panic::catch_unwind(explode_quietly).unwrap_err();
     let spans = observe_tests::flushed(&exporter);
     drop(guard);
 
@@ -91,8 +106,18 @@ fn each_failed_call_writes_one_failure_record_with_its_ids() {
     assert_eq!(
         names,
         ["Failure.Charge", "Failure.Async", "Failure.Panic"],
-        "one per failed call, none for a success or a call that logged at ERROR: {failures:#?}"
+        "one per failed call, none for a success, a call that logged at ERROR or a \
+         function with `log_errors = false`: {failures:#?}"
     );
+    // The quiet functions' spans still fail.
+    for quiet in ["Failure.Quiet", "Failure.QuietPanic"] {
+        let span = spans.iter().find(|s| s.name == quiet).expect(quiet);
+        assert!(
+            matches!(span.status, opentelemetry::trace::Status::Error { .. }),
+            "{quiet}: {:?}",
+            span.status
+        );
+    }
     for line in &failures {
         let name = line["span.name"].as_str().unwrap();
         let failed: Vec<_> = spans

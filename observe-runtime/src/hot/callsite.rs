@@ -85,6 +85,9 @@ pub struct Callsite {
     pub line: u32,
     /// The histogram calls are observed in, if any.
     pub metric: Option<&'static Metric>,
+    /// Whether an `Err` or panic writes the failure log event
+    /// (`#[observe(log_errors = false)]` turns it off).
+    pub(crate) log_failures: bool,
     /// Dense index assigned on first use; `0` until then.
     index: AtomicU32,
     /// The value set of each label, in `Metric::labels` order; set by the
@@ -207,9 +210,17 @@ impl Callsite {
             file,
             line,
             metric,
+            log_failures: true,
             index: AtomicU32::new(0),
             label_sets: OnceCell::new(),
         }
+    }
+
+    /// `#[observe(log_errors = false)]`: no failure log event for this
+    /// function's `Err` or panic. Used by the expansion only.
+    pub const fn without_failure_log(mut self) -> Callsite {
+        self.log_failures = false;
+        self
     }
 
     /// The callsite's dense index (1-based), registering it on first use.

@@ -708,7 +708,7 @@ fn submit_ok_slow(state: &mut SpanState, end: u64) {
 #[cold]
 #[inline(never)]
 fn finish_err(state: &mut SpanState, error_type: &'static str, error: ErrorRef<'_>) {
-    let failure = failure::enabled();
+    let failure = state.callsite.log_failures && failure::enabled();
     let message = (failure || state.sampled()).then(|| error.to_string());
     if let (true, Some(message)) = (failure, &message) {
         failure::record(
@@ -774,7 +774,7 @@ fn end_unfinished(state: &mut SpanState) {
 /// the span with the message the panic hook kept.
 #[cold]
 fn end_panicked(state: &mut SpanState) {
-    let failure = failure::enabled();
+    let failure = state.callsite.log_failures && failure::enabled();
     let message = (failure || state.sampled()).then(panic_message);
     if let (true, Some(message)) = (failure, &message) {
         failure::record(state.context(), state.callsite.name, "panic", message, true);
