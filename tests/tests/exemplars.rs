@@ -5,12 +5,11 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use observe_runtime::{observe, Config, ExportProtocol, FutureExt, LogOutput, SpanContext};
+use observe_tests::prometheus::Prometheus;
 use observe_tests::{free_addr, http_get, OtlpReceiver, ReceivedSpan};
 
 /// The Accept header Prometheus 2.x sends with every scrape.
@@ -165,106 +164,6 @@ fn openmetrics_buckets_carry_exemplars_of_exported_spans() {
     observe_tests::check_with_promtool(&classic);
 }
 
-/// A Prometheus server run for one test, killed when dropped.
-struct Prometheus {
-    child: Child,
-    addr: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Prometheus {
-    fn scraping(target: SocketAddr) -> Prometheus {
-        let binary = observe_tests::require_tool(
-            "prometheus",
-            "install Debian's `prometheus` package (`.ci/test` does)",
-        );
-        let dir = std::env::temp_dir().join(format!(
-            "observe-prometheus-{}-{}",
-            std::process::id(),
-            target.port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-                 scrape_configs:\n  - job_name: observe\n    static_configs:\n      \
-                 - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let addr = free_addr();
-        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--enable-feature=exemplar-storage")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus");
-        Prometheus { child, addr, dir }
-    }
-
-    /// The `data` of a Prometheus API answer, or `None` until it answers.
-    fn api(&self, path: &str, params: &[(&str, &str)]) -> Option<serde_json::Value> {
-        let query: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-            .collect();
-        let url = format!("{path}?{}", query.join("&"));
-        let stream = std::net::TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if stream.is_err() {
-            return None;
-        }
-        let (status, _, body) = http_get(self.addr, &url, &[]);
-        if status != 200 {
-            return None;
-        }
-        let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
-        (answer["status"] == "success").then(|| answer["data"].clone())
-    }
-
-    /// Polls `f` until it returns `Some`, for at most 60 s.
-    fn wait_for<T>(&self, what: &str, f: impl Fn(&Prometheus) -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(value) = f(self) {
-                return value;
-            }
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.dir.join("prometheus.log"));
-                panic!("timed out waiting for {what}; prometheus log:\n{log:?}");
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 fn prometheus_stores_the_exemplar_of_an_exported_trace() {
     let program = program();
@@ -272,14 +171,7 @@ fn prometheus_stores_the_exemplar_of_an_exported_trace() {
     let prometheus = Prometheus::scraping(program.metrics);
 
     // Two scrapes, both successful.
-    prometheus.wait_for("two successful scrapes", |p| {
-        let data = p.api(
-            "/api/v1/query",
-            &[("query", "sum_over_time(up{job=\"observe\"}[1m])")],
-        )?;
-        let value: f64 = data["result"][0]["value"][1].as_str()?.parse().ok()?;
-        (value >= 2.0).then_some(())
-    });
+    prometheus.wait_for_scrapes(2);
 
     let selector = format!("{FAMILY}_count{{operation=\"Checkout.Pay\",outcome=\"ok\"}}");
     let count = prometheus.wait_for("the histogram count", |p| {
