@@ -55,10 +55,62 @@ struct Route {
 /// By route template (`""` for none), then by method.
 type Routes = HashMap<Box<str>, [Option<&'static Route>; METHODS.len()]>;
 
+/// Each thread's last routes, by the address of the template's text and the
+/// method: axum hands every request of a route the same `MatchedPath` text,
+/// so a request finds its route with no hash and no lock. A hit is checked
+/// against the route's own template, so text freed and reused at the same
+/// address never finds another route.
+const CACHED: usize = 16;
+
+#[derive(Clone, Copy)]
+struct Cached {
+    address: usize,
+    method: usize,
+    route: Option<&'static Route>,
+}
+
+thread_local! {
+    static RECENT: [std::cell::Cell<Cached>; CACHED] = const {
+        [const {
+            std::cell::Cell::new(Cached {
+                address: 0,
+                method: 0,
+                route: None,
+            })
+        }; CACHED]
+    };
+}
+
 fn route(method: usize, template: Option<&str>) -> &'static Route {
+    let key = template.unwrap_or("");
+    let address = key.as_ptr() as usize;
+    let slot = (address >> 3 ^ method) % CACHED;
+    let recent = RECENT.try_with(|recent| recent[slot].get()).ok();
+    if let Some(Cached {
+        address: cached,
+        method: cached_method,
+        route: Some(route),
+    }) = recent
+    {
+        if cached == address && cached_method == method && route.route[0] == key {
+            return route;
+        }
+    }
+    let route = shared_route(method, key);
+    let _ = RECENT.try_with(|recent| {
+        recent[slot].set(Cached {
+            address,
+            method,
+            route: Some(route),
+        });
+    });
+    route
+}
+
+/// The process's routes, by template and method.
+fn shared_route(method: usize, key: &str) -> &'static Route {
     static ROUTES: OnceLock<RwLock<Routes>> = OnceLock::new();
     let routes = ROUTES.get_or_init(Default::default);
-    let key = template.unwrap_or("");
     if let Some(route) = routes
         .read()
         .unwrap_or_else(|e| e.into_inner())
@@ -402,5 +454,12 @@ mod tests {
         assert!(std::ptr::eq(a, b));
         assert_eq!(a.callsite.name, "GET /test-only/{id}");
         assert_eq!(route(6, None).callsite.name, "POST");
+        // The same text at another address, and another text at the
+        // address a cached route was found by, find their own routes.
+        let owned = String::from("/test-only/{id}");
+        assert!(std::ptr::eq(route(2, Some(&owned)), a));
+        let other = String::from("/test-only/{no}");
+        assert_eq!(route(2, Some(&other)).callsite.name, "GET /test-only/{no}");
+        assert_eq!(route(3, Some(&owned)).callsite.name, "HEAD /test-only/{id}");
     }
 }
