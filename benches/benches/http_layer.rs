@@ -5,12 +5,16 @@
 //! 1. the bare router, and with a layer that does nothing (what any layer
 //!    costs inside axum's router);
 //! 2. `ObserveLayer`, observe initialised, every request unsampled;
-//! 3. `ObserveLayer`, every request sampled and exported (to an exporter
-//!    that counts);
+//! 3. `ObserveLayer`, every request sampled, its span handed to export (an
+//!    exporter that counts; the count is printed, and what the queue could
+//!    not take is dropped and counted as in production);
 //! 4. tower-http's `TraceLayer` with tracing-opentelemetry (every span
 //!    sampled and exported to an exporter that does nothing) and a
 //!    `prometheus` histogram by method, route and status, observed in an
-//!    axum middleware.
+//!    axum middleware;
+//! 5. opentelemetry-instrumentation-tower's layer: an SDK span per request
+//!    (sampled, batched to an exporter that does nothing) and the
+//!    `http.server.request.duration` histogram in the SDK's meter provider.
 //!
 //! ```sh
 //! cargo bench -p observe-benches --bench http_layer                          # wall time
@@ -33,6 +37,7 @@ use observe_benches::{is_bench_run, observe_config, Clock, CountingExporter, Noo
 use observe_runtime::http::ObserveLayer;
 use observe_runtime::Sampler;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use prometheus::{HistogramOpts, HistogramVec};
 use tower::ServiceExt as _;
@@ -158,6 +163,26 @@ fn main() {
         );
         drop(_default);
         let _ = provider.shutdown();
+    }
+    {
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
+            .with_batch_exporter(NoopExporter)
+            .build();
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        // Exported every 60 s, the SDK's default: not within a measurement.
+        let meters = SdkMeterProvider::builder()
+            .with_periodic_exporter(InMemoryMetricExporter::default())
+            .build();
+        opentelemetry::global::set_meter_provider(meters.clone());
+        requests(
+            &mut criterion,
+            clock,
+            "5_opentelemetry_instrumentation_tower",
+            router().layer(opentelemetry_instrumentation_tower::http::server::Layer::new()),
+        );
+        let _ = provider.shutdown();
+        let _ = meters.shutdown();
     }
     criterion.final_summary();
 }
