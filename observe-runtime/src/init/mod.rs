@@ -107,6 +107,7 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
     match start(config) {
         Ok(guard) => Ok(guard),
         Err(e) => {
+            store::stop();
             INITIALIZED.store(false, Ordering::Release);
             Err(e)
         }

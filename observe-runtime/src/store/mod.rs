@@ -13,6 +13,7 @@
 
 pub(crate) mod traces;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Mutex, MutexGuard, RwLock};
@@ -24,7 +25,7 @@ use crate::core::health::health;
 use crate::hot::callsite::OutcomeKind;
 use crate::hot::span::SpanRecord;
 use crate::hot::{clock, limits};
-use traces::{Event, Evicted, LogLine, Outcome, Span, Store};
+use traces::{Code, Event, Evicted, LogLine, Outcome, Span, Store};
 
 /// The default byte cap (`OBSERVE_DEBUG_STORE_BYTES`).
 pub(crate) const DEFAULT_CAP_BYTES: usize = 16 << 20;
@@ -142,72 +143,23 @@ fn unix_nanos(time: std::time::SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn text(value: &Value) -> String {
-    value.as_str().into_owned()
+fn text(value: &Value) -> Cow<'static, str> {
+    Cow::Owned(value.as_str().into_owned())
 }
 
-/// A record as the store keeps it: the attributes, status and events it is
-/// exported with.
+/// A record as the store keeps it: what it is exported with, the
+/// callsite's parts borrowed.
 fn span_of(record: &SpanRecord) -> Span {
     let callsite = record.callsite();
     let start = unix_nanos(clock::to_system_time(record.start));
-    let end = unix_nanos(clock::to_system_time(record.end));
+    let duration_nanos = clock::delta_nanos(record.start, record.end);
     let outcome = match record.outcome() {
         OutcomeKind::Ok => Outcome::Ok,
         OutcomeKind::Error => Outcome::Error,
         OutcomeKind::Panic => Outcome::Panic,
         OutcomeKind::Cancelled => Outcome::Cancelled,
     };
-    let mut attributes: Vec<(String, String)> = Vec::new();
-    let mut status_message = None;
-    let mut events = Vec::new();
-    let mut links = Vec::new();
-    let mut error_type = "";
-    if let Some(extra) = &record.extra {
-        attributes.extend(
-            extra
-                .attributes
-                .iter()
-                .map(|kv| (kv.key.as_str().to_owned(), text(&kv.value))),
-        );
-        status_message = extra.message.as_deref().map(str::to_owned);
-        links.extend(extra.links.iter().map(|c| (c.trace_id, c.span_id)));
-        error_type = extra.error_type;
-        if extra.truncated {
-            attributes.push(("observe.truncated".into(), "true".into()));
-        }
-    }
-    if !callsite.function.is_empty() {
-        attributes.push(("code.function".into(), callsite.function.into()));
-        attributes.push(("code.namespace".into(), callsite.namespace.into()));
-        attributes.push(("code.filepath".into(), callsite.file.into()));
-        attributes.push(("code.lineno".into(), callsite.line.to_string()));
-    }
-    match outcome {
-        Outcome::Ok => {}
-        Outcome::Cancelled => attributes.push(("observe.outcome".into(), "cancelled".into())),
-        Outcome::Error | Outcome::Panic => {
-            attributes.push(("error.type".into(), error_type.into()));
-            if let Some(message) = &status_message {
-                if limits::event_count() > 0 {
-                    let exception_type = if outcome == Outcome::Panic {
-                        "panic"
-                    } else {
-                        error_type
-                    };
-                    events.push(Event {
-                        name: "exception",
-                        unix_nanos: end,
-                        attributes: vec![
-                            ("exception.type".into(), exception_type.into()),
-                            ("exception.message".into(), message.clone()),
-                        ],
-                    });
-                }
-            }
-        }
-    }
-    Span {
+    let mut span = Span {
         trace_id: record.trace_id,
         span_id: record.span_id,
         parent_span_id: record.parent_span_id,
@@ -215,13 +167,54 @@ fn span_of(record: &SpanRecord) -> Span {
         name: callsite.name,
         kind: callsite.kind.as_str(),
         start_unix_nanos: start,
-        duration_nanos: clock::delta_nanos(record.start, record.end),
+        duration_nanos,
         outcome,
-        status_message,
-        attributes,
-        events,
-        links,
+        status_message: None,
+        error_type: "",
+        attributes: Vec::new(),
+        code: (!callsite.function.is_empty()).then_some(Code {
+            function: callsite.function,
+            namespace: callsite.namespace,
+            file: callsite.file,
+            line: callsite.line,
+        }),
+        truncated: false,
+        events: Vec::new(),
+        links: Vec::new(),
+    };
+    if let Some(extra) = &record.extra {
+        span.attributes = extra
+            .attributes
+            .iter()
+            .map(|kv| (Cow::Owned(kv.key.as_str().to_owned()), text(&kv.value)))
+            .collect();
+        span.status_message = extra.message.as_deref().map(str::to_owned);
+        span.links = extra
+            .links
+            .iter()
+            .map(|c| (c.trace_id, c.span_id))
+            .collect();
+        span.error_type = extra.error_type;
+        span.truncated = extra.truncated;
     }
+    if let (true, Some(message)) = (outcome.is_error(), &span.status_message) {
+        if limits::event_count() > 0 {
+            let exception_type = if outcome == Outcome::Panic {
+                "panic"
+            } else {
+                span.error_type
+            };
+            span.events.push(Event {
+                name: "exception",
+                unix_nanos: start + duration_nanos,
+                attributes: vec![
+                    ("exception.type".into(), exception_type.into()),
+                    ("exception.message".into(), message.clone().into()),
+                ],
+            });
+        }
+    }
+    span
 }
 
 #[cfg(test)]

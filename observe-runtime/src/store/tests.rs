@@ -14,7 +14,10 @@ fn span(trace_id: u128, span_id: u64, parent: u64, name: &'static str, micros: u
         duration_nanos: micros * 1_000,
         outcome: Outcome::Ok,
         status_message: None,
-        attributes: vec![("order.id".into(), format!("o-{span_id}"))],
+        error_type: "",
+        attributes: vec![("order.id".into(), format!("o-{span_id}").into())],
+        code: None,
+        truncated: false,
         events: Vec::new(),
         links: Vec::new(),
     }
@@ -98,7 +101,8 @@ fn the_byte_cap_evicts_the_oldest_traces_and_counts_them() {
         // A name each, so the rings keep everything and only the cap bounds it.
         let name: &'static str = Box::leak(format!("Op{i}").into_boxed_str());
         let mut s = span(u128::from(i), i, 0, name, 2);
-        s.attributes.push(("payload".into(), "x".repeat(200)));
+        s.attributes
+            .push(("payload".into(), "x".repeat(200).into()));
         store.add_span(s);
         store.add_log(log(u128::from(i), i, i, "working"));
         assert!(store.bytes() <= cap, "{} bytes over the cap", store.bytes());

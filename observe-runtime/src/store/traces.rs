@@ -6,7 +6,13 @@
 //! name's ring; when the last one rotates out, the trace goes with it. The
 //! byte cap evicts the oldest trace first, and counts what it evicted.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Text the store keeps: borrowed when it is the callsite's own, so an
+/// ordinary span costs no allocation beyond its trace's.
+pub(crate) type Text = Cow<'static, str>;
 
 /// The lower bounds of the latency buckets, in nanoseconds, as zPages'
 /// tracez has them: 0, 10 µs, 100 µs, 1 ms, 10 ms, 100 ms, 1 s, 10 s.
@@ -72,7 +78,16 @@ impl Outcome {
 pub(crate) struct Event {
     pub(crate) name: &'static str,
     pub(crate) unix_nanos: u64,
-    pub(crate) attributes: Vec<(String, String)>,
+    pub(crate) attributes: Vec<(Text, Text)>,
+}
+
+/// The function a span was recorded in: its `code.*` attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Code {
+    pub(crate) function: &'static str,
+    pub(crate) namespace: &'static str,
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
 }
 
 /// An ended span, as it was exported.
@@ -90,15 +105,47 @@ pub(crate) struct Span {
     pub(crate) outcome: Outcome,
     /// The status description of an error or a panic.
     pub(crate) status_message: Option<String>,
-    pub(crate) attributes: Vec<(String, String)>,
+    /// `error.type`, for an error or a panic.
+    pub(crate) error_type: &'static str,
+    /// The attributes recorded by the call (`fields(..)`, labels, a
+    /// request's conventions); [`Span::exported_attributes`] adds the rest.
+    pub(crate) attributes: Vec<(Text, Text)>,
+    /// `None` for a request's span, which has no function of its own.
+    pub(crate) code: Option<Code>,
+    /// Something was cut or left out by the span limits.
+    pub(crate) truncated: bool,
     pub(crate) events: Vec<Event>,
     /// Linked contexts: trace id and span id.
     pub(crate) links: Vec<(u128, u64)>,
 }
 
 impl Span {
+    /// The span's attributes as they are exported: the call's own, then
+    /// `observe.truncated`, `code.*`, `observe.outcome` and `error.type`
+    /// (as `export/convert.rs` adds them).
+    pub(crate) fn exported_attributes(&self) -> Vec<(Text, Text)> {
+        let mut out = self.attributes.clone();
+        if self.truncated {
+            out.push(("observe.truncated".into(), "true".into()));
+        }
+        if let Some(code) = self.code {
+            out.push(("code.function".into(), code.function.into()));
+            out.push(("code.namespace".into(), code.namespace.into()));
+            out.push(("code.filepath".into(), code.file.into()));
+            out.push(("code.lineno".into(), code.line.to_string().into()));
+        }
+        match self.outcome {
+            Outcome::Ok => {}
+            Outcome::Cancelled => out.push(("observe.outcome".into(), "cancelled".into())),
+            Outcome::Error | Outcome::Panic => {
+                out.push(("error.type".into(), self.error_type.into()));
+            }
+        }
+        out
+    }
+
     fn bytes(&self) -> usize {
-        let pairs = |pairs: &[(String, String)]| -> usize {
+        let pairs = |pairs: &[(Text, Text)]| -> usize {
             pairs
                 .iter()
                 .map(|(k, v)| std::mem::size_of::<(String, String)>() + k.len() + v.len())
@@ -166,6 +213,28 @@ struct Name {
     error_samples: VecDeque<SampleRef>,
 }
 
+/// Trace ids are random in all 16 bytes: their halves folded are hash
+/// enough, without SipHash's cost on every span.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `u128` keys; FNV-1a for completeness.
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u128(&mut self, id: u128) {
+        self.0 = (id as u64) ^ ((id >> 64) as u64);
+    }
+}
+
 /// Which samples of a span name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Samples {
@@ -202,7 +271,7 @@ pub(crate) struct Evicted {
 pub(crate) struct Store {
     cap: usize,
     bytes: usize,
-    traces: HashMap<u128, Kept>,
+    traces: HashMap<u128, Kept, BuildHasherDefault<IdHasher>>,
     /// Trace ids with their generation, oldest first: the byte cap's
     /// eviction order. Entries of traces gone already are skipped.
     arrival: VecDeque<(u128, u64)>,
@@ -217,7 +286,7 @@ impl Store {
         Store {
             cap,
             bytes: 0,
-            traces: HashMap::new(),
+            traces: HashMap::default(),
             arrival: VecDeque::new(),
             next_generation: 0,
             names: BTreeMap::new(),
@@ -342,7 +411,7 @@ impl Store {
     /// Drops the eviction order's entries of traces gone, once they are
     /// as many as the traces kept.
     fn compact_arrival(&mut self) {
-        if self.arrival.len() > 2 * self.traces.len() + 64 {
+        if self.arrival.len() > 2 * self.traces.len() + 1024 {
             let traces = &self.traces;
             self.arrival.retain(|(trace_id, generation)| {
                 traces

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use serde_json::{json, Map, Value};
 
 use super::html::{self, escape, query_value};
-use crate::store::traces::{LogLine, NameSummary, Samples, Span, Trace, BUCKETS, BUCKET_NAMES};
+use crate::store::traces::{
+    LogLine, NameSummary, Samples, Span, Text, Trace, BUCKETS, BUCKET_NAMES,
+};
 use crate::store::{self};
 
 /// Which samples the summary page shows below its table.
@@ -102,7 +104,7 @@ pub(super) fn summary_html(selection: Option<&Selection>) -> String {
         );
         body.push_str(
             "<table id=\"sample-list\"><thead><tr><th class=\"name\">trace</th>\
-             <th class=\"name\">span</th><th>started</th><th>duration</th><th>status</th>\
+             <th class=\"name\">span</th><th>started</th><th>duration</th><th class=\"name\">status</th>\
              </tr></thead><tbody>",
         );
         for span in &spans {
@@ -112,7 +114,7 @@ pub(super) fn summary_html(selection: Option<&Selection>) -> String {
                 body,
                 "<tr><td class=\"name\"><a class=\"trace-link\" \
                  href=\"/debug/traces/{trace}#span-{id}\"><code>{trace}</code></a></td>\
-                 <td class=\"name\"><code>{id}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                 <td class=\"name\"><code>{id}</code></td><td>{}</td><td>{}</td><td class=\"name\">{}</td></tr>",
                 escape(&html::time(span.start_unix_nanos)),
                 escape(&html::duration(span.duration_nanos)),
                 status_html(span),
@@ -167,11 +169,11 @@ pub(super) fn summary_json(selection: Option<&Selection>) -> Value {
     out
 }
 
-fn pairs_json(pairs: &[(String, String)]) -> Value {
+fn pairs_json(pairs: &[(Text, Text)]) -> Value {
     Value::Object(
         pairs
             .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
             .collect::<Map<String, Value>>(),
     )
 }
@@ -189,7 +191,7 @@ fn span_json(span: &Span) -> Value {
         "status": if span.outcome.is_error() { "error" } else { "unset" },
         "outcome": span.outcome.as_str(),
         "status_message": span.status_message,
-        "attributes": pairs_json(&span.attributes),
+        "attributes": pairs_json(&span.exported_attributes()),
         "events": span.events.iter().map(|e| json!({
             "name": e.name,
             "unix_nanos": e.unix_nanos,
@@ -325,7 +327,8 @@ fn attributes_table(span: &Span) -> String {
     if let Some(message) = &span.status_message {
         row("span", "status.message", message);
     }
-    for (key, value) in &span.attributes {
+    let attributes = span.exported_attributes();
+    for (key, value) in &attributes {
         row("attribute", key, value);
     }
     for event in &span.events {
@@ -350,7 +353,7 @@ fn attributes_table(span: &Span) -> String {
     format!(
         "<details class=\"attrs\"><summary>{} attributes, {} events, {} links</summary>\
          <table>{rows}</table></details>",
-        span.attributes.len(),
+        attributes.len(),
         span.events.len(),
         span.links.len()
     )
