@@ -146,8 +146,8 @@ fn a_trace_from_several_threads_is_assembled_with_its_log_lines() {
 
 #[test]
 fn span_names_are_counted_by_latency_bucket_and_errors() {
-    #[observe(span = "Quote.Fetch")]
-    fn fetch(slow: bool) -> Result<(), std::io::Error> {
+    #[observe(span = "Quote.Fetch", fields(vendor = vendor))]
+    fn fetch(slow: bool, vendor: &str) -> Result<(), std::io::Error> {
         if slow {
             std::thread::sleep(Duration::from_millis(15));
             return Err(std::io::Error::other("upstream <timeout>"));
@@ -156,9 +156,9 @@ fn span_names_are_counted_by_latency_bucket_and_errors() {
     }
     let (addr, _) = pages();
     for _ in 0..5 {
-        fetch(false).unwrap();
+        fetch(false, "acme").unwrap();
     }
-    fetch(true).unwrap_err();
+    fetch(true, "<b title=\"x\">acme</b>").unwrap_err();
     assert!(observe_runtime::force_flush(Duration::from_secs(10)));
 
     let summary = get_json(addr, "/debug/traces.json");
@@ -189,6 +189,18 @@ fn span_names_are_counted_by_latency_bucket_and_errors() {
     assert!(page.contains("upstream &lt;timeout&gt;"), "{page}");
     let trace = samples[0]["trace_id"].as_str().unwrap();
     assert!(page.contains(&format!("href=\"/debug/traces/{trace}#span-")));
+
+    // An attribute value with markup is shown as text, as exported.
+    assert_eq!(
+        samples[0]["attributes"]["vendor"],
+        "<b title=\"x\">acme</b>"
+    );
+    let (_, _, page) = http_get(addr, &format!("/debug/traces/{trace}"), &[]);
+    assert!(
+        page.contains("&lt;b title=&quot;x&quot;&gt;acme&lt;/b&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<b title"));
 }
 
 #[test]
