@@ -7,7 +7,11 @@
 //!
 //! `cargo run --example checkout -- --serve` keeps taking orders and serving
 //! `/metrics` (on `OBSERVE_METRICS_ADDR`, default `127.0.0.1:9464`) until
-//! interrupted. Set `OTEL_EXPORTER_OTLP_ENDPOINT` to send spans to a collector.
+//! interrupted, with the debug pages beside it: open
+//! `http://127.0.0.1:9464/debug/metrics` and click from a latency bucket's
+//! exemplar to its trace and the trace's log lines. Set
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` to send spans to a collector (the pages are
+//! then off unless `OBSERVE_DEBUG_PAGES=true`).
 //!
 //! `-- --print-rules` prints the Prometheus rules of the demo's objectives,
 //! `-- --print-rule-tests` their `promtool test rules` file (for rules saved
@@ -74,6 +78,12 @@ async fn submit(order: Order) -> Result<Receipt, OrderError> {
 #[observe(span = "Inventory.Reserve", kind = client, metric = "latency", fields(sku = sku))]
 async fn reserve(sku: &str) -> Result<(), OrderError> {
     tokio::time::sleep(Duration::from_millis(2 + sku.len() as u64)).await;
+    if sku.ends_with("-4") {
+        // The slow orders a latency bucket's exemplar leads to on
+        // `/debug/metrics`.
+        tracing::info!(sku, "not in the local warehouse; asking the central one");
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
     if sku.ends_with("-9") {
         tracing::warn!(sku, "no stock left");
         return Err(OrderError::OutOfStock { sku: sku.into() });
@@ -167,12 +177,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     quiet_deliberate_panic();
     let guard = observe_runtime::init(config)?;
     let metrics_addr = guard.metrics_addr();
+    let pages_addr = guard.debug_pages_addr();
 
     if serve {
         eprintln!(
             "serving http://{}/metrics; Ctrl-C or SIGTERM to stop",
             metrics_addr.expect("metrics are served")
         );
+        if let Some(addr) = pages_addr {
+            eprintln!(
+                "open http://{addr}/debug/metrics: a latency bucket's exemplar -> its trace -> \
+                 the trace's log lines"
+            );
+        }
         // SIGTERM (docker stop, Kubernetes) and SIGINT both end the loop, and
         // the guard's drop exports every ended span before the exit.
         let stop = observe_runtime::shutdown_signal();
@@ -220,6 +237,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         {
             println!("             {line}");
         }
+    }
+    if pages_addr.is_some() {
+        println!(
+            "  traces  -> kept in the process for the debug pages; `-- --serve` keeps them up at \
+             http://127.0.0.1:9464/debug/metrics (latency -> exemplar -> trace -> log lines)"
+        );
     }
     Ok(())
 }

@@ -15,6 +15,10 @@
 //! rows `prototype` and `prototype_sampled` (`observe_benches::prototype`).
 //! Every mode makes the same number of calls, so instruction counts divide
 //! by it.
+//!
+//! With `OBSERVE_BENCH_DEBUG_PAGES=1` (`observe_config`) the debug pages
+//! are on and `sampled` ends by checking that every span reached the trace
+//! store.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -60,7 +64,7 @@ fn main() {
         }
         "sampled" | "async" => {
             let exporter = CountingExporter::default();
-            let _guard = observe_runtime::init(observe_config(Sampler::AlwaysOn, exporter))
+            let guard = observe_runtime::init(observe_config(Sampler::AlwaysOn, exporter))
                 .expect("observe starts");
             // Bursts that fit the ring, flushed between them: the path where
             // every span is kept, as in the benchmark 04b.
@@ -77,6 +81,17 @@ fn main() {
                 done += burst;
                 observe_runtime::force_flush(Duration::from_secs(60));
             }
+            if let Some(addr) = guard.debug_pages_addr() {
+                assert_stored(
+                    addr,
+                    if mode == "async" {
+                        "Bench.CallAsync"
+                    } else {
+                        "Bench.Call"
+                    },
+                    n,
+                );
+            }
         }
         other => {
             eprintln!(
@@ -86,4 +101,29 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// With the pages on, every span reached the trace store: `name`'s counts
+/// on `/debug/traces.json` add up to `n`.
+fn assert_stored(addr: std::net::SocketAddr, name: &str, n: u64) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("the pages are served");
+    write!(
+        stream,
+        "GET /debug/traces.json HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("a request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let summary: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    let entry = summary["spans"]
+        .as_array()
+        .and_then(|spans| spans.iter().find(|s| s["name"] == name))
+        .expect("the span name is in the store");
+    let latency: u64 = entry["latency"]
+        .as_array()
+        .map_or(0, |counts| counts.iter().filter_map(|c| c.as_u64()).sum());
+    let stored = latency + entry["errors"].as_u64().unwrap_or(0);
+    assert_eq!(stored, n, "every span reached the trace store");
 }

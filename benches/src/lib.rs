@@ -226,12 +226,22 @@ impl SpanExporter for StalledExporter {
 
 /// observe's configuration for the benches: no environment, no log
 /// subscriber (the `tracing` peers install their own), `exporter` for spans.
+///
+/// With `OBSERVE_BENCH_DEBUG_PAGES=1`, `/metrics` is served on a loopback
+/// port with the debug pages on, so the export task feeds the trace store
+/// as in the embedded default (BENCHMARKS.md, "The debug pages").
 pub fn observe_config<E: SpanExporter + 'static>(sampler: Sampler, exporter: E) -> Config {
-    Config::default()
+    let config = Config::default()
         .service_name("observe-bench")
         .logs(LogOutput::Off)
         .sampler(sampler)
-        .exporter(exporter)
+        .exporter(exporter);
+    if std::env::var("OBSERVE_BENCH_DEBUG_PAGES").is_ok_and(|v| v == "1") {
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.metrics_addr(loopback).debug_pages(true)
+    } else {
+        config
+    }
 }
 
 /// `true` under `cargo bench` (which passes `--bench`); `false` when

@@ -14,6 +14,7 @@ mod export;
 mod hot;
 mod init;
 mod signals;
+mod store;
 
 #[cfg(feature = "tonic")]
 pub use edges::grpc;

@@ -10,10 +10,14 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("core", &[]),
     ("hot", &["core"]),
-    ("export", &["core", "hot"]),
-    ("signals", &["core", "hot"]),
-    ("edges", &["core", "hot", "export", "signals"]),
-    ("init", &["core", "hot", "export", "signals", "edges"]),
+    ("store", &["core", "hot"]),
+    ("export", &["core", "hot", "store"]),
+    ("signals", &["core", "hot", "store"]),
+    ("edges", &["core", "hot", "store", "export", "signals"]),
+    (
+        "init",
+        &["core", "hot", "store", "export", "signals", "edges"],
+    ),
 ];
 
 fn runtime_src() -> PathBuf {

@@ -20,6 +20,7 @@ pub(crate) struct Health {
     pub(crate) logs_exported: IntCounter,
     pub(crate) logs_dropped: IntCounterVec,
     pub(crate) log_events_suppressed: IntCounterVec,
+    pub(crate) trace_store_evicted: IntCounterVec,
 }
 
 /// Reasons a span is dropped before export: the rings or the queue were
@@ -36,6 +37,19 @@ pub(crate) const DROP_REASONS: [&str; 4] = [
 /// collector is slower than the program logs), the export failed or timed
 /// out, or the shutdown deadline came first.
 pub(crate) const LOG_DROP_REASONS: [&str; 3] = ["queue_full", "export_failed", "shutdown_timeout"];
+
+/// What the trace store behind the debug pages let go, as `(item, reason)`.
+///
+/// - `byte_cap`: the oldest trace was evicted, with its spans and log lines,
+///   to stay within the store's byte cap.
+/// - `trace_limit`: a log line past the per-trace bound.
+/// - `queue_full`: a log line that found the store's intake queue full.
+pub(crate) const STORE_EVICTIONS: [(&str, &str); 4] = [
+    ("span", "byte_cap"),
+    ("log_line", "byte_cap"),
+    ("log_line", "trace_limit"),
+    ("log_line", "queue_full"),
+];
 
 /// Reasons the built-in `/metrics` server closes or refuses a connection
 /// rather than its client.
@@ -147,6 +161,15 @@ impl Health {
                 &["reason"],
             )
             .expect("valid metric"),
+            trace_store_evicted: IntCounterVec::new(
+                Opts::new(
+                    "observe_trace_store_evicted_total",
+                    "Spans and log lines the trace store behind the debug pages let go, \
+                     by item and reason.",
+                ),
+                &["item", "reason"],
+            )
+            .expect("valid metric"),
             build_info: IntGaugeVec::new(
                 Opts::new(
                     "observe_build_info",
@@ -168,6 +191,11 @@ impl Health {
             health
                 .metrics_connections_rejected
                 .with_label_values(&[reason]);
+        }
+        for (item, reason) in STORE_EVICTIONS {
+            health
+                .trace_store_evicted
+                .with_label_values(&[item, reason]);
         }
         for reason in PROPAGATION_ERRORS {
             health.propagation_errors.with_label_values(&[reason]);

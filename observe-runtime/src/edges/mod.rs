@@ -3,9 +3,11 @@
 //! per broker's carrier and message reading (`brokers`), messaging spans
 //! (`messaging`), HTTP server and client layers (`http`, features `tower` and
 //! `reqwest`), gRPC layers (`grpc`, feature `tonic`),
-//! and the built-in `/metrics` server (`serve`).
+//! the built-in `/metrics` server (`serve`), and the debug pages it serves
+//! beside `/metrics` (`debug`).
 
 pub(crate) mod brokers;
+pub(crate) mod debug;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 #[cfg(feature = "http")]

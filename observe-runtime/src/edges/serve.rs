@@ -35,6 +35,7 @@ use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use super::debug;
 use crate::core::health::health;
 use crate::signals::metrics::{self, Format};
 
@@ -59,10 +60,12 @@ pub(crate) struct MetricsServer {
 }
 
 impl MetricsServer {
-    /// Serves `registry` on `listener` from a thread named `observe-metrics`.
+    /// Serves `registry` on `listener` from a thread named `observe-metrics`,
+    /// and the debug pages beside it when `pages` is set.
     pub(crate) fn start(
         listener: StdListener,
         registry: &'static Registry,
+        pages: bool,
     ) -> io::Result<MetricsServer> {
         listener.set_nonblocking(true)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -78,7 +81,7 @@ impl MetricsServer {
             .spawn(move || {
                 runtime.block_on(async move {
                     tokio::select! {
-                        () = serve(listener, registry) => {}
+                        () = serve(listener, registry, pages) => {}
                         _ = stopped => {}
                     }
                 });
@@ -161,7 +164,7 @@ impl Connections {
     }
 }
 
-async fn serve(listener: TcpListener, registry: &'static Registry) {
+async fn serve(listener: TcpListener, registry: &'static Registry, pages: bool) {
     let connections = Arc::new(Mutex::new(Connections::default()));
     let epoch = Instant::now();
     let mut backoff = Duration::ZERO;
@@ -220,7 +223,7 @@ async fn serve(listener: TcpListener, registry: &'static Registry) {
                 let busy = Busy::start(&busy_since, epoch);
                 async move {
                     Ok::<_, Infallible>(
-                        respond(req, registry).map(|body| Tracked { body, _busy: busy }),
+                        respond(req, registry, pages).map(|body| Tracked { body, _busy: busy }),
                     )
                 }
             });
@@ -291,8 +294,24 @@ impl Body for Tracked {
     }
 }
 
-fn respond(req: Request<Incoming>, registry: &'static Registry) -> Response<Full<Bytes>> {
+fn respond(
+    req: Request<Incoming>,
+    registry: &'static Registry,
+    pages: bool,
+) -> Response<Full<Bytes>> {
     let response = match (req.method(), req.uri().path()) {
+        (&Method::GET, path) if pages && debug::is_debug_path(path) => {
+            let page = debug::respond(path, req.uri().query());
+            Response::builder()
+                .status(page.status)
+                .header(header::CONTENT_TYPE, page.content_type)
+                .header(header::CACHE_CONTROL, "no-store")
+                .body(Full::new(Bytes::from(page.body)))
+        }
+        (_, path) if pages && debug::is_debug_path(path) => Response::builder()
+            .status(StatusCode::METHOD_NOT_ALLOWED)
+            .header(header::ALLOW, "GET")
+            .body(Full::new(Bytes::new())),
         (&Method::GET, "/metrics") => {
             // Prometheus asks for OpenMetrics first, which carries exemplars;
             // browsers and curl get the classic text.

@@ -323,6 +323,8 @@ async fn export_pending(
         if records.is_empty() {
             return;
         }
+        // The debug pages' store sees every batch, whatever the exporter.
+        crate::store::record_spans(&records);
         let Some(exporter) = exporter else {
             continue;
         };

@@ -102,6 +102,9 @@ pub struct Config {
     pub(crate) baggage_attributes: Vec<String>,
     pub(crate) disabled: bool,
     pub(crate) metrics_addr: Option<SocketAddr>,
+    /// `None`: on when spans are not sent over OTLP.
+    pub(crate) debug_pages: Option<bool>,
+    pub(crate) debug_store_bytes: usize,
     pub(crate) metric_prefix: String,
     pub(crate) logs: LogOutput,
     pub(crate) log_filter: String,
@@ -146,6 +149,8 @@ impl Default for Config {
             baggage_attributes: Vec::new(),
             disabled: false,
             metrics_addr: None,
+            debug_pages: None,
+            debug_store_bytes: crate::store::DEFAULT_CAP_BYTES,
             metric_prefix: String::new(),
             logs: LogOutput::Stdout,
             log_filter: "info".into(),
@@ -466,7 +471,21 @@ impl Config {
                 )
             })?);
         }
+        if let Some(v) = env("OBSERVE_DEBUG_PAGES") {
+            self.debug_pages = Some(parse_bool("OBSERVE_DEBUG_PAGES", &v)?);
+        }
+        if let Some(v) = env("OBSERVE_DEBUG_STORE_BYTES") {
+            self.debug_store_bytes = parse_positive("OBSERVE_DEBUG_STORE_BYTES", &v)?;
+        }
         Ok(())
+    }
+
+    /// Whether the debug pages are served beside `/metrics`: as set, or
+    /// else when spans do not go to an OTLP collector (the embedded
+    /// default), whose own trace store serves that purpose.
+    pub(crate) fn debug_pages_on(&self) -> bool {
+        self.debug_pages
+            .unwrap_or(!matches!(self.spans, SpanOutput::Otlp { .. }))
     }
 
     /// What `init` would say of these settings: every malformed variable or
@@ -615,6 +634,23 @@ impl Config {
     /// Serve `/metrics` on this address.
     pub fn metrics_addr(mut self, addr: SocketAddr) -> Self {
         self.metrics_addr = Some(addr);
+        self
+    }
+
+    /// Serve the debug pages (`/debug/traces`, `/debug/traces/{trace_id}`,
+    /// `/debug/metrics` and their JSON) beside `/metrics`, when `/metrics`
+    /// is served on a loopback address. On by default unless spans go to an
+    /// OTLP collector (`OBSERVE_DEBUG_PAGES`).
+    pub fn debug_pages(mut self, on: bool) -> Self {
+        self.debug_pages = Some(on);
+        self
+    }
+
+    /// The byte cap of the trace store behind the debug pages (16 MiB by
+    /// default, `OBSERVE_DEBUG_STORE_BYTES`); past it the oldest traces are
+    /// evicted and counted in `observe_trace_store_evicted_total`.
+    pub fn debug_store_bytes(mut self, bytes: usize) -> Self {
+        self.debug_store_bytes = bytes;
         self
     }
 
@@ -823,6 +859,26 @@ mod tests {
         );
         assert_eq!(c.propagators, vec![Propagator::TraceContext]);
         assert_eq!(c.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+    }
+
+    #[test]
+    fn debug_pages_are_on_unless_spans_go_to_a_collector() {
+        let embedded = config(&[]);
+        assert!(embedded.debug_pages_on());
+        assert_eq!(embedded.debug_store_bytes, 16 << 20);
+        let otlp = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
+        assert!(!otlp.debug_pages_on());
+        let asked = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+            ("OBSERVE_DEBUG_PAGES", "true"),
+            ("OBSERVE_DEBUG_STORE_BYTES", "1048576"),
+        ]);
+        assert!(asked.debug_pages_on());
+        assert_eq!(asked.debug_store_bytes, 1 << 20);
+        assert!(!config(&[("OBSERVE_DEBUG_PAGES", "false")]).debug_pages_on());
+        assert!(!Config::default().debug_pages(false).debug_pages_on());
+        let bad = config(&[("OBSERVE_DEBUG_STORE_BYTES", "lots")]);
+        assert!(bad.validate().is_err());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::export::{
 };
 use crate::hot::{baggage, clock, failure, limits, pii, state};
 use crate::signals::{log_sampling, logs, metrics};
+use crate::store;
 
 pub(crate) mod config;
 pub(crate) mod signal;
@@ -55,12 +56,19 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 pub struct Guard {
     active: bool,
     metrics_addr: Option<SocketAddr>,
+    pages_addr: Option<SocketAddr>,
 }
 
 impl Guard {
     /// The address `/metrics` is served on (useful with port 0).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// The address the debug pages are served on, beside `/metrics`, when
+    /// they are on: `http://{addr}/debug/metrics` is where to start.
+    pub fn debug_pages_addr(&self) -> Option<SocketAddr> {
+        self.pages_addr
     }
 }
 
@@ -69,6 +77,7 @@ impl fmt::Debug for Guard {
         f.debug_struct("Guard")
             .field("active", &self.active)
             .field("metrics_addr", &self.metrics_addr)
+            .field("pages_addr", &self.pages_addr)
             .finish()
     }
 }
@@ -98,6 +107,7 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
     match start(config) {
         Ok(guard) => Ok(guard),
         Err(e) => {
+            store::stop();
             INITIALIZED.store(false, Ordering::Release);
             Err(e)
         }
@@ -134,6 +144,7 @@ fn start(config: Config) -> Result<Guard, InitError> {
         return Ok(Guard {
             active: false,
             metrics_addr: None,
+            pages_addr: None,
         });
     }
 
@@ -169,7 +180,16 @@ fn start(config: Config) -> Result<Guard, InitError> {
 
     let mut metrics_addr = None;
     let mut metrics_server = None;
+    let mut pages_addr = None;
     if let Some(addr) = config.metrics_addr {
+        // The pages show span attributes and log lines: never beyond
+        // loopback, where `/metrics` alone may be served.
+        let pages = config.debug_pages_on() && !serve::is_exposed(addr);
+        if config.debug_pages_on() && !pages {
+            tracing::warn!(
+                "the debug pages are served on loopback only; /metrics is on {addr}, so they are off"
+            );
+        }
         // std's bind, not `block_on`: `init` may run inside the user's own
         // async runtime, where blocking on another runtime panics.
         let bind_error = |e: std::io::Error| InitError::MetricsBind {
@@ -178,7 +198,12 @@ fn start(config: Config) -> Result<Guard, InitError> {
         };
         let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
         metrics_addr = listener.local_addr().ok();
-        metrics_server = Some(serve::MetricsServer::start(listener, registry).map_err(bind_error)?);
+        metrics_server =
+            Some(serve::MetricsServer::start(listener, registry, pages).map_err(bind_error)?);
+        if pages {
+            store::start(config.debug_store_bytes);
+            pages_addr = metrics_addr;
+        }
         if serve::is_exposed(addr) {
             tracing::warn!(
                 "/metrics is served on {addr}, beyond loopback, with no authentication: \
@@ -241,6 +266,7 @@ fn start(config: Config) -> Result<Guard, InitError> {
     Ok(Guard {
         active: true,
         metrics_addr,
+        pages_addr,
     })
 }
 
@@ -367,6 +393,7 @@ impl Drop for Guard {
                 running.pipeline.shutdown(timeout);
             });
             drop(running.metrics_server);
+            store::stop();
             // Not `drop`: that blocks, and panics inside an async context.
             running.runtime.shutdown_background();
             report_losses();

@@ -50,7 +50,7 @@ use std::io::Write;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
@@ -66,11 +66,13 @@ use tracing_subscriber::Layer;
 
 use crate::core::error::InitError;
 use crate::core::health::health;
+use crate::core::text::rfc3339;
 use crate::hot::baggage;
 use crate::hot::context;
 use crate::hot::failure;
 use crate::hot::pii;
 use crate::signals::log_sampling::{self, Summary};
+use crate::store;
 
 pub use super::fmt_ids::{with_trace_ids, TraceIds};
 pub use super::tracing_context::{context_layer, ContextLayer};
@@ -239,9 +241,23 @@ where
             }
         }
         if keep {
+            // The debug pages' store keeps the lines of sampled traces.
+            let stored = store::is_on() && ids.is_valid() && ids.sampled();
+            let level = event.metadata().level().as_str();
             match otlp {
-                Some(logger) => emit(logger, event),
-                None => self.write_line(render(event)),
+                Some(logger) => {
+                    emit(logger, event);
+                    if stored {
+                        store::offer_log(ids.trace_id, ids.span_id, level, &render(event));
+                    }
+                }
+                None => {
+                    let line = render(event);
+                    if stored {
+                        store::offer_log(ids.trace_id, ids.span_id, level, &line);
+                    }
+                    self.write_line(line);
+                }
             }
         }
     }
@@ -516,35 +532,10 @@ impl Visit for JsonFields {
     }
 }
 
-/// `2026-11-21T22:47:22.123456Z`.
-fn rfc3339(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_micros()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn formats_utc_timestamps() {

@@ -144,6 +144,69 @@ pub(crate) fn series_id<'a>(
     (family.to_owned(), labels)
 }
 
+/// One latency series for the debug pages: its family, labels, and each
+/// bucket (then `+Inf`) with its count and its latest sampled call.
+pub(crate) struct LatencySeries {
+    pub(crate) family: String,
+    /// Non-empty labels only, in the family's order.
+    pub(crate) labels: Vec<(&'static str, &'static str)>,
+    /// Upper bounds in seconds; the last bucket, past them, is `+Inf`.
+    pub(crate) bounds: &'static [f64],
+    /// Per bucket, then `+Inf`; not cumulative.
+    pub(crate) counts: Vec<u64>,
+    pub(crate) exemplars: Vec<Option<ExemplarView>>,
+}
+
+/// A bucket's exemplar, as OpenMetrics writes it.
+#[derive(Clone, Copy)]
+pub(crate) struct ExemplarView {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) seconds: f64,
+    pub(crate) time: std::time::SystemTime,
+}
+
+/// Every latency series, by family and labels.
+pub(crate) fn latency_series() -> Vec<LatencySeries> {
+    let mut series: Vec<LatencySeries> =
+        LatencyCollector::new(PREFIX.get().map_or("", String::as_str))
+            .rows()
+            .into_iter()
+            .map(|row| {
+                let slots = row.buckets.len() + 1;
+                let mut counts = row.totals.counts.clone();
+                counts.resize(slots, 0);
+                let mut exemplars: Vec<Option<ExemplarView>> = row
+                    .totals
+                    .exemplars
+                    .iter()
+                    .map(|e| {
+                        e.map(|e| ExemplarView {
+                            trace_id: e.trace_id,
+                            span_id: e.span_id,
+                            seconds: e.seconds(),
+                            time: e.time(),
+                        })
+                    })
+                    .collect();
+                exemplars.resize(slots, None);
+                LatencySeries {
+                    family: row.family,
+                    labels: row
+                        .labels
+                        .into_iter()
+                        .filter(|(_, value)| !value.is_empty())
+                        .collect(),
+                    bounds: row.buckets,
+                    counts,
+                    exemplars,
+                }
+            })
+            .collect();
+    series.sort_by(|a, b| (&a.family, &a.labels).cmp(&(&b.family, &b.labels)));
+    series
+}
+
 fn exemplar_index() -> ExemplarIndex {
     LatencyCollector::new(PREFIX.get().map_or("", String::as_str))
         .rows()
@@ -250,6 +313,7 @@ impl Collector for ObserveCollector {
         descs.extend(h.logs_exported.desc());
         descs.extend(h.logs_dropped.desc());
         descs.extend(h.log_events_suppressed.desc());
+        descs.extend(h.trace_store_evicted.desc());
         descs
     }
 
@@ -268,6 +332,7 @@ impl Collector for ObserveCollector {
         families.extend(h.logs_exported.collect());
         families.extend(h.logs_dropped.collect());
         families.extend(h.log_events_suppressed.collect());
+        families.extend(h.trace_store_evicted.collect());
         families
     }
 }
