@@ -5,6 +5,8 @@
 //! 2. observe's JSON layer with trace-aware log sampling, the event
 //!    suppressed (the call's trace unsampled, a ratio of 0): the goal is
 //!    under 15 ns over row 0;
+//! 2b. the same event dispatched by `tracing` to a layer that does nothing:
+//!    what any layer pays before it can decide;
 //! 3. observe's layer exporting the event over OTLP/gRPC to an in-process
 //!    receiver (the caller builds the record and queues it; the export task
 //!    sends it);
@@ -31,8 +33,8 @@ use std::time::Duration;
 use criterion::Criterion;
 use observe_benches::{is_bench_run, observe_config, Clock, NoopExporter};
 use observe_runtime::{observe, ExportProtocol, LogExport, LogOutput, LogSampling, Sampler};
-use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLoggerProvider};
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLoggerProvider};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 #[observe(span = "Bench.Event")]
@@ -85,13 +87,19 @@ fn observe_layer() -> tracing::subscriber::DefaultGuard {
     )
 }
 
+/// A layer that takes every event and does nothing with it.
+struct NothingLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NothingLayer {}
+
 /// An SDK log exporter that counts what reaches it.
 #[derive(Clone, Debug, Default)]
 struct CountingLogExporter(Arc<AtomicU64>);
 
 impl LogExporter for CountingLogExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
-        self.0.fetch_add(batch.iter().count() as u64, Ordering::Relaxed);
+        self.0
+            .fetch_add(batch.iter().count() as u64, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -113,16 +121,31 @@ fn main() {
     {
         let _guard = observe_runtime::init(unsampled()).expect("init");
         let _subscriber = observe_layer();
-        calls(&mut criterion, clock, "0_observed_call_no_event", without_event);
+        calls(
+            &mut criterion,
+            clock,
+            "0_observed_call_no_event",
+            without_event,
+        );
         calls(&mut criterion, clock, "1_observe_json_kept", with_event);
     }
     {
-        let _guard = observe_runtime::init(
-            unsampled().log_sampling(LogSampling::new().ratio(0.0).burst(0)),
-        )
-        .expect("init");
+        let _guard =
+            observe_runtime::init(unsampled().log_sampling(LogSampling::new().ratio(0.0).burst(0)))
+                .expect("init");
         let _subscriber = observe_layer();
         calls(&mut criterion, clock, "2_observe_sampled_out", with_event);
+    }
+    {
+        let _guard = observe_runtime::init(unsampled()).expect("init");
+        let _subscriber =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(NothingLayer));
+        calls(
+            &mut criterion,
+            clock,
+            "2b_layer_that_does_nothing",
+            with_event,
+        );
     }
     {
         let receiver = observe_tests::OtlpReceiver::start();
@@ -135,18 +158,23 @@ fn main() {
         calls(&mut criterion, clock, "3_observe_otlp", with_event);
         drop(subscriber);
         drop(guard);
-        eprintln!("observe over OTLP: {} records received", receiver.logs().len());
+        eprintln!(
+            "observe over OTLP: {} records received",
+            receiver.logs().len()
+        );
     }
     {
         let _guard = observe_runtime::init(unsampled()).expect("init");
         let _subscriber = tracing::subscriber::set_default(
-            tracing_subscriber::registry().with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(|| Sink),
-            ),
+            tracing_subscriber::registry()
+                .with(tracing_subscriber::fmt::layer().json().with_writer(|| Sink)),
         );
-        calls(&mut criterion, clock, "4_tracing_subscriber_fmt_json", with_event);
+        calls(
+            &mut criterion,
+            clock,
+            "4_tracing_subscriber_fmt_json",
+            with_event,
+        );
     }
     {
         let _guard = observe_runtime::init(unsampled()).expect("init");

@@ -391,48 +391,90 @@ fn any_value(value: Value) -> AnyValue {
 
 fn render(event: &Event<'_>) -> String {
     let meta = event.metadata();
-    let mut object = Map::new();
-    object.insert(
-        "timestamp".into(),
-        Value::String(rfc3339(SystemTime::now())),
-    );
-    object.insert("level".into(), Value::String(meta.level().to_string()));
-    object.insert("target".into(), Value::String(meta.target().to_owned()));
     let mut fields = JsonFields(Map::new());
     event.record(&mut fields);
     let mut fields = fields.0;
-    object.insert(
-        "message".into(),
-        fields
-            .remove("message")
-            .unwrap_or(Value::String(String::new())),
-    );
-    object.extend(fields);
-    // The ids only: a log line does not need the context's `tracestate`.
-    let current = context::current_ids();
-    if current.is_valid() {
-        object.insert(
-            "trace_id".into(),
-            Value::String(format!("{:032x}", current.trace_id)),
-        );
-        object.insert(
-            "span_id".into(),
-            Value::String(format!("{:016x}", current.span_id)),
-        );
-        object.insert("sampled".into(), Value::Bool(current.sampled()));
-    }
-    // Allowlisted baggage entries (one thread-local load when there is none).
+    let message = fields
+        .remove("message")
+        .unwrap_or(Value::String(String::new()));
+    // Allowlisted baggage entries (one thread-local load when there is
+    // none); an entry replaces an event field of its name.
     baggage::with_current(|baggage| {
         if let Some(baggage) = baggage {
             baggage::allowlisted(baggage, |key, value| {
-                object.insert(key.into(), Value::String(value.to_owned()));
+                fields.insert(key.into(), Value::String(value.to_owned()));
             });
         }
     });
-    add_service(&mut object);
-    let mut line = Value::Object(object).to_string();
-    line.push('\n');
-    line
+    // Written straight into the line, in this order; a field named like one
+    // of observe's keys is left out, so a line never has a key twice.
+    let mut line = Vec::with_capacity(256);
+    line.extend_from_slice(b"{\"timestamp\":\"");
+    line.extend_from_slice(rfc3339(SystemTime::now()).as_bytes());
+    line.extend_from_slice(b"\",\"level\":\"");
+    line.extend_from_slice(meta.level().as_str().as_bytes());
+    line.extend_from_slice(b"\",\"target\":");
+    json_str(&mut line, meta.target());
+    line.extend_from_slice(b",\"message\":");
+    json(&mut line, &message);
+    for (key, value) in &fields {
+        if !RESERVED_KEYS.contains(&key.as_str()) {
+            line.push(b',');
+            json_str(&mut line, key);
+            line.push(b':');
+            json(&mut line, value);
+        }
+    }
+    // The ids only: a log line does not need the context's `tracestate`.
+    let current = context::current_ids();
+    if current.is_valid() {
+        let _ = write!(
+            line,
+            ",\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\",\"sampled\":{}",
+            current.trace_id,
+            current.span_id,
+            current.sampled()
+        );
+    }
+    if let Some(service) = service() {
+        line.extend_from_slice(b",\"service.name\":");
+        json_str(&mut line, &service.name);
+        line.extend_from_slice(b",\"service.version\":");
+        json_str(&mut line, &service.version);
+        if let Some(environment) = &service.environment {
+            line.extend_from_slice(b",\"deployment.environment\":");
+            json_str(&mut line, environment);
+        }
+    }
+    line.extend_from_slice(b"}\n");
+    // Only `serde_json`'s output and `str`s were written.
+    String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The keys observe writes on every line.
+const RESERVED_KEYS: [&str; 10] = [
+    "timestamp",
+    "level",
+    "target",
+    "message",
+    "trace_id",
+    "span_id",
+    "sampled",
+    "service.name",
+    "service.version",
+    "deployment.environment",
+];
+
+/// `text` as a JSON string, appended to `line`.
+fn json_str(line: &mut Vec<u8>, text: &str) {
+    // Writing to a `Vec` cannot fail.
+    let _ = serde_json::to_writer(line, text);
+}
+
+/// `value` as JSON, appended to `line`.
+fn json(line: &mut Vec<u8>, value: &Value) {
+    // Writing to a `Vec` cannot fail, and a `Value` always serializes.
+    let _ = serde_json::to_writer(line, value);
 }
 
 struct JsonFields(Map<String, Value>);
