@@ -5,14 +5,15 @@
 //! 2. observe's JSON layer with trace-aware log sampling, the event
 //!    suppressed (the call's trace unsampled, a ratio of 0): the goal is
 //!    under 15 ns over row 0;
-//! 2b. the same event dispatched by `tracing` to a layer that does nothing:
-//!    what any layer pays before it can decide;
 //! 3. observe's layer exporting the event over OTLP/gRPC to an in-process
 //!    receiver (the caller builds the record and queues it; the export task
 //!    sends it);
 //! 4. tracing-subscriber's fmt layer in JSON, to the same sink;
 //! 5. opentelemetry-appender-tracing's bridge into an SDK logger provider
-//!    with a batch processor and an exporter that does nothing.
+//!    with a batch processor and an exporter that does nothing;
+//!
+//! and row 2b, the same event dispatched by `tracing` to a layer that does
+//! nothing: what any layer pays before it can decide.
 //!
 //! ```sh
 //! cargo bench -p observe-benches --bench log_events                          # wall time

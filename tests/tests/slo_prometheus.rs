@@ -146,7 +146,7 @@ fn a_fast_burn_pages_in_prometheus_and_every_expression_evaluates() {
             "/api/v1/query",
             &[(
                 "query",
-                &format!("max({{__name__=~\"slo:.*error.*ratio.*\", slo=\"SloLive.Pay\"}})"),
+                "max({__name__=~\"slo:.*error.*ratio.*\", slo=\"SloLive.Pay\"})",
             )],
         )?;
         let value: f64 = data["result"][0]["value"][1].as_str()?.parse().ok()?;

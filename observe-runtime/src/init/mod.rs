@@ -127,6 +127,11 @@ fn start(config: Config) -> Result<Guard, InitError> {
         logs::install(&config.logs, &config.log_filter)?;
     }
     logs::set_service(service.clone());
+    // The runtime `init` is called from is the program's: its saturation is
+    // served beside the RED metrics.
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        metrics::watch_tokio("main", handle);
+    }
     logs::set_redaction(config.log_redaction);
     log_sampling::configure(config.log_sampling);
     failure::set_enabled(config.log_failures);

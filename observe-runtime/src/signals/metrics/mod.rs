@@ -24,6 +24,9 @@ use crate::hot::clock;
 use crate::hot::histogram::{self, Exemplar, Totals};
 
 mod openmetrics;
+mod saturation;
+
+pub use saturation::watch_tokio;
 
 pub use crate::hot::callsite::LATENCY_BUCKETS;
 #[doc(hidden)]
@@ -352,14 +355,27 @@ pub fn collector() -> Box<dyn Collector> {
     })
 }
 
-/// The registry `init` fills and the built-in `/metrics` endpoint serves.
-/// Register your own metrics here to have them served too.
+/// The registry `init` fills and the built-in `/metrics` endpoint serves:
+/// observe's collector, the process collector (CPU seconds, resident memory,
+/// open file descriptors; Linux), and the tokio runtimes' saturation
+/// ([`watch_tokio`]). Register your own metrics here to have them served
+/// too.
 pub fn registry() -> &'static Registry {
     static REGISTRY: Lazy<Registry> = Lazy::new(|| {
         let registry = Registry::new();
         registry
             .register(collector())
             .expect("observe's metrics register once");
+        // Saturation beside the RED metrics: the process and the watched
+        // tokio runtimes.
+        if let Some(process) = saturation::process() {
+            registry
+                .register(process)
+                .expect("the process collector registers once");
+        }
+        registry
+            .register(Box::new(saturation::TokioCollector::new()))
+            .expect("the tokio collector registers once");
         registry
     });
     &REGISTRY

@@ -1,6 +1,7 @@
 //! The Grafana dashboard: per operation its rate, errors and duration (with
-//! exemplars), per objective its burn rates and remaining budget, observe's
-//! health, and an annotation at every deployment.
+//! exemplars), per objective its burn rates and remaining budget, the
+//! process's and tokio's saturation, observe's health, and an annotation at
+//! every deployment.
 
 use serde_json::{json, Value};
 
@@ -12,6 +13,9 @@ use crate::signals::catalog::catalog;
 /// Grafana variables, and the duration they stand for when an expression is
 /// checked against Prometheus directly.
 const VARIABLES: [(&str, &str); 2] = [("$__rate_interval", "5m"), ("$__interval", "1m")];
+
+/// An expression and its legend.
+type Target = (&'static str, &'static str);
 
 struct Panel {
     title: String,
@@ -108,6 +112,62 @@ fn panels(objectives: &[Resolved]) -> Vec<Panel> {
                 )],
             });
         }
+    }
+    // Saturation: the process and the tokio runtimes
+    // (`signals/metrics/saturation.rs`).
+    let saturation: [(&str, &str, Vec<Target>); 5] = [
+        (
+            "process: CPU seconds per second",
+            "short",
+            vec![(
+                "sum by (instance) (rate(process_cpu_seconds_total[$__rate_interval]))",
+                "{{instance}}",
+            )],
+        ),
+        (
+            "process: resident memory",
+            "bytes",
+            vec![("process_resident_memory_bytes", "{{instance}}")],
+        ),
+        (
+            "process: open file descriptors",
+            "short",
+            vec![
+                ("process_open_fds", "open {{instance}}"),
+                ("process_max_fds", "limit {{instance}}"),
+            ],
+        ),
+        (
+            "tokio: busy ratio of the workers",
+            "percentunit",
+            vec![(
+                "sum by (instance, runtime) (rate(tokio_worker_busy_seconds_total[$__rate_interval])) \
+                 / sum by (instance, runtime) (tokio_workers)",
+                "{{runtime}} {{instance}}",
+            )],
+        ),
+        (
+            "tokio: alive tasks and the shared queue",
+            "short",
+            vec![
+                ("sum by (instance, runtime) (tokio_alive_tasks)", "alive {{runtime}}"),
+                (
+                    "sum by (instance, runtime) (tokio_global_queue_depth)",
+                    "queued {{runtime}}",
+                ),
+            ],
+        ),
+    ];
+    for (title, unit, targets) in saturation {
+        panels.push(Panel {
+            title: title.to_owned(),
+            unit,
+            exemplars: false,
+            targets: targets
+                .into_iter()
+                .map(|(expr, legend)| (expr.to_owned(), legend.to_owned()))
+                .collect(),
+        });
     }
     panels.push(Panel {
         title: "observe: dropped spans, export and propagation errors".to_owned(),
