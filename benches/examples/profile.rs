@@ -11,7 +11,9 @@
 //! callgrind_annotate --inclusive=yes target/callgrind.<pid>-01
 //! ```
 //!
-//! Modes: `bare`, `uninit`, `unsampled`, `sampled`, `async`, and the floor
+//! Modes: `bare`, `uninit`, `unsampled`, `sampled` (`SpanData` into an
+//! exporter that counts), `encoded` (the OTLP encoder up to the request
+//! bytes), `async`, and the floor
 //! rows `prototype` and `prototype_sampled` (`observe_benches::prototype`).
 //! Every mode makes the same number of calls, so instruction counts divide
 //! by it.
@@ -20,7 +22,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use observe_benches::{
-    bare, observe_config, observed, observed_async, CountingExporter, NoopExporter,
+    bare, observe_config, observed, observed_async, CountingExporter, EncodedCounter, NoopExporter,
 };
 use observe_runtime::Sampler;
 
@@ -58,10 +60,16 @@ fn main() {
                 .expect("observe starts");
             calls(n, sync);
         }
-        "sampled" | "async" => {
-            let exporter = CountingExporter::default();
-            let _guard = observe_runtime::init(observe_config(Sampler::AlwaysOn, exporter))
-                .expect("observe starts");
+        "sampled" | "async" | "encoded" => {
+            // `encoded`: the real OTLP encoder, its requests counted instead
+            // of sent; the others: `SpanData` into an exporter that counts.
+            let encoded = EncodedCounter::default();
+            let config = if mode == "encoded" {
+                encoded.config(Sampler::AlwaysOn)
+            } else {
+                observe_config(Sampler::AlwaysOn, CountingExporter::default())
+            };
+            let _guard = observe_runtime::init(config).expect("observe starts");
             // Bursts that fit the ring, flushed between them: the path where
             // every span is kept, as in the benchmark 04b.
             let mut done = 0;
@@ -77,10 +85,13 @@ fn main() {
                 done += burst;
                 observe_runtime::force_flush(Duration::from_secs(60));
             }
+            if mode == "encoded" {
+                assert_eq!(encoded.exported(), n, "every span encoded");
+            }
         }
         other => {
             eprintln!(
-                "unknown mode `{other}`, expected one of bare, uninit, unsampled, sampled, async, \
+                "unknown mode `{other}`, expected one of bare, uninit, unsampled, sampled, encoded, async, \
                  prototype, prototype_sampled"
             );
             std::process::exit(2);

@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -153,22 +153,54 @@ fn flatten(request: &ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
 
 type Store = Arc<Mutex<Vec<ReceivedSpan>>>;
 
+/// One OTLP trace request as it arrived.
+#[derive(Clone, Debug)]
+pub struct ReceivedRequest {
+    /// The request, decoded with opentelemetry-proto's types.
+    pub request: ExportTraceServiceRequest,
+    /// `grpc` or `http`.
+    pub protocol: &'static str,
+    /// The body came gzipped (`grpc-encoding` or `Content-Encoding`).
+    pub gzip: bool,
+}
+
 /// What both listeners share: the received spans and an artificial delay
 /// before each answer (to play a slow collector).
 #[derive(Clone, Default)]
 struct Shared {
     spans: Store,
+    requests: Arc<Mutex<Vec<ReceivedRequest>>>,
+    /// The partial success every answer carries: rejected spans, message.
+    partial: Arc<Mutex<Option<(i64, String)>>>,
     logs: Arc<Mutex<Vec<ReceivedLog>>>,
     delay: Arc<Mutex<Duration>>,
 }
 
 impl Shared {
-    async fn accept(&self, request: &ExportTraceServiceRequest) {
+    async fn accept(
+        &self,
+        request: &ExportTraceServiceRequest,
+        protocol: &'static str,
+        gzip: bool,
+    ) -> ExportTraceServiceResponse {
         let delay = *self.delay.lock().unwrap();
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
         self.spans.lock().unwrap().extend(flatten(request));
+        self.requests.lock().unwrap().push(ReceivedRequest {
+            request: request.clone(),
+            protocol,
+            gzip,
+        });
+        ExportTraceServiceResponse {
+            partial_success: self.partial.lock().unwrap().clone().map(
+                |(rejected_spans, error_message)| ExportTracePartialSuccess {
+                    rejected_spans,
+                    error_message,
+                },
+            ),
+        }
     }
 
     async fn accept_logs(&self, request: &ExportLogsServiceRequest) {
@@ -188,8 +220,12 @@ impl TraceService for GrpcSink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.0.accept(request.get_ref()).await;
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        let gzip = request
+            .metadata()
+            .get("grpc-encoding")
+            .is_some_and(|v| v.as_bytes() == b"gzip");
+        let response = self.0.accept(request.get_ref(), "grpc", gzip).await;
+        Ok(tonic::Response::new(response))
     }
 }
 
@@ -262,7 +298,10 @@ impl OtlpReceiver {
         runtime.spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
             let _ = tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(sink))
+                .add_service(
+                    TraceServiceServer::new(sink)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
                 .add_service(LogsServiceServer::new(logs_sink))
                 .serve_with_incoming(incoming)
                 .await;
@@ -285,6 +324,17 @@ impl OtlpReceiver {
     /// `/v1/traces`, log records to `/v1/logs`).
     pub fn http_endpoint(&self) -> String {
         format!("http://{}", self.http)
+    }
+
+    /// Every trace request received so far, as it arrived.
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// Answers every trace request from now on with a partial success that
+    /// rejects `rejected` spans with `message` (`None`: full success).
+    pub fn set_partial_success(&self, partial: Option<(i64, &str)>) {
+        *self.shared.partial.lock().unwrap() = partial.map(|(n, m)| (n, m.to_owned()));
     }
 
     /// Every span received so far.
@@ -350,6 +400,14 @@ impl Drop for OtlpReceiver {
     }
 }
 
+fn gunzip(body: &[u8]) -> Option<Bytes> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(Bytes::from(out))
+}
+
 async fn serve_http(listener: tokio::net::TcpListener, shared: Shared) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -362,13 +420,22 @@ async fn serve_http(listener: tokio::net::TcpListener, shared: Shared) {
                     let store = store.clone();
                     async move {
                         let path = req.uri().path().to_owned();
+                        let gzip = req
+                            .headers()
+                            .get("content-encoding")
+                            .is_some_and(|v| v.as_bytes() == b"gzip");
                         let body = req.into_body().collect().await.map(|b| b.to_bytes());
+                        let body = match body {
+                            Ok(body) if gzip => gunzip(&body).ok_or(()),
+                            Ok(body) => Ok(body),
+                            Err(_) => Err(()),
+                        };
                         let (status, reply) = match (path.as_str(), body) {
                             ("/v1/traces", Ok(body)) => {
                                 match ExportTraceServiceRequest::decode(body) {
                                     Ok(request) => {
-                                        store.accept(&request).await;
-                                        (200, ExportTraceServiceResponse::default().encode_to_vec())
+                                        let response = store.accept(&request, "http", gzip).await;
+                                        (200, response.encode_to_vec())
                                     }
                                     Err(_) => (400, Vec::new()),
                                 }

@@ -19,6 +19,18 @@ static CLOCK: Lazy<quanta::Clock> = Lazy::new(quanta::Clock::new);
 /// Wall-clock anchor taken once, so raw ticks can become `SystemTime`s.
 static ANCHOR: Lazy<(SystemTime, u64)> = Lazy::new(|| (SystemTime::now(), CLOCK.raw()));
 
+/// [`ANCHOR`] in nanoseconds since the Unix epoch, for the OTLP encoder.
+static ANCHOR_NANOS: Lazy<(u64, u64)> = Lazy::new(|| {
+    let (wall, raw) = *ANCHOR;
+    let since_epoch = wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    (
+        u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX),
+        raw,
+    )
+});
+
 /// Calibrates the clock and takes the wall-clock anchor (done at `init`, so
 /// the first observed call does not pay for it), and decides whether the hot
 /// path may read the TSC itself.
@@ -92,6 +104,18 @@ pub(crate) fn to_system_time(raw: u64) -> SystemTime {
         wall + Duration::from_nanos(CLOCK.delta_as_nanos(anchor, raw))
     } else {
         wall - Duration::from_nanos(CLOCK.delta_as_nanos(raw, anchor))
+    }
+}
+
+/// The wall-clock time of a raw reading, in nanoseconds since the Unix
+/// epoch.
+#[inline]
+pub(crate) fn to_unix_nanos(raw: u64) -> u64 {
+    let (wall, anchor) = *ANCHOR_NANOS;
+    if raw >= anchor {
+        wall.saturating_add(CLOCK.delta_as_nanos(anchor, raw))
+    } else {
+        wall.saturating_sub(CLOCK.delta_as_nanos(raw, anchor))
     }
 }
 

@@ -98,6 +98,20 @@ pub(crate) struct SpanExtra {
     pub(crate) truncated: bool,
 }
 
+impl SpanExtra {
+    /// Nothing beyond the record's own fields.
+    pub(crate) const EMPTY: SpanExtra = SpanExtra {
+        trace_state: TraceState::NONE,
+        attributes: Vec::new(),
+        error_type: "",
+        message: None,
+        links: Vec::new(),
+        dropped_attributes: 0,
+        dropped_links: 0,
+        truncated: false,
+    };
+}
+
 impl Entered {
     /// How a span entered over `parent` ends.
     #[inline(always)]
