@@ -9,8 +9,15 @@
 # function each call enters (callgrind's --toggle-collect), which is stable
 # to the instruction.
 #
+# Modes `sampled` and `encoded` run observe with every span sampled, in
+# bursts of 4 096 flushed between them; `sampled` hands `SpanData` to an
+# exporter that counts, `encoded` encodes OTLP requests and counts their
+# bytes. `fastrace`, `otel_sdk` and `tracing_otel` are the peers, every span
+# delivered to a counting reporter or exporter (the driver asserts it).
+#
 #   bash benches/callgrind.sh                 # N=100000, modes below
-#   N=200000 MODES="unsampled sampled" bash benches/callgrind.sh
+#   N=100000 MODES="unsampled sampled encoded" bash benches/callgrind.sh
+#   MODES="encoded fastrace otel_sdk tracing_otel" bash benches/callgrind.sh
 #
 # PROFILE_BIN names a prebuilt driver (to compare two commits' binaries);
 # otherwise the driver is built here.
@@ -18,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-100000}
-MODES=${MODES:-"bare uninit unsampled sampled prototype prototype_sampled"}
+MODES=${MODES:-"bare uninit unsampled sampled encoded prototype prototype_sampled fastrace otel_sdk tracing_otel"}
 command -v valgrind >/dev/null 2>&1 || { echo "callgrind.sh needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 if [ -z "${PROFILE_BIN:-}" ]; then
   CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
@@ -45,6 +52,9 @@ entered() {
     bare) echo 'observe_benches::bare*' ;;
     prototype*) echo 'observe_benches::prototype*' ;;
     async) echo 'observe_benches::observed_async*' ;;
+    fastrace) echo 'profile::fastraced*' ;;
+    tracing_otel) echo 'profile::traced*' ;;
+    otel_sdk) echo '*in_span*' ;;
     *) echo 'observe_benches::observed*' ;;
   esac
 }

@@ -80,6 +80,60 @@ mod tag {
 const HAS_IS_REMOTE: u32 = 0x100;
 const IS_REMOTE: u32 = 0x200;
 
+/// The key of `Span.flags` (field 16, fixed32): two bytes.
+const FLAGS_KEY: [u8; 2] = [(tag::FLAGS << 3 | 5) as u8 | 0x80, (tag::FLAGS >> 4) as u8];
+
+/// The one-byte key of field `tag` (below 16).
+const fn key(tag: u32, wire: WireType) -> u8 {
+    (tag << 3) as u8 | wire as u8
+}
+
+/// A few fields written by plain stores into a stack buffer, then copied
+/// into the request in one go: the per-span part of the encoding.
+struct Fixed<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Fixed<N> {
+    #[inline(always)]
+    fn new() -> Self {
+        Fixed {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+
+    #[inline(always)]
+    fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.byte(value as u8 | 0x80);
+            value >>= 7;
+        }
+        self.byte(value as u8);
+    }
+
+    #[inline(always)]
+    fn array<const M: usize>(&mut self, array: [u8; M]) {
+        self.bytes[self.len..self.len + M].copy_from_slice(&array);
+        self.len += M;
+    }
+
+    /// Appends the fields to `out`: the whole buffer, a copy of a size
+    /// known at compile time (no call to `memcpy`), then cut to length.
+    #[inline(always)]
+    fn put(&self, out: &mut BytesMut) {
+        out.extend_from_slice(&self.bytes);
+        out.truncate(out.len() - (N - self.len));
+    }
+}
+
 /// `Status.code` for an error.
 const STATUS_ERROR: u64 = 2;
 
@@ -284,6 +338,9 @@ pub(crate) struct Encoder {
     out: BytesMut,
     /// The variable part of a span that carries more than ids and times.
     scratch: Vec<u8>,
+    /// Raw clock readings to Unix nanoseconds, without a lazy static's
+    /// check per reading.
+    clock: clock::UnixClock,
 }
 
 impl Encoder {
@@ -315,6 +372,7 @@ impl Encoder {
             scope,
             out: BytesMut::new(),
             scratch: Vec::new(),
+            clock: clock::UnixClock::new(),
         }
     }
 
@@ -368,55 +426,58 @@ impl Encoder {
     fn span(&mut self, record: &SpanRecord) {
         let callsite = record.callsite();
         let outcome = record.outcome();
-        let end = clock::to_unix_nanos(record.end);
+        let Encoder {
+            callsites,
+            out,
+            scratch,
+            clock,
+            ..
+        } = self;
+        let end = clock.unix_nanos(record.end);
+        scratch.clear();
+        if record.extra.is_some() || outcome != OutcomeKind::Ok {
+            put_variable(record.extra.as_deref(), outcome, end, scratch);
+        }
+        let shared = shared_fields(callsites, callsite);
+
+        // After the shared fields: times, flags and, unless the outcome
+        // writes one, an unset status (as other OTLP exporters write it).
+        let mut tail = Fixed::<32>::new();
+        tail.byte(key(tag::START_TIME, WireType::SixtyFourBit));
+        tail.array(clock.unix_nanos(record.start).to_le_bytes());
+        tail.byte(key(tag::END_TIME, WireType::SixtyFourBit));
+        tail.array(end.to_le_bytes());
+        tail.array(FLAGS_KEY);
         let flags = if record.random() { 0x03 } else { 0x01 }
             | HAS_IS_REMOTE
             | if record.parent_remote() { IS_REMOTE } else { 0 };
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        if record.extra.is_some() || outcome != OutcomeKind::Ok {
-            put_variable(record.extra.as_deref(), outcome, end, &mut scratch);
-        }
-        let shared = shared_fields(&mut self.callsites, callsite);
-        let parent_len = if record.parent_span_id != 0 {
-            delimited_len(tag::PARENT_SPAN_ID, 8)
-        } else {
-            0
-        };
-        let len = delimited_len(tag::TRACE_ID, 16)
-            + delimited_len(tag::SPAN_ID, 8)
-            + parent_len
-            + shared.len()
-            + 2 * (key_len(tag::START_TIME) + 8)
-            + key_len(tag::FLAGS)
-            + 4
-            + if is_error(outcome) {
-                0
-            } else {
-                delimited_len(tag::STATUS, 0)
-            }
-            + scratch.len();
-        let out = &mut self.out;
-        put_header(tag::SPANS, len, out);
-        put_bytes(tag::TRACE_ID, &record.trace_id.to_be_bytes(), out);
-        put_bytes(tag::SPAN_ID, &record.span_id.to_be_bytes(), out);
-        if record.parent_span_id != 0 {
-            put_bytes(
-                tag::PARENT_SPAN_ID,
-                &record.parent_span_id.to_be_bytes(),
-                out,
-            );
-        }
-        out.put_slice(shared);
-        put_fixed64(tag::START_TIME, clock::to_unix_nanos(record.start), out);
-        put_fixed64(tag::END_TIME, end, out);
-        put_fixed32(tag::FLAGS, flags, out);
+        tail.array(flags.to_le_bytes());
         if !is_error(outcome) {
-            // An unset status, as other OTLP exporters write it.
-            put_header(tag::STATUS, 0, out);
+            tail.array([key(tag::STATUS, WireType::LengthDelimited), 0]);
         }
-        out.put_slice(&scratch);
-        self.scratch = scratch;
+
+        let ids_len = if record.parent_span_id != 0 { 38 } else { 28 };
+        let len = ids_len + shared.len() + tail.len + scratch.len();
+        // The span's key and length, then its ids.
+        let mut front = Fixed::<64>::new();
+        front.byte(key(tag::SPANS, WireType::LengthDelimited));
+        front.varint(len as u64);
+        front.array([key(tag::TRACE_ID, WireType::LengthDelimited), 16]);
+        front.array(record.trace_id.to_be_bytes());
+        front.array([key(tag::SPAN_ID, WireType::LengthDelimited), 8]);
+        front.array(record.span_id.to_be_bytes());
+        if record.parent_span_id != 0 {
+            front.array([key(tag::PARENT_SPAN_ID, WireType::LengthDelimited), 8]);
+            front.array(record.parent_span_id.to_be_bytes());
+        }
+
+        out.reserve(front.bytes.len() + len + tail.bytes.len());
+        front.put(out);
+        out.extend_from_slice(shared);
+        tail.put(out);
+        if !scratch.is_empty() {
+            out.extend_from_slice(scratch);
+        }
     }
 }
 

@@ -137,7 +137,12 @@ impl Pending {
     /// counted in `self.bytes` until [`Pending::release`]).
     fn take(&mut self, n: usize) -> (Vec<SpanRecord>, usize) {
         let n = n.min(self.records.len());
-        let taken: Vec<SpanRecord> = self.records.drain(..n).collect();
+        let taken: Vec<SpanRecord> = if n == self.records.len() {
+            // The whole queue: its buffer becomes the batch, no record moved.
+            Vec::from(std::mem::take(&mut self.records))
+        } else {
+            self.records.drain(..n).collect()
+        };
         let bytes = taken.iter().map(SpanRecord::bytes).sum::<usize>();
         (taken, bytes)
     }

@@ -107,15 +107,35 @@ pub(crate) fn to_system_time(raw: u64) -> SystemTime {
     }
 }
 
-/// The wall-clock time of a raw reading, in nanoseconds since the Unix
-/// epoch.
-#[inline]
-pub(crate) fn to_unix_nanos(raw: u64) -> u64 {
-    let (wall, anchor) = *ANCHOR_NANOS;
-    if raw >= anchor {
-        wall.saturating_add(CLOCK.delta_as_nanos(anchor, raw))
-    } else {
-        wall.saturating_sub(CLOCK.delta_as_nanos(raw, anchor))
+/// Raw readings to Unix nanoseconds, for the OTLP encoder: the clock and
+/// the anchor copied once, so a conversion is a subtraction and a scaling.
+pub(crate) struct UnixClock {
+    clock: quanta::Clock,
+    wall: u64,
+    anchor: u64,
+}
+
+impl UnixClock {
+    pub(crate) fn new() -> UnixClock {
+        let (wall, anchor) = *ANCHOR_NANOS;
+        UnixClock {
+            clock: CLOCK.clone(),
+            wall,
+            anchor,
+        }
+    }
+
+    /// The wall-clock time of a raw reading, in nanoseconds since the Unix
+    /// epoch.
+    #[inline]
+    pub(crate) fn unix_nanos(&self, raw: u64) -> u64 {
+        if raw >= self.anchor {
+            self.wall
+                .saturating_add(self.clock.delta_as_nanos(self.anchor, raw))
+        } else {
+            self.wall
+                .saturating_sub(self.clock.delta_as_nanos(raw, self.anchor))
+        }
     }
 }
 
