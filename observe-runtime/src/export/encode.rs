@@ -1024,6 +1024,62 @@ mod tests {
         }
     }
 
+    /// A callsite with long `code.*` values (a length of two varint bytes)
+    /// encodes as the SDK's conversion does.
+    #[test]
+    fn a_long_callsite_agrees_with_the_sdk_conversion() {
+        static LONG: Callsite = Callsite::new(
+            "Order.Submit",
+            SpanKind::Client,
+            "submit_an_order_with_a_rather_long_function_name",
+            "shop::orders::submission::handlers::with::a::deeply::nested::module::path::that::goes::on",
+            "src/orders/submission/handlers/with/a/deeply/nested/module/path/that/goes/on/and/on/and/on/until/it/is/longer/than/the/room/of/the/fast/path.rs",
+            4242,
+            None,
+        );
+        clock::calibrate();
+        let start = clock::raw();
+        let make = || {
+            vec![
+                SpanRecord::new(
+                    &LONG,
+                    OutcomeKind::Ok,
+                    (false, true),
+                    (TRACE, 1, 0),
+                    start,
+                    start + 9,
+                    None,
+                ),
+                SpanRecord::new(
+                    &LONG,
+                    OutcomeKind::Error,
+                    (true, true),
+                    (TRACE, 2, 1),
+                    start,
+                    start + 9,
+                    Some(Box::new(SpanExtra {
+                        error_type: "timeout",
+                        message: Some("took too long".into()),
+                        ..SpanExtra::EMPTY
+                    })),
+                ),
+            ]
+        };
+        let mut encoder = Encoder::new(std::iter::empty::<(&Key, &Value)>());
+        let bytes = encoder.encode(&mut make());
+        let request = ExportTraceServiceRequest::decode(bytes).unwrap();
+        let ours = &request.resource_spans[0].scope_spans[0].spans;
+        assert!(super::callsite_bytes(&LONG).len() > 256);
+        let theirs: Vec<Span> = make()
+            .into_iter()
+            .map(|record| Span::from(to_span_data(record)))
+            .collect();
+        assert_eq!(ours.len(), 2);
+        for (ours, theirs) in ours.iter().zip(theirs) {
+            assert_eq!(sorted(ours.clone()), sorted(theirs));
+        }
+    }
+
     /// A batch's buffer is used again once the previous request is gone.
     #[test]
     fn the_request_buffer_is_reused() {
