@@ -172,11 +172,29 @@ struct Shared {
     requests: Arc<Mutex<Vec<ReceivedRequest>>>,
     /// The partial success every answer carries: rejected spans, message.
     partial: Arc<Mutex<Option<(i64, String)>>>,
+    /// Trace requests still to refuse, and how: an HTTP status (the gRPC
+    /// side answers with the matching gRPC code).
+    refuse: Arc<Mutex<(u32, u16)>>,
+    /// Trace requests that arrived, refused ones included.
+    attempts: Arc<std::sync::atomic::AtomicU32>,
     logs: Arc<Mutex<Vec<ReceivedLog>>>,
     delay: Arc<Mutex<Duration>>,
 }
 
 impl Shared {
+    /// Counts an arriving trace request; the status to refuse it with, if
+    /// it is to be refused.
+    fn refusal(&self) -> Option<u16> {
+        self.attempts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut refuse = self.refuse.lock().unwrap();
+        if refuse.0 == 0 {
+            return None;
+        }
+        refuse.0 -= 1;
+        Some(refuse.1)
+    }
+
     async fn accept(
         &self,
         request: &ExportTraceServiceRequest,
@@ -220,6 +238,11 @@ impl TraceService for GrpcSink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        match self.0.refusal() {
+            None => {}
+            Some(503) => return Err(tonic::Status::unavailable("refused by the test")),
+            Some(_) => return Err(tonic::Status::invalid_argument("refused by the test")),
+        }
         let gzip = request
             .metadata()
             .get("grpc-encoding")
@@ -337,6 +360,20 @@ impl OtlpReceiver {
         *self.shared.partial.lock().unwrap() = partial.map(|(n, m)| (n, m.to_owned()));
     }
 
+    /// Refuses the next `count` trace requests with `status`: 503 (gRPC
+    /// `UNAVAILABLE`), which OTLP retries, or another (gRPC
+    /// `INVALID_ARGUMENT`), which it does not.
+    pub fn refuse_next(&self, count: u32, status: u16) {
+        *self.shared.refuse.lock().unwrap() = (count, status);
+    }
+
+    /// Trace requests that arrived so far, refused ones included.
+    pub fn attempts(&self) -> u32 {
+        self.shared
+            .attempts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.shared.spans.lock().unwrap().clone()
@@ -430,7 +467,16 @@ async fn serve_http(listener: tokio::net::TcpListener, shared: Shared) {
                             Ok(body) => Ok(body),
                             Err(_) => Err(()),
                         };
+                        let mut refused = 0;
                         let (status, reply) = match (path.as_str(), body) {
+                            ("/v1/traces", Ok(_))
+                                if store.refusal().is_some_and(|s| {
+                                    refused = s;
+                                    true
+                                }) =>
+                            {
+                                (refused, Vec::new())
+                            }
                             ("/v1/traces", Ok(body)) => {
                                 match ExportTraceServiceRequest::decode(body) {
                                     Ok(request) => {

@@ -378,3 +378,58 @@ fn a_partial_success_counts_the_rejected_spans() {
         drop(guard);
     }
 }
+
+fn export_failed() -> u64 {
+    observe_runtime::metrics::render()
+        .lines()
+        .find(|l| l.starts_with("observe_spans_dropped_total{reason=\"export_failed\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// A collector that answers "unavailable" twice gets the request a third
+/// time and every span arrives; one that refuses the request as invalid
+/// gets it once, and its spans are counted as `export_failed`.
+#[test]
+fn retryable_refusals_are_retried_and_others_are_not() {
+    let _serial = serial();
+    for protocol in [ExportProtocol::Grpc, ExportProtocol::HttpProtobuf] {
+        let receiver = OtlpReceiver::start();
+        let endpoint = match protocol {
+            ExportProtocol::Grpc => receiver.grpc_endpoint(),
+            ExportProtocol::HttpProtobuf => receiver.http_endpoint(),
+        };
+        let guard = observe_runtime::init(
+            Config::default()
+                .service_name("retry-test")
+                .logs(LogOutput::Off)
+                .otlp(endpoint, protocol),
+        )
+        .expect("init");
+
+        receiver.refuse_next(2, 503);
+        let (exported_before, failed_before) = (exported(), export_failed());
+        for _ in 0..3 {
+            plain();
+        }
+        assert!(observe_runtime::force_flush(Duration::from_secs(10)));
+        assert_eq!(
+            receiver.attempts(),
+            3,
+            "{protocol:?}: two refusals, one success"
+        );
+        assert_eq!(receiver.spans().len(), 3, "{protocol:?}");
+        assert_eq!(exported() - exported_before, 3, "{protocol:?}");
+        assert_eq!(export_failed() - failed_before, 0, "{protocol:?}");
+
+        receiver.refuse_next(1, 400);
+        for _ in 0..2 {
+            plain();
+        }
+        assert!(observe_runtime::force_flush(Duration::from_secs(10)));
+        assert_eq!(receiver.attempts(), 4, "{protocol:?}: not retried");
+        assert_eq!(receiver.spans().len(), 3, "{protocol:?}");
+        assert_eq!(export_failed() - failed_before, 2, "{protocol:?}");
+        drop(guard);
+    }
+}

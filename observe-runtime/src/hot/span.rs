@@ -2,8 +2,9 @@
 //! `#[observe]` calls.
 //!
 //! Nothing here creates an OpenTelemetry SDK span or a `tracing` span. A call
-//! reads static callsite data and per-thread state only; a sampled span is
-//! turned into OpenTelemetry `SpanData` later, on the export thread.
+//! reads static callsite data and per-thread state only; a sampled span's
+//! record is encoded into OTLP (or turned into `SpanData` for the console or
+//! a user's exporter) later, on the export thread.
 
 use std::future::Future;
 use std::mem::MaybeUninit;
