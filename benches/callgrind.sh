@@ -32,13 +32,23 @@ if [ -z "${PROFILE_BIN:-}" ]; then
     cargo build --release -q -p observe-benches --example profile
   PROFILE_BIN=target/release/examples/profile
 fi
+# Two start-up steps spin for a stretch of wall time, so their instruction
+# counts vary from run to run (by up to 7 M) and do not cancel between the
+# N and 2N runs: fastant (fastrace's clock) calibrating the TSC in a
+# constructor before main, and quanta calibrating at observe's `init`.
+# Toggling collection on their entry and exit leaves them out
+# (`--collect-atstart=yes` after `--toggle-collect`, which would otherwise
+# turn it off); the remaining runs repeat to within a few hundred
+# instructions.
+SKIP=(--toggle-collect='fastant::tsc_now::___init___ctor*'
+  --toggle-collect='quanta::Calibration::calibrate*' --collect-atstart=yes)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 count() { # mode calls -> "calling_thread all_threads"
   local prefix="$out/$1.$2"
   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$prefix.%p" \
-    "$PROFILE_BIN" "$1" "$2" >/dev/null 2>&1
+    "${SKIP[@]}" "$PROFILE_BIN" "$1" "$2" >/dev/null 2>&1
   # Files are <prefix>.<pid>-<thread>; thread 01 is main, which makes the calls.
   local main all
   main=$(grep -hE '^(summary|totals):' "$prefix".*-01 | head -1 | awk '{print $2}')

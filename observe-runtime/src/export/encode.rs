@@ -395,9 +395,11 @@ impl Encoder {
         // Room for the header, whose lengths are known once the spans are
         // written.
         self.out.put_bytes(0, room);
-        for record in records.drain(..) {
-            self.span(&record);
+        // Read in place; the records are dropped together afterwards.
+        for record in records.iter() {
+            self.span(record);
         }
+        records.clear();
         let spans_len = self.out.len() - room;
         let scope_spans_len = self.scope.len() + spans_len;
         let resource_spans_len =
