@@ -116,10 +116,11 @@ fn main() {
             // `encoded`: the real OTLP encoder, its requests counted instead
             // of sent; the others: `SpanData` into an exporter that counts.
             let encoded = EncodedCounter::default();
+            let counting = CountingExporter::default();
             let config = if mode == "encoded" {
                 encoded.config(Sampler::AlwaysOn)
             } else {
-                observe_config(Sampler::AlwaysOn, CountingExporter::default())
+                observe_config(Sampler::AlwaysOn, counting.clone())
             };
             let _guard = observe_runtime::init(config).expect("observe starts");
             // Bursts that fit the ring, flushed between them: the path where
@@ -137,9 +138,12 @@ fn main() {
                 done += burst;
                 observe_runtime::force_flush(Duration::from_secs(60));
             }
-            if mode == "encoded" {
-                assert_eq!(encoded.exported(), n, "every span encoded");
-            }
+            let exported = if mode == "encoded" {
+                encoded.exported()
+            } else {
+                counting.exported()
+            };
+            assert_eq!(exported, n, "every span exported, none dropped");
         }
         // The peers, every span delivered to an exporter or reporter that
         // counts, in bursts their default queues hold (the SDK's batch
