@@ -169,15 +169,34 @@ fn sdk_provider() -> SdkTracerProvider {
         .build()
 }
 
-fn span_counts(exporter: &CountingExporter) -> String {
-    let text = observe_runtime::metrics::render();
-    format!(
-        "exported {}, dropped queue_full {}, dropped export_failed {}, observe threads' CPU so far {:.2} s",
-        exporter.exported(),
-        metric_sum(&text, "observe_spans_dropped_total", "queue_full"),
-        metric_sum(&text, "observe_spans_dropped_total", "export_failed"),
-        threads_cpu_time("observe").as_secs_f64(),
-    )
+/// observe's span counters at one moment, to report one row's run alone.
+#[derive(Clone, Copy)]
+struct SpanCounts {
+    exported: u64,
+    queue_full: f64,
+    export_failed: f64,
+}
+
+impl SpanCounts {
+    fn now(exporter: &CountingExporter) -> SpanCounts {
+        let text = observe_runtime::metrics::render();
+        SpanCounts {
+            exported: exporter.exported(),
+            queue_full: metric_sum(&text, "observe_spans_dropped_total", "queue_full"),
+            export_failed: metric_sum(&text, "observe_spans_dropped_total", "export_failed"),
+        }
+    }
+
+    /// What happened since `before`, on one line.
+    fn since(self, before: SpanCounts) -> String {
+        format!(
+            "exported {}, dropped queue_full {}, dropped export_failed {} (this row's run); observe threads' CPU so far {:.2} s",
+            self.exported - before.exported,
+            self.queue_full - before.queue_full,
+            self.export_failed - before.export_failed,
+            threads_cpu_time("observe").as_secs_f64(),
+        )
+    }
 }
 
 fn observe_benches(bench: &mut Bench<'_>) {
@@ -200,28 +219,52 @@ fn observe_benches(bench: &mut Bench<'_>) {
         let exporter = CountingExporter::default();
         let _guard = observe_runtime::init(observe_config(Sampler::AlwaysOn, exporter.clone()))
             .expect("observe starts");
+        let before = SpanCounts::now(&exporter);
         bench.calls("04_observe_sampled", observed);
-        eprintln!("after 04: {}", span_counts(&exporter));
+        observe_runtime::force_flush(Duration::from_secs(30));
+        eprintln!("after 04: {}", SpanCounts::now(&exporter).since(before));
         // The same, in bursts that fit the per-thread ring, with the exporter
         // caught up between bursts (outside the timing): no span is dropped,
-        // so every call pays for the ring write.
+        // so every call pays for the ring write. Checked below.
+        let before = SpanCounts::now(&exporter);
+        let calls = std::cell::Cell::new(0_u64);
         bench.bursts(
             "04b_observe_sampled_no_drops",
             4_096,
             |n| {
+                calls.set(calls.get() + 1);
                 let _ = black_box(observed(n));
             },
             || {
-                observe_runtime::force_flush(Duration::from_secs(5));
+                assert!(
+                    observe_runtime::force_flush(Duration::from_secs(30)),
+                    "04b: the export side did not catch up"
+                );
             },
         );
-        eprintln!("after 04b: {}", span_counts(&exporter));
+        let after = SpanCounts::now(&exporter);
+        eprintln!("after 04b: {}", after.since(before));
+        assert_eq!(
+            after.exported - before.exported,
+            calls.get(),
+            "04b: every call's span exported"
+        );
+        assert_eq!(
+            after.queue_full + after.export_failed,
+            before.queue_full + before.export_failed,
+            "04b: nothing dropped"
+        );
+        let before = after;
         bench.calls("05_observe_sampled_async_block_on", |n| {
             futures::executor::block_on(observed_async(n))
         });
         bench.threads("10_observe_sampled_2_threads", 2, observed);
         bench.threads("10_observe_sampled_1_thread_harness", 1, observed);
-        eprintln!("after 10: {}", span_counts(&exporter));
+        observe_runtime::force_flush(Duration::from_secs(30));
+        eprintln!(
+            "after 05 and 10: {}",
+            SpanCounts::now(&exporter).since(before)
+        );
     }
 }
 

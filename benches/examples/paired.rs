@@ -3,13 +3,15 @@
 //! On this project's 2-core guests one run's medians move by 10–15 % from
 //! the next, the floors included, so rows timed minutes apart cannot settle
 //! a difference of a few nanoseconds. Here every round times one slice of
-//! each row back to back (4 096 calls each, thread CPU time, the order
-//! rotating from round to round), so a change in the machine's speed falls
-//! on every row of the round alike. Each row reports the median ns per call
-//! over the rounds and the median of its per-round difference to the bare
-//! function and to the prototype: over all rounds, and over the quiet ones
+//! each row back to back (4 096 calls each, wall clock and thread CPU time,
+//! the order rotating from round to round), so a change in the machine's
+//! speed falls on every row of the round alike. Each row reports, over all
+//! rounds, the median ns per call on both clocks and the median of its
+//! per-round difference to the bare function (and, on thread CPU, to the
+//! prototype); beside them, labelled, the same over the quiet rounds only
 //! (the guest alternates between two speeds over seconds; a round is quiet
-//! when the prototype ran within 10 % of its fastest).
+//! when the prototype ran within 10 % of its fastest). The headline figures
+//! are the all-rounds ones.
 //!
 //! ```sh
 //! cargo run --release -p observe-benches --example paired            # 10 s per configuration
@@ -18,7 +20,9 @@
 //!
 //! Two configurations, each under its own `init`: unsampled (3) beside the
 //! per-thread prototype, and sampled with nothing dropped (4b: the export
-//! thread is caught up between slices, outside the timing) beside the
+//! thread is caught up between slices, outside the timing; spans are
+//! encoded into OTLP requests that are counted, not sent; the run fails
+//! unless every sampled call was exported and none dropped) beside the
 //! sampled prototype. Each is followed by (10): the observed function on one
 //! worker thread and on two, in alternating rounds, as the median per-round
 //! ratio of the two-thread time to the one-thread time. In the sampled
@@ -29,7 +33,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use observe_benches::{
-    bare, observe_config, observed, BenchError, Clock, CountingExporter, Workers,
+    bare, metric_sum, observe_config, observed, BenchError, Clock, EncodedCounter, Workers,
 };
 use observe_runtime::Sampler;
 
@@ -40,7 +44,10 @@ struct Row {
     f: fn(u64) -> Result<u64, BenchError>,
     /// Catches the export thread up after the row's slice, outside the timing.
     flush: bool,
+    /// Thread CPU time per call, ns, one entry per round.
     per_round: Vec<f64>,
+    /// Wall time per call, ns, one entry per round.
+    wall_per_round: Vec<f64>,
 }
 
 impl Row {
@@ -50,8 +57,18 @@ impl Row {
             f,
             flush,
             per_round: Vec::new(),
+            wall_per_round: Vec::new(),
         }
     }
+}
+
+/// Spans dropped so far, every reason.
+fn dropped() -> f64 {
+    metric_sum(
+        &observe_runtime::metrics::render(),
+        "observe_spans_dropped_total",
+        "",
+    )
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -65,8 +82,12 @@ fn quartiles(values: &mut [f64]) -> (f64, f64) {
 }
 
 /// Rounds of one slice per row until `budget` has passed; prints the table.
-fn run(title: &str, rows: &mut [Row], budget: Duration) {
-    let clock = Clock::ThreadCpu;
+/// `exported` reads how many spans observe has exported: every call of a
+/// `flush` row must be, or the run fails.
+fn run(title: &str, rows: &mut [Row], budget: Duration, exported: &dyn Fn() -> u64) {
+    let exported_before = exported();
+    let dropped_before = dropped();
+    let mut flushed_calls = 0;
     let began = Instant::now();
     let mut round = 0;
     let mut n = 0_u64;
@@ -74,19 +95,34 @@ fn run(title: &str, rows: &mut [Row], budget: Duration) {
         for i in 0..rows.len() {
             let row = &mut rows[(i + round) % rows.len()];
             let f = row.f;
-            let start = clock.read();
+            let wall = Clock::Wall.read();
+            let cpu = Clock::ThreadCpu.read();
             for _ in 0..SLICE {
                 let _ = black_box(f(black_box(n)));
                 n += 1;
             }
-            let took = clock.since(start);
-            row.per_round.push(took.as_secs_f64() * 1e9 / SLICE as f64);
+            let cpu = Clock::ThreadCpu.since(cpu);
+            let wall = Clock::Wall.since(wall);
+            row.per_round.push(cpu.as_secs_f64() * 1e9 / SLICE as f64);
+            row.wall_per_round
+                .push(wall.as_secs_f64() * 1e9 / SLICE as f64);
             if row.flush {
-                observe_runtime::force_flush(Duration::from_secs(5));
+                flushed_calls += SLICE;
+                assert!(
+                    observe_runtime::force_flush(Duration::from_secs(30)),
+                    "{title}: the export side did not catch up within 30 s"
+                );
             }
         }
         round += 1;
     }
+    // "Nothing dropped" is checked, for this run alone.
+    assert_eq!(
+        exported() - exported_before,
+        flushed_calls,
+        "{title}: every sampled call exported"
+    );
+    assert_eq!(dropped() - dropped_before, 0.0, "{title}: spans dropped");
     // Rounds are counted from the same start, so index r of every row is
     // the same round.
     let baseline = |name: &str| {
@@ -107,12 +143,21 @@ fn run(title: &str, rows: &mut [Row], budget: Duration) {
     let quiet_rounds = quiet.iter().filter(|&&q| q).count();
     println!(
         "\n{title}: {round} rounds of {SLICE} calls per row, {quiet_rounds} of them quiet; \
-         thread CPU time, ns per call"
+         ns per call, medians over all rounds (wall clock and thread CPU time) and, \
+         labelled, over the quiet rounds only (thread CPU)"
     );
+    if flushed_calls > 0 {
+        println!("{title}: {flushed_calls} sampled calls, all exported, none dropped (checked)");
+    }
     println!(
-        "| row | all: median | p25–p75 | − bare | − prototype | quiet: median | − bare | − prototype |"
+        "| row | wall: median | − bare | CPU: median | p25–p75 | − bare | − prototype | quiet rounds, CPU: median | − bare | − prototype |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let bare_wall = rows
+        .iter()
+        .find(|row| row.name.starts_with("bare"))
+        .map(|row| row.wall_per_round.clone())
+        .expect("a bare row");
     for row in rows.iter() {
         // The median of `row - to` over the rounds `keep` selects.
         let stat = |to: Option<&[f64]>, keep: &dyn Fn(usize) -> bool| {
@@ -130,9 +175,15 @@ fn run(title: &str, rows: &mut [Row], budget: Duration) {
         let quiet_only = |r: usize| quiet[r];
         let mut values = row.per_round.clone();
         let (p25, p75) = quartiles(&mut values);
+        let mut wall_minus_bare: Vec<f64> = (0..row.wall_per_round.len())
+            .map(|r| row.wall_per_round[r] - bare_wall[r])
+            .collect();
+        let mut wall = row.wall_per_round.clone();
         println!(
-            "| {} | {:.1} | {:.1}–{:.1} | {:+.1} | {:+.1} | {:.1} | {:+.1} | {:+.1} |",
+            "| {} | {:.1} | {:+.1} | {:.1} | {:.1}–{:.1} | {:+.1} | {:+.1} | {:.1} | {:+.1} | {:+.1} |",
             row.name,
+            median(&mut wall),
+            median(&mut wall_minus_bare),
             stat(None, &all),
             p25,
             p75,
@@ -166,15 +217,16 @@ fn main() {
                 Row::new("observe unsampled (3)", observed, false),
             ],
             budget,
+            &|| 0,
         );
         run_threads("unsampled, two threads (10)", observed, budget);
     }
     {
-        let _guard = observe_runtime::init(observe_config(
-            Sampler::AlwaysOn,
-            CountingExporter::default(),
-        ))
-        .expect("observe starts");
+        // The default OTLP path up to the bytes: every span encoded into an
+        // `ExportTraceServiceRequest`, counted instead of sent.
+        let encoded = EncodedCounter::default();
+        let _guard =
+            observe_runtime::init(encoded.config(Sampler::AlwaysOn)).expect("observe starts");
         run(
             "sampled, nothing dropped",
             &mut [
@@ -187,6 +239,7 @@ fn main() {
                 Row::new("observe sampled, nothing dropped (4b)", observed, true),
             ],
             budget,
+            &|| encoded.exported(),
         );
         run_threads("sampled, two threads (10)", observed, budget);
     }

@@ -11,7 +11,9 @@
 //! callgrind_annotate --inclusive=yes target/callgrind.<pid>-01
 //! ```
 //!
-//! Modes: `bare`, `uninit`, `unsampled`, `sampled`, `async`, and the floor
+//! Modes: `bare`, `uninit`, `unsampled`, `sampled` (`SpanData` into an
+//! exporter that counts), `encoded` (the OTLP encoder up to the request
+//! bytes), `async`, and the floor
 //! rows `prototype` and `prototype_sampled` (`observe_benches::prototype`).
 //! Every mode makes the same number of calls, so instruction counts divide
 //! by it.
@@ -21,12 +23,64 @@
 //! store.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use observe_benches::{
-    bare, observe_config, observed, observed_async, CountingExporter, NoopExporter,
+    bare, observe_config, observed, observed_async, CountingExporter, EncodedCounter, NoopExporter,
 };
+use observe_benches::{body, BenchError};
 use observe_runtime::Sampler;
+use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+/// The peers' subjects: the same body under fastrace's `#[trace]` and under
+/// `#[tracing::instrument]` (with `err`, the signal `#[observe]` gives).
+#[fastrace::trace(name = "Bench.Call")]
+#[inline(never)]
+fn fastraced(x: u64) -> Result<u64, BenchError> {
+    body(x)
+}
+
+#[tracing::instrument(name = "Bench.Call", skip_all, err)]
+#[inline(never)]
+fn traced(x: u64) -> Result<u64, BenchError> {
+    body(x)
+}
+
+/// A fastrace reporter that counts the spans it gets.
+struct CountingReporter(Arc<AtomicU64>);
+
+impl fastrace::collector::Reporter for CountingReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        self.0
+            .fetch_add(black_box(spans).len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// An SDK provider whose batch processor exports into `exporter`.
+fn sdk_provider(exporter: CountingExporter) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
+        .with_batch_exporter(exporter)
+        .build()
+}
+
+/// `n` calls in bursts of `burst`, with `between` after each (callgrind
+/// counts both).
+fn bursts(n: u64, burst: u64, f: impl Fn(u64), mut between: impl FnMut()) {
+    let mut done = 0;
+    while done < n {
+        let end = n.min(done + burst);
+        for i in done..end {
+            f(black_box(i));
+        }
+        done = end;
+        between();
+    }
+}
 
 fn calls(n: u64, f: impl Fn(u64)) {
     for i in 0..n {
@@ -62,10 +116,17 @@ fn main() {
                 .expect("observe starts");
             calls(n, sync);
         }
-        "sampled" | "async" => {
-            let exporter = CountingExporter::default();
-            let guard = observe_runtime::init(observe_config(Sampler::AlwaysOn, exporter))
-                .expect("observe starts");
+        "sampled" | "async" | "encoded" => {
+            // `encoded`: the real OTLP encoder, its requests counted instead
+            // of sent; the others: `SpanData` into an exporter that counts.
+            let encoded = EncodedCounter::default();
+            let counting = CountingExporter::default();
+            let config = if mode == "encoded" {
+                encoded.config(Sampler::AlwaysOn)
+            } else {
+                observe_config(Sampler::AlwaysOn, counting.clone())
+            };
+            let guard = observe_runtime::init(config).expect("observe starts");
             // Bursts that fit the ring, flushed between them: the path where
             // every span is kept, as in the benchmark 04b.
             let mut done = 0;
@@ -92,11 +153,84 @@ fn main() {
                     n,
                 );
             }
+            let exported = if mode == "encoded" {
+                encoded.exported()
+            } else {
+                counting.exported()
+            };
+            assert_eq!(exported, n, "every span exported, none dropped");
+        }
+        // The peers, every span delivered to an exporter or reporter that
+        // counts, in bursts their default queues hold (the SDK's batch
+        // processor keeps 2 048), flushed between bursts.
+        "fastrace" => {
+            let reported = Arc::new(AtomicU64::new(0));
+            fastrace::set_reporter(
+                CountingReporter(Arc::clone(&reported)),
+                fastrace::collector::Config::default(),
+            );
+            // A root collects its children until it ends: a new one every
+            // 256 calls, as in the per_call bench; its cost is included.
+            let mut done = 0;
+            while done < n {
+                let end = n.min(done + 256);
+                {
+                    let root = fastrace::Span::root(
+                        "Bench.Root",
+                        fastrace::collector::SpanContext::random(),
+                    );
+                    let _parent = root.set_local_parent();
+                    for i in done..end {
+                        let _ = black_box(fastraced(black_box(i)));
+                    }
+                }
+                done = end;
+                if done % 4_096 == 0 || done == n {
+                    fastrace::flush();
+                }
+            }
+            assert_eq!(
+                reported.load(Ordering::Relaxed),
+                n + n.div_ceil(256),
+                "every span reported, and the roots"
+            );
+        }
+        "otel_sdk" | "tracing_otel" => {
+            let exporter = CountingExporter::default();
+            let provider = sdk_provider(exporter.clone());
+            let tracer = provider.tracer("bench");
+            let flush = || {
+                provider.force_flush().expect("the batch processor flushes");
+            };
+            if mode == "otel_sdk" {
+                bursts(
+                    n,
+                    1_024,
+                    |i| {
+                        let _ = black_box(tracer.in_span("Bench.Call", |_| bare(i)));
+                    },
+                    flush,
+                );
+            } else {
+                let layer = tracing_opentelemetry::layer().with_tracer(tracer.clone());
+                let subscriber = tracing_subscriber::registry().with(layer);
+                let _default = tracing::subscriber::set_default(subscriber);
+                bursts(
+                    n,
+                    1_024,
+                    |i| {
+                        let _ = black_box(traced(i));
+                    },
+                    flush,
+                );
+            }
+            assert_eq!(exporter.exported(), n, "every span exported");
+            let _ = provider.shutdown();
         }
         other => {
             eprintln!(
-                "unknown mode `{other}`, expected one of bare, uninit, unsampled, sampled, async, \
-                 prototype, prototype_sampled"
+                "unknown mode `{other}`, expected one of bare, uninit, unsampled, sampled, encoded, async, \
+                 prototype, prototype_sampled, fastrace, otel_sdk, tracing_otel"
             );
             std::process::exit(2);
         }

@@ -460,3 +460,37 @@ mod tests {
         assert!(workers.run(1_000) > Duration::ZERO);
     }
 }
+
+/// observe's real OTLP export up to the bytes: spans are encoded into
+/// `ExportTraceServiceRequest`s as for a collector, and each request is
+/// counted (spans, bytes) instead of sent.
+#[derive(Debug, Default, Clone)]
+pub struct EncodedCounter {
+    spans: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl EncodedCounter {
+    /// Spans encoded and handed over so far.
+    pub fn exported(&self) -> u64 {
+        self.spans.load(Ordering::Acquire)
+    }
+
+    /// Request bytes encoded so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    /// observe's bench configuration with spans encoded into this counter.
+    pub fn config(&self, sampler: Sampler) -> Config {
+        let (spans, bytes) = (Arc::clone(&self.spans), Arc::clone(&self.bytes));
+        Config::default()
+            .service_name("observe-bench")
+            .logs(LogOutput::Off)
+            .sampler(sampler)
+            .otlp_request_sink(move |request, count| {
+                bytes.fetch_add(black_box(request).len() as u64, Ordering::Relaxed);
+                spans.fetch_add(count, Ordering::Release);
+            })
+    }
+}

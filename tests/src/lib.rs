@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -155,22 +155,72 @@ fn flatten(request: &ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
 
 type Store = Arc<Mutex<Vec<ReceivedSpan>>>;
 
+/// One OTLP trace request as it arrived.
+#[derive(Clone, Debug)]
+pub struct ReceivedRequest {
+    /// The request, decoded with opentelemetry-proto's types.
+    pub request: ExportTraceServiceRequest,
+    /// `grpc` or `http`.
+    pub protocol: &'static str,
+    /// The body came gzipped (`grpc-encoding` or `Content-Encoding`).
+    pub gzip: bool,
+}
+
 /// What both listeners share: the received spans and an artificial delay
 /// before each answer (to play a slow collector).
 #[derive(Clone, Default)]
 struct Shared {
     spans: Store,
+    requests: Arc<Mutex<Vec<ReceivedRequest>>>,
+    /// The partial success every answer carries: rejected spans, message.
+    partial: Arc<Mutex<Option<(i64, String)>>>,
+    /// Trace requests still to refuse, and how: an HTTP status (the gRPC
+    /// side answers with the matching gRPC code).
+    refuse: Arc<Mutex<(u32, u16)>>,
+    /// Trace requests that arrived, refused ones included.
+    attempts: Arc<std::sync::atomic::AtomicU32>,
     logs: Arc<Mutex<Vec<ReceivedLog>>>,
     delay: Arc<Mutex<Duration>>,
 }
 
 impl Shared {
-    async fn accept(&self, request: &ExportTraceServiceRequest) {
+    /// Counts an arriving trace request; the status to refuse it with, if
+    /// it is to be refused.
+    fn refusal(&self) -> Option<u16> {
+        self.attempts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut refuse = self.refuse.lock().unwrap();
+        if refuse.0 == 0 {
+            return None;
+        }
+        refuse.0 -= 1;
+        Some(refuse.1)
+    }
+
+    async fn accept(
+        &self,
+        request: &ExportTraceServiceRequest,
+        protocol: &'static str,
+        gzip: bool,
+    ) -> ExportTraceServiceResponse {
         let delay = *self.delay.lock().unwrap();
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
         self.spans.lock().unwrap().extend(flatten(request));
+        self.requests.lock().unwrap().push(ReceivedRequest {
+            request: request.clone(),
+            protocol,
+            gzip,
+        });
+        ExportTraceServiceResponse {
+            partial_success: self.partial.lock().unwrap().clone().map(
+                |(rejected_spans, error_message)| ExportTracePartialSuccess {
+                    rejected_spans,
+                    error_message,
+                },
+            ),
+        }
     }
 
     async fn accept_logs(&self, request: &ExportLogsServiceRequest) {
@@ -190,8 +240,17 @@ impl TraceService for GrpcSink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.0.accept(request.get_ref()).await;
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        match self.0.refusal() {
+            None => {}
+            Some(503) => return Err(tonic::Status::unavailable("refused by the test")),
+            Some(_) => return Err(tonic::Status::invalid_argument("refused by the test")),
+        }
+        let gzip = request
+            .metadata()
+            .get("grpc-encoding")
+            .is_some_and(|v| v.as_bytes() == b"gzip");
+        let response = self.0.accept(request.get_ref(), "grpc", gzip).await;
+        Ok(tonic::Response::new(response))
     }
 }
 
@@ -264,7 +323,10 @@ impl OtlpReceiver {
         runtime.spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
             let _ = tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(sink))
+                .add_service(
+                    TraceServiceServer::new(sink)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
                 .add_service(LogsServiceServer::new(logs_sink))
                 .serve_with_incoming(incoming)
                 .await;
@@ -287,6 +349,31 @@ impl OtlpReceiver {
     /// `/v1/traces`, log records to `/v1/logs`).
     pub fn http_endpoint(&self) -> String {
         format!("http://{}", self.http)
+    }
+
+    /// Every trace request received so far, as it arrived.
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// Answers every trace request from now on with a partial success that
+    /// rejects `rejected` spans with `message` (`None`: full success).
+    pub fn set_partial_success(&self, partial: Option<(i64, &str)>) {
+        *self.shared.partial.lock().unwrap() = partial.map(|(n, m)| (n, m.to_owned()));
+    }
+
+    /// Refuses the next `count` trace requests with `status`: 503 (gRPC
+    /// `UNAVAILABLE`), which OTLP retries, or another (gRPC
+    /// `INVALID_ARGUMENT`), which it does not.
+    pub fn refuse_next(&self, count: u32, status: u16) {
+        *self.shared.refuse.lock().unwrap() = (count, status);
+    }
+
+    /// Trace requests that arrived so far, refused ones included.
+    pub fn attempts(&self) -> u32 {
+        self.shared
+            .attempts
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every span received so far.
@@ -352,6 +439,14 @@ impl Drop for OtlpReceiver {
     }
 }
 
+fn gunzip(body: &[u8]) -> Option<Bytes> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(Bytes::from(out))
+}
+
 async fn serve_http(listener: tokio::net::TcpListener, shared: Shared) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -364,13 +459,31 @@ async fn serve_http(listener: tokio::net::TcpListener, shared: Shared) {
                     let store = store.clone();
                     async move {
                         let path = req.uri().path().to_owned();
+                        let gzip = req
+                            .headers()
+                            .get("content-encoding")
+                            .is_some_and(|v| v.as_bytes() == b"gzip");
                         let body = req.into_body().collect().await.map(|b| b.to_bytes());
+                        let body = match body {
+                            Ok(body) if gzip => gunzip(&body).ok_or(()),
+                            Ok(body) => Ok(body),
+                            Err(_) => Err(()),
+                        };
+                        let mut refused = 0;
                         let (status, reply) = match (path.as_str(), body) {
+                            ("/v1/traces", Ok(_))
+                                if store.refusal().is_some_and(|s| {
+                                    refused = s;
+                                    true
+                                }) =>
+                            {
+                                (refused, Vec::new())
+                            }
                             ("/v1/traces", Ok(body)) => {
                                 match ExportTraceServiceRequest::decode(body) {
                                     Ok(request) => {
-                                        store.accept(&request).await;
-                                        (200, ExportTraceServiceResponse::default().encode_to_vec())
+                                        let response = store.accept(&request, "http", gzip).await;
+                                        (200, response.encode_to_vec())
                                     }
                                     Err(_) => (400, Vec::new()),
                                 }

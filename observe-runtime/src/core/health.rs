@@ -24,11 +24,13 @@ pub(crate) struct Health {
 }
 
 /// Reasons a span is dropped before export: the rings or the queue were
-/// full, the exporter failed or timed out, the shutdown deadline came first,
-/// or no exporter is configured (`OTEL_TRACES_EXPORTER=none`).
-pub(crate) const DROP_REASONS: [&str; 4] = [
+/// full, the exporter failed or timed out, the OTLP collector rejected it
+/// (a partial success), the shutdown deadline came first, or no exporter is
+/// configured (`OTEL_TRACES_EXPORTER=none`).
+pub(crate) const DROP_REASONS: [&str; 5] = [
     "queue_full",
     "export_failed",
+    "rejected",
     "shutdown_timeout",
     "exporter_none",
 ];

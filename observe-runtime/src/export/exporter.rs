@@ -1,5 +1,6 @@
-//! The exporters ended spans can go to: OTLP (gRPC or HTTP), the readable
-//! console or file output, or a `SpanExporter` of the user's own.
+//! The exporters ended spans can go to: OTLP (gRPC or HTTP, encoded from
+//! the records by `encode` and sent by `otlp`), the readable console or file
+//! output, or a `SpanExporter` of the user's own (these two get `SpanData`).
 
 use std::fmt;
 use std::future::Future;
@@ -8,13 +9,15 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 use super::console::ConsoleExporter;
+use super::convert::to_span_data;
+use super::otlp::{OtlpExporter, OtlpSettings};
 use crate::core::error::InitError;
+use crate::hot::span::SpanRecord;
 
 /// Where ended spans go.
 #[derive(Clone, Debug)]
@@ -52,7 +55,7 @@ pub struct BoxedExporter(Arc<Mutex<Option<Box<dyn DynExporter>>>>);
 
 impl BoxedExporter {
     pub(crate) fn new<E: SpanExporter + 'static>(exporter: E) -> BoxedExporter {
-        BoxedExporter(Arc::new(Mutex::new(Some(Box::new(exporter)))))
+        BoxedExporter(Arc::new(Mutex::new(Some(Box::new(Sdk(exporter))))))
     }
 
     fn take(&self) -> Option<Box<dyn DynExporter>> {
@@ -66,58 +69,55 @@ impl fmt::Debug for BoxedExporter {
     }
 }
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The object-safe face of `SpanExporter`.
+/// Where the export task hands its batches of records.
 pub(crate) trait DynExporter: Send + Sync {
-    fn export(&self, batch: Vec<SpanData>) -> BoxFuture<'_, OTelSdkResult>;
+    /// Exports `records`; how many of them the receiver rejected (an OTLP
+    /// partial success), or why none was exported.
+    fn export(&self, records: Vec<SpanRecord>) -> BoxFuture<'_, Result<u64, OTelSdkError>>;
     fn shutdown(&self, timeout: Duration) -> OTelSdkResult;
     fn set_resource(&mut self, resource: &Resource);
 }
 
-impl<E: SpanExporter + 'static> DynExporter for E {
-    fn export(&self, batch: Vec<SpanData>) -> BoxFuture<'_, OTelSdkResult> {
-        Box::pin(SpanExporter::export(self, batch))
+/// A `SpanExporter` (the console's, or the user's): it gets `SpanData`,
+/// converted from the records on this path only.
+struct Sdk<E>(E);
+
+impl<E: SpanExporter + 'static> DynExporter for Sdk<E> {
+    fn export(&self, records: Vec<SpanRecord>) -> BoxFuture<'_, Result<u64, OTelSdkError>> {
+        let batch: Vec<SpanData> = records.into_iter().map(to_span_data).collect();
+        let export = SpanExporter::export(&self.0, batch);
+        Box::pin(async move { export.await.map(|()| 0) })
     }
     fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
-        self.shutdown_with_timeout(timeout)
+        self.0.shutdown_with_timeout(timeout)
     }
     fn set_resource(&mut self, resource: &Resource) {
-        SpanExporter::set_resource(self, resource)
+        SpanExporter::set_resource(&mut self.0, resource)
     }
 }
 
 pub(crate) fn build_exporter(
     output: &SpanOutput,
+    otlp: &OtlpSettings,
 ) -> Result<Option<Box<dyn DynExporter>>, InitError> {
     let exporter: Box<dyn DynExporter> = match output {
         SpanOutput::None => return Ok(None),
-        SpanOutput::Stderr => Box::new(ConsoleExporter::new(Box::new(std::io::stderr()))),
+        SpanOutput::Stderr => Box::new(Sdk(ConsoleExporter::new(Box::new(std::io::stderr())))),
         SpanOutput::File(path) => {
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
                 .map_err(|e| InitError::Exporter(format!("{}: {e}", path.display())))?;
-            Box::new(ConsoleExporter::new(Box::new(file)))
+            Box::new(Sdk(ConsoleExporter::new(Box::new(file))))
         }
         SpanOutput::Exporter(boxed) => boxed.take().ok_or_else(|| {
             InitError::Exporter("this exporter was already used by an earlier init".into())
         })?,
         SpanOutput::Otlp { endpoint, protocol } => {
-            let built = match protocol {
-                ExportProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(endpoint.clone())
-                    .build(),
-                ExportProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
-                    .with_headers(Default::default())
-                    .build(),
-            };
-            Box::new(built.map_err(|e| InitError::Exporter(e.to_string()))?)
+            Box::new(OtlpExporter::new(endpoint, *protocol, otlp)?)
         }
     };
     Ok(Some(exporter))

@@ -3,7 +3,8 @@
 //! observe's own tokio runtime that hands batches to the exporter.
 //!
 //! Every ended span is accounted for: exported, or dropped by reason
-//! (`queue_full`, `export_failed`, `shutdown_timeout`, `exporter_none`).
+//! (`queue_full`, `export_failed`, `rejected`, `shutdown_timeout`,
+//! `exporter_none`).
 //! Shutdown ends with a final count, under the same lock as the export
 //! task's, of whatever the deadline left in the rings, in the queue and in
 //! flight, so exported + dropped equals the spans ended.
@@ -13,10 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use opentelemetry_sdk::trace::SpanData;
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use super::convert::to_span_data;
 use super::exporter::DynExporter;
 use crate::core::error::InitError;
 use crate::core::health::health;
@@ -138,7 +137,12 @@ impl Pending {
     /// counted in `self.bytes` until [`Pending::release`]).
     fn take(&mut self, n: usize) -> (Vec<SpanRecord>, usize) {
         let n = n.min(self.records.len());
-        let taken: Vec<SpanRecord> = self.records.drain(..n).collect();
+        let taken: Vec<SpanRecord> = if n == self.records.len() {
+            // The whole queue: its buffer becomes the batch, no record moved.
+            Vec::from(std::mem::take(&mut self.records))
+        } else {
+            self.records.drain(..n).collect()
+        };
         let bytes = taken.iter().map(SpanRecord::bytes).sum::<usize>();
         (taken, bytes)
     }
@@ -328,14 +332,13 @@ async fn export_pending(
         let Some(exporter) = exporter else {
             continue;
         };
-        let batch: Vec<SpanData> = records.into_iter().map(to_span_data).collect();
         let timeout = match deadline {
             Some(deadline) => deadline
                 .saturating_duration_since(Instant::now())
                 .min(settings.timeout),
             None => settings.timeout,
         };
-        let result = tokio::time::timeout(timeout, exporter.export(batch)).await;
+        let result = tokio::time::timeout(timeout, exporter.export(records)).await;
         let n = {
             let mut flight = in_flight();
             if flight.finished {
@@ -346,7 +349,12 @@ async fn export_pending(
             std::mem::take(&mut flight.spans)
         };
         match result {
-            Ok(Ok(())) => health.spans_exported.inc_by(n),
+            Ok(Ok(rejected)) => {
+                // An OTLP partial success: the collector refused some.
+                let rejected = rejected.min(n);
+                health.spans_exported.inc_by(n - rejected);
+                count_dropped("rejected", rejected);
+            }
             Ok(Err(_)) | Err(_) => {
                 health.export_errors.inc();
                 count_dropped("export_failed", n);

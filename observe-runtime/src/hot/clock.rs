@@ -19,6 +19,18 @@ static CLOCK: Lazy<quanta::Clock> = Lazy::new(quanta::Clock::new);
 /// Wall-clock anchor taken once, so raw ticks can become `SystemTime`s.
 static ANCHOR: Lazy<(SystemTime, u64)> = Lazy::new(|| (SystemTime::now(), CLOCK.raw()));
 
+/// [`ANCHOR`] in nanoseconds since the Unix epoch, for the OTLP encoder.
+static ANCHOR_NANOS: Lazy<(u64, u64)> = Lazy::new(|| {
+    let (wall, raw) = *ANCHOR;
+    let since_epoch = wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    (
+        u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX),
+        raw,
+    )
+});
+
 /// Calibrates the clock and takes the wall-clock anchor (done at `init`, so
 /// the first observed call does not pay for it), and decides whether the hot
 /// path may read the TSC itself.
@@ -92,6 +104,38 @@ pub(crate) fn to_system_time(raw: u64) -> SystemTime {
         wall + Duration::from_nanos(CLOCK.delta_as_nanos(anchor, raw))
     } else {
         wall - Duration::from_nanos(CLOCK.delta_as_nanos(raw, anchor))
+    }
+}
+
+/// Raw readings to Unix nanoseconds, for the OTLP encoder: the clock and
+/// the anchor copied once, so a conversion is a subtraction and a scaling.
+pub(crate) struct UnixClock {
+    clock: quanta::Clock,
+    wall: u64,
+    anchor: u64,
+}
+
+impl UnixClock {
+    pub(crate) fn new() -> UnixClock {
+        let (wall, anchor) = *ANCHOR_NANOS;
+        UnixClock {
+            clock: CLOCK.clone(),
+            wall,
+            anchor,
+        }
+    }
+
+    /// The wall-clock time of a raw reading, in nanoseconds since the Unix
+    /// epoch.
+    #[inline]
+    pub(crate) fn unix_nanos(&self, raw: u64) -> u64 {
+        if raw >= self.anchor {
+            self.wall
+                .saturating_add(self.clock.delta_as_nanos(self.anchor, raw))
+        } else {
+            self.wall
+                .saturating_sub(self.clock.delta_as_nanos(raw, self.anchor))
+        }
     }
 }
 

@@ -458,22 +458,23 @@ pub(crate) fn drain_all(out: &mut VecDeque<SpanRecord>, cap: usize) -> usize {
     let mut rings = RINGS.lock().unwrap_or_else(|e| e.into_inner());
     let dropped = health().spans_dropped.with_label_values(&["queue_full"]);
     let before = out.len();
-    let mut scratch = Vec::new();
+    // Straight into the queue, each record copied once; what passes `cap`
+    // (the newest) is cut off after.
     rings.retain_mut(|(ring, counted)| {
-        ring.drain_into(&mut scratch);
+        ring.drain_into(out);
         let total = ring.dropped.0.load(Ordering::Relaxed);
         dropped.inc_by(total - *counted);
         *counted = total;
         // The thread-local holds the other reference while its thread lives.
         Arc::strong_count(ring) > 1 || ring.len() > 0
     });
-    release(scratch.iter().map(SpanRecord::held_bytes).sum());
-    let room = cap.saturating_sub(out.len());
-    if scratch.len() > room {
-        dropped.inc_by((scratch.len() - room) as u64);
-        scratch.truncate(room);
+    release(out.range(before..).map(SpanRecord::held_bytes).sum());
+    let room = cap.saturating_sub(before);
+    let drained = out.len() - before;
+    if drained > room {
+        dropped.inc_by((drained - room) as u64);
+        out.truncate(before + room);
     }
-    out.extend(scratch);
     out.len() - before
 }
 

@@ -2,8 +2,9 @@
 //! `#[observe]` calls.
 //!
 //! Nothing here creates an OpenTelemetry SDK span or a `tracing` span. A call
-//! reads static callsite data and per-thread state only; a sampled span is
-//! turned into OpenTelemetry `SpanData` later, on the export thread.
+//! reads static callsite data and per-thread state only; a sampled span's
+//! record is encoded into OTLP (or turned into `SpanData` for the console or
+//! a user's exporter) later, on the export thread.
 
 use std::future::Future;
 use std::mem::MaybeUninit;
@@ -96,6 +97,20 @@ pub(crate) struct SpanExtra {
     pub(crate) dropped_links: u32,
     /// Something was cut or left out by the span limits.
     pub(crate) truncated: bool,
+}
+
+impl SpanExtra {
+    /// Nothing beyond the record's own fields.
+    pub(crate) const EMPTY: SpanExtra = SpanExtra {
+        trace_state: TraceState::NONE,
+        attributes: Vec::new(),
+        error_type: "",
+        message: None,
+        links: Vec::new(),
+        dropped_attributes: 0,
+        dropped_links: 0,
+        truncated: false,
+    };
 }
 
 impl Entered {

@@ -12,7 +12,9 @@ use std::time::Duration;
 use crate::core::error::InitError;
 use crate::core::text::percent_decode;
 use crate::edges::propagation::Propagator;
-use crate::export::{BoxedExporter, ExportProtocol, LogExport, SpanOutput};
+use crate::export::{
+    BoxedExporter, ExportProtocol, LogExport, OtlpSettings, RequestSink, SpanOutput,
+};
 use crate::hot::limits::SpanLimits;
 use crate::signals::log_sampling::LogSampling;
 use crate::signals::logs::LogOutput;
@@ -97,6 +99,8 @@ pub struct Config {
     pub(crate) environment: Option<String>,
     pub(crate) resource_attributes: Vec<(String, String)>,
     pub(crate) spans: SpanOutput,
+    /// gzip and headers for OTLP span export.
+    pub(crate) otlp: OtlpSettings,
     pub(crate) sampler: Sampler,
     pub(crate) propagators: Vec<Propagator>,
     pub(crate) baggage_attributes: Vec<String>,
@@ -144,6 +148,7 @@ impl Default for Config {
             environment: None,
             resource_attributes: Vec::new(),
             spans: SpanOutput::Stderr,
+            otlp: OtlpSettings::default(),
             sampler: Sampler::ParentBased(ParentBasedRoot::AlwaysOn),
             propagators: vec![Propagator::TraceContext, Propagator::Baggage],
             baggage_attributes: Vec::new(),
@@ -291,6 +296,32 @@ impl Config {
         }
         if let Some(ms) = env("OTEL_EXPORTER_OTLP_TIMEOUT") {
             self.export_timeout = parse_millis("OTEL_EXPORTER_OTLP_TIMEOUT", &ms)?;
+        }
+        for var in [
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        ] {
+            if let Some(value) = env(var) {
+                self.otlp.gzip = match value.trim() {
+                    "gzip" => true,
+                    "none" | "" => false,
+                    _ => return Err(InitError::invalid(var, &value, "expected `gzip` or `none`")),
+                };
+            }
+        }
+        // The signal's own list is read last, so its values win.
+        for var in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ] {
+            if let Some(raw) = env(var) {
+                for (key, value) in parse_key_values(var, &raw)? {
+                    self.otlp
+                        .headers
+                        .retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
+                    self.otlp.headers.push((key, value));
+                }
+            }
         }
         Ok(())
     }
@@ -528,6 +559,32 @@ impl Config {
         self.spans = SpanOutput::Otlp {
             endpoint: endpoint.into(),
             protocol,
+        };
+        self
+    }
+
+    /// gzip the OTLP span requests (`OTEL_EXPORTER_OTLP_COMPRESSION=gzip`).
+    pub fn otlp_gzip(mut self, gzip: bool) -> Self {
+        self.otlp.gzip = gzip;
+        self
+    }
+
+    /// A header sent with every OTLP span request, e.g. an API key
+    /// (`OTEL_EXPORTER_OTLP_HEADERS=key=value,..`).
+    pub fn otlp_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.otlp.headers.push((key.into(), value.into()));
+        self
+    }
+
+    /// Benchmarks only, not a stable API: spans are encoded into OTLP
+    /// requests as for a collector, and each request is handed to `sink`
+    /// with its span count instead of being sent.
+    #[doc(hidden)]
+    pub fn otlp_request_sink(mut self, sink: impl Fn(&[u8], u64) + Send + Sync + 'static) -> Self {
+        self.otlp.sink = Some(RequestSink(std::sync::Arc::new(sink)));
+        self.spans = SpanOutput::Otlp {
+            endpoint: "http://127.0.0.1:4317".into(),
+            protocol: ExportProtocol::Grpc,
         };
         self
     }
@@ -780,18 +837,23 @@ fn parse_millis(var: &'static str, value: &str) -> Result<Duration, InitError> {
 /// `key1=value1,key2=value2`, keys and values percent-encoded (W3C Baggage
 /// octet rules, as the OpenTelemetry spec says).
 pub(crate) fn parse_resource_attributes(raw: &str) -> Result<Vec<(String, String)>, InitError> {
-    const VAR: &str = "OTEL_RESOURCE_ATTRIBUTES";
+    parse_key_values("OTEL_RESOURCE_ATTRIBUTES", raw)
+}
+
+/// `key1=value1,key2=value2`, percent-encoded: the form of
+/// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS`.
+fn parse_key_values(var: &'static str, raw: &str) -> Result<Vec<(String, String)>, InitError> {
     let mut out = Vec::new();
     for member in raw.split(',').map(str::trim).filter(|m| !m.is_empty()) {
         let Some((key, value)) = member.split_once('=') else {
-            return Err(InitError::invalid(VAR, member, "expected `key=value`"));
+            return Err(InitError::invalid(var, member, "expected `key=value`"));
         };
         let key = percent_decode(key.trim())
-            .ok_or_else(|| InitError::invalid(VAR, member, "bad percent escape in the key"))?;
+            .ok_or_else(|| InitError::invalid(var, member, "bad percent escape in the key"))?;
         let value = percent_decode(value.trim())
-            .ok_or_else(|| InitError::invalid(VAR, member, "bad percent escape in the value"))?;
+            .ok_or_else(|| InitError::invalid(var, member, "bad percent escape in the value"))?;
         if key.is_empty() {
-            return Err(InitError::invalid(VAR, member, "empty key"));
+            return Err(InitError::invalid(var, member, "empty key"));
         }
         out.push((key, value));
     }
@@ -1019,5 +1081,36 @@ mod tests {
         assert_eq!(config(&[]).span_limits, SpanLimits::default());
         let bad = config(&[("OTEL_SPAN_LINK_COUNT_LIMIT", "many")]);
         assert_eq!(error_vars(&bad), ["OTEL_SPAN_LINK_COUNT_LIMIT"]);
+    }
+
+    #[test]
+    fn otlp_compression_and_headers_come_from_the_environment() {
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "api-key=s%3Dcret, x-tenant=acme",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "X-Tenant=beta"),
+        ]);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        assert!(c.otlp.gzip);
+        assert_eq!(
+            c.otlp.headers,
+            [
+                ("api-key".to_owned(), "s=cret".to_owned()),
+                ("X-Tenant".to_owned(), "beta".to_owned())
+            ]
+        );
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+        ]);
+        assert!(!c.otlp.gzip, "the signal's own setting wins");
+        let c = config(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")]);
+        assert_eq!(error_vars(&c), ["OTEL_EXPORTER_OTLP_COMPRESSION"]);
+        assert!(c.errors[0].to_string().contains("`gzip` or `none`"));
+        let c = config(&[("OTEL_EXPORTER_OTLP_HEADERS", "no-equals-sign")]);
+        assert_eq!(error_vars(&c), ["OTEL_EXPORTER_OTLP_HEADERS"]);
     }
 }

@@ -48,7 +48,7 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 /// After the drop every ended span is accounted for: exported
 /// (`observe_spans_exported_total`) or dropped by reason
 /// (`observe_spans_dropped_total{reason}`: `queue_full`, `export_failed`,
-/// `shutdown_timeout`, `exporter_none`). When any span was lost, the drop
+/// `rejected`, `shutdown_timeout`, `exporter_none`). When any span was lost, the drop
 /// writes the counts on one warning line to stderr, so a process that is
 /// never scraped shows them too. A process stopped by SIGTERM drops its
 /// guard only if it handles the signal: see [`shutdown_signal`](crate::shutdown_signal).
@@ -177,7 +177,7 @@ fn start(config: Config) -> Result<Guard, InitError> {
     let resource = resource(&config, &service);
     let mut exporter = {
         let _context = runtime.enter();
-        build_exporter(&config.spans)?
+        build_exporter(&config.spans, &config.otlp)?
     };
     if let Some(exporter) = &mut exporter {
         exporter.set_resource(&resource);
