@@ -1,5 +1,5 @@
-//! The Grafana dashboard: per operation its rate, errors and duration (with
-//! exemplars), per objective its burn rates and remaining budget, the
+//! The Grafana dashboard: per operation, and per route an objective names,
+//! its rate, errors and duration (with exemplars), per objective its burn rates and remaining budget, the
 //! process's and tokio's saturation, observe's health, and an annotation at
 //! every deployment.
 
@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::burn;
 use super::rules::{record_name, HEALTH_ALERTS};
-use super::Resolved;
+use super::{Calls, Resolved};
 use crate::signals::catalog::catalog;
 
 /// Grafana variables, and the duration they stand for when an expression is
@@ -53,6 +53,58 @@ fn panels(objectives: &[Resolved]) -> Vec<Panel> {
         });
         panels.push(Panel {
             title: format!("{}: duration", entry.name),
+            unit: "s",
+            exemplars: true,
+            targets: ["0.5", "0.99"]
+                .into_iter()
+                .map(|quantile| {
+                    (
+                        format!(
+                            "histogram_quantile({quantile}, sum by (le) (rate({family}_bucket{{{selector}}}[$__rate_interval])))"
+                        ),
+                        format!("p{}", &quantile[2..]),
+                    )
+                })
+                .collect(),
+        });
+    }
+    // The HTTP layer's routes are made on their first request, so the
+    // catalog does not list them: those the objectives name get their panels.
+    for objective in objectives {
+        let Calls::Route { route, method } = &objective.calls else {
+            continue;
+        };
+        let family = &objective.family;
+        let selector = objective.calls.selector();
+        let route = match method {
+            Some(method) => format!("{method} {route}"),
+            None => route.clone(),
+        };
+        panels.push(Panel {
+            title: format!("{route}: requests per second"),
+            unit: "reqps",
+            exemplars: false,
+            targets: vec![(
+                format!(
+                    "sum by (http_response_status_code) (rate({family}_count{{{selector}}}[$__rate_interval]))"
+                ),
+                "{{http_response_status_code}}".to_owned(),
+            )],
+        });
+        panels.push(Panel {
+            title: format!("{route}: failed requests per second"),
+            unit: "reqps",
+            exemplars: false,
+            targets: vec![(
+                format!(
+                    "sum by (error_type) (rate({family}_count{{{selector},{}}}[$__rate_interval]))",
+                    objective.calls.bad_matcher()
+                ),
+                "{{error_type}}".to_owned(),
+            )],
+        });
+        panels.push(Panel {
+            title: format!("{route}: duration"),
             unit: "s",
             exemplars: true,
             targets: ["0.5", "0.99"]
