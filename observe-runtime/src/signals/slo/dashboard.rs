@@ -323,3 +323,77 @@ pub(crate) fn expressions(objectives: &[Resolved]) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{Objective, Rules};
+    use serde_json::Value;
+
+    /// The panel titled `title`, and its targets' expressions and whether
+    /// they ask for exemplars.
+    fn panel(dashboard: &Value, title: &str) -> Vec<(String, bool)> {
+        let panels = dashboard["panels"].as_array().unwrap();
+        let panel = panels
+            .iter()
+            .find(|panel| panel["title"] == title)
+            .unwrap_or_else(|| panic!("no panel `{title}` in {dashboard:#}"));
+        panel["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["expr"].as_str().unwrap().to_owned(),
+                    t["exemplar"] == true,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_route_objective_gets_red_panels_for_its_route() {
+        let rules = Rules::new().objective(
+            Objective::new("orders-api")
+                .http_route("/orders/{id}")
+                .http_method("GET")
+                .success(99.9)
+                .latency(Duration::from_millis(250), 99.0),
+        );
+        let dashboard: Value = serde_json::from_str(&rules.dashboard().unwrap()).unwrap();
+        let selector = "http_route=\"/orders/{id}\",http_request_method=\"GET\"";
+        assert_eq!(
+            panel(&dashboard, "GET /orders/{id}: requests per second"),
+            [(
+                format!(
+                    "sum by (http_response_status_code) (rate(\
+                     http_server_request_duration_seconds_count{{{selector}}}[$__rate_interval]))"
+                ),
+                false
+            )]
+        );
+        assert_eq!(
+            panel(&dashboard, "GET /orders/{id}: failed requests per second"),
+            [(
+                format!(
+                    "sum by (error_type) (rate(http_server_request_duration_seconds_count\
+                     {{{selector},error_type!=\"\"}}[$__rate_interval]))"
+                ),
+                false
+            )]
+        );
+        let duration = panel(&dashboard, "GET /orders/{id}: duration");
+        assert_eq!(duration.len(), 2);
+        assert!(
+            duration.iter().all(|(expr, exemplars)| *exemplars
+                && expr.contains(&format!(
+                    "http_server_request_duration_seconds_bucket{{{selector}}}"
+                ))),
+            "{duration:?}"
+        );
+        // And the objective's own burn-rate and budget panels.
+        panel(&dashboard, "orders-api availability: burn rate");
+        panel(&dashboard, "orders-api latency: error budget left over 30d");
+    }
+}

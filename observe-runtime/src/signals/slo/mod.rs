@@ -292,8 +292,9 @@ impl Rules {
         Ok(promtool::test_file(rule_file, &self.resolve()?))
     }
 
-    /// A Grafana dashboard (JSON): RED panels per operation, burn rates and
-    /// error budgets per objective, observe's health, and deployments.
+    /// A Grafana dashboard (JSON): RED panels per operation and per route an
+    /// objective names, burn rates and error budgets per objective,
+    /// observe's health, and deployments.
     pub fn dashboard(&self) -> Result<String, SloError> {
         Ok(dashboard::dashboard(&self.resolve()?))
     }
