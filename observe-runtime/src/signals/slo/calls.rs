@@ -63,8 +63,10 @@ impl Calls {
     }
 
     /// The matcher that picks the failed calls among them: an `Err` or a
-    /// panic of an operation; a 5xx answer, a panic or no answer at all for
-    /// a request (a 4xx is the client's mistake, not the server's).
+    /// panic of an operation; for a request, a 5xx answer, a panic, or an
+    /// error of the service instead of an answer (`_OTHER`). A 4xx is the
+    /// client's mistake, and a client that goes away is not served badly:
+    /// neither is a failure.
     pub(crate) fn bad_matcher(&self) -> &'static str {
         match self {
             Calls::Operations(_) => "outcome=~\"error|panic\"",

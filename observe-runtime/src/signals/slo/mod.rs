@@ -39,9 +39,9 @@
 //! A route of the HTTP server layer (`http::ObserveLayer`) is named by its
 //! template, since the layer makes a route's series on its first request
 //! rather than at link time. Its requests are read from
-//! `http_server_request_duration_seconds`: a 5xx answer, a panic or no
-//! answer is a failure, a 4xx is not, and a latency threshold must be one of
-//! the layer's buckets (5 ms to 10 s):
+//! `http_server_request_duration_seconds`: a 5xx answer, a panic, or an
+//! error of the service instead of an answer is a failure, a 4xx is not, and
+//! a latency threshold must be one of the layer's buckets (5 ms to 10 s):
 //!
 //! ```
 //! use std::time::Duration;
@@ -154,8 +154,9 @@ impl Objective {
     }
 
     /// The share of calls, in percent, that must not fail: an operation's
-    /// `Err` or panic; for a route, a 5xx answer, a panic or no answer (a
-    /// 4xx is the client's mistake and counts as good).
+    /// `Err` or panic; for a route, a 5xx answer, a panic, or an error of
+    /// the service instead of an answer (a 4xx is the client's mistake and
+    /// counts as good, as does a request its client gave up on).
     pub fn success(mut self, percent: f64) -> Self {
         self.success = Some(percent);
         self
