@@ -3,13 +3,16 @@
 //! `promtool test rules` file passes against it (a quiet baseline fires
 //! nothing, each burst fires its alert when the burn-rate arithmetic says),
 //! and the same tests fail when a threshold in the rules is changed by hand,
-//! so they check the arithmetic rather than themselves.
+//! so they check the arithmetic rather than themselves. The rules cover an
+//! objective on an `#[observe]` function and one on a route of the HTTP
+//! server layer.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use observe_runtime::observe;
-use observe_runtime::slo::Rules;
+use observe_runtime::slo::{Objective, Rules};
 use observe_tests::require_tool;
 
 #[observe(
@@ -59,9 +62,15 @@ fn run(args: &[&str], file: &Path) -> (bool, String) {
 
 fn generated() -> (String, String) {
     let _ = pay();
-    let rules = Rules::from_catalog();
+    let rules = Rules::from_catalog().objective(
+        Objective::new("orders-api")
+            .http_route("/orders/{id}")
+            .http_method("GET")
+            .success(99.9)
+            .latency(Duration::from_millis(250), 99.0),
+    );
     let names: Vec<&str> = rules.objectives().iter().map(|o| o.name()).collect();
-    assert_eq!(names, ["Slo.Pay"]);
+    assert_eq!(names, ["Slo.Pay", "orders-api"]);
     (
         rules.rules().expect("rules"),
         rules.promtool_tests("rules.yml").expect("promtool tests"),
@@ -83,6 +92,36 @@ fn the_generated_rules_pass_promtools_checks_and_their_own_tests() {
             "{alert} in:\n{rules}"
         );
     }
+    // The route's requests, read from the HTTP layer's histogram: a 5xx (or
+    // a request without an answer) is bad, a 4xx is not.
+    let route = "http_route=\"/orders/{id}\",http_request_method=\"GET\"";
+    assert!(
+        rules.contains(&format!(
+            "sum(rate(http_server_request_duration_seconds_count{{{route},error_type!=\"\"}}[5m]))"
+        )),
+        "{rules}"
+    );
+    assert!(
+        rules.contains(&format!(
+            "http_server_request_duration_seconds_bucket{{{route},le=\"0.25\"}}"
+        )),
+        "{rules}"
+    );
+    assert!(rules.contains("slo: 'orders-api'"), "{rules}");
+    // Its tests burst 500s on that route.
+    assert!(
+        tests.contains(
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",\
+             http_route=\"/orders/{id}\",http_response_status_code=\"500\",error_type=\"500\"}"
+        ),
+        "{tests}"
+    );
+    assert!(
+        tests.contains("# orders-api availability: a burst"),
+        "{tests}"
+    );
+    assert!(tests.contains("# orders-api latency: a burst"), "{tests}");
+    assert!(!tests.contains("# not tested"), "{tests}");
     let dir = dir("valid");
     let test_file = write(&dir, &rules, &tests);
     let (ok, text) = run(&["check", "rules"], &dir.join("rules.yml"));
@@ -110,7 +149,10 @@ fn a_threshold_changed_by_hand_fails_the_generated_tests() {
         broken.push_str(&line);
         broken.push('\n');
     }
-    assert_eq!(changed, 2, "both indicators' fast page alerts in:\n{rules}");
+    assert_eq!(
+        changed, 4,
+        "both objectives' fast page alerts, on both indicators, in:\n{rules}"
+    );
     assert_ne!(broken, rules);
     let dir = dir("broken");
     let test_file = write(&dir, &broken, &tests);

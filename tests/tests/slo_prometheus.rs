@@ -1,8 +1,9 @@
 //! The generated rules in a real Prometheus server (Debian's `prometheus`):
-//! it loads the rule file `slo::rules()` writes for an objective declared
-//! with `#[observe(objective(..))]`, scrapes the observed program's
-//! `/metrics`, and, while every call fails, shows the page alert pending or
-//! firing in `/api/v1/alerts`. Every PromQL expression of the rules and of
+//! it loads the rule file generated for an objective declared with
+//! `#[observe(objective(..))]` and one on a route of an axum server behind
+//! `ObserveLayer`, scrapes the observed program's `/metrics`, and, while
+//! every call fails and every request of the route answers 500, shows each
+//! objective's page alert pending or firing in `/api/v1/alerts`. Every PromQL expression of the rules and of
 //! the dashboard is then evaluated through `/api/v1/query` and must parse
 //! and run.
 //!
@@ -14,10 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use observe_runtime::slo::{burn, Rules};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use observe_runtime::http::ObserveLayer;
+use observe_runtime::slo::{burn, Objective, Rules};
 use observe_runtime::{observe, Config, LogOutput, SpanOutput};
-use observe_tests::free_addr;
 use observe_tests::prometheus::Prometheus;
+use observe_tests::{free_addr, http_get};
 
 #[observe(
     span = "SloLive.Pay",
@@ -46,6 +51,61 @@ fn caller(fail: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> std::thread::JoinHand
             std::thread::sleep(Duration::from_millis(100));
         }
         calls
+    })
+}
+
+/// An axum server on a runtime of its own, behind the HTTP layer, whose
+/// `/orders/{id}` answers 500 while `fail` is set; its address.
+fn server(fail: Arc<AtomicBool>) -> (std::net::SocketAddr, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = runtime.block_on(async move {
+        let order = move || {
+            let fail = fail.load(Ordering::Relaxed);
+            async move {
+                if fail {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        };
+        let app = Router::new()
+            .route("/orders/{id}", get(order))
+            .layer(ObserveLayer::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    });
+    (addr, runtime)
+}
+
+/// Requests `/orders/{n}` from a thread of its own until stopped (or for at
+/// most three minutes), 10 every 100 ms; returns the answers' status codes
+/// seen.
+fn requester(
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<u16>> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let mut codes = Vec::new();
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            for _ in 0..10 {
+                n += 1;
+                let (status, _, _) = http_get(addr, &format!("/orders/{n}"), &[]);
+                if !codes.contains(&status) {
+                    codes.push(status);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        codes
     })
 }
 
@@ -81,8 +141,13 @@ fn a_fast_burn_pages_in_prometheus_and_every_expression_evaluates() {
     )
     .expect("init");
 
-    let rules = Rules::from_catalog();
-    let yaml = rules.rules().expect("the objective resolves");
+    let rules = Rules::from_catalog().objective(
+        Objective::new("orders-api")
+            .http_route("/orders/{id}")
+            .success(99.9)
+            .window(Duration::from_secs(86_400)),
+    );
+    let yaml = rules.rules().expect("the objectives resolve");
     let page = burn::ALERTS[0];
     let window = Duration::from_secs(86_400);
     let (long, short) = (
@@ -99,6 +164,8 @@ fn a_fast_burn_pages_in_prometheus_and_every_expression_evaluates() {
     let fail = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let calls = caller(fail.clone(), stop.clone());
+    let (addr, runtime) = server(fail.clone());
+    let requests = requester(addr, stop.clone());
     let prometheus = Prometheus::with_rules(metrics, &yaml);
     prometheus.wait_for_scrapes(3);
     let rule_groups = prometheus.wait_for("the rules loaded", |p| {
@@ -112,21 +179,25 @@ fn a_fast_burn_pages_in_prometheus_and_every_expression_evaluates() {
     );
     let quiet = alerts(&prometheus).expect("alerts");
     assert!(
-        !quiet.iter().any(|(_, slo, _)| slo == "SloLive.Pay"),
+        !quiet
+            .iter()
+            .any(|(_, slo, _)| slo == "SloLive.Pay" || slo == "orders-api"),
         "no alert while every call succeeds: {quiet:?}"
     );
 
-    // Every call fails: the budget of 0.1 % burns at 1000x, past 14.4x in
-    // both page windows within seconds.
+    // Every call fails and every request answers 500: the budget of 0.1 %
+    // burns at 1000x, past 14.4x in both page windows within seconds.
     fail.store(true, Ordering::Relaxed);
-    let paged = prometheus.wait_for_at_most(Duration::from_secs(120), "the page alert", |p| {
-        alerts(p)?.into_iter().find(|(name, slo, state)| {
-            name == "SLOPageFastBurn"
-                && slo == "SloLive.Pay"
-                && (state == "pending" || state == "firing")
-        })
-    });
-    eprintln!("alert {paged:?}");
+    for objective in ["SloLive.Pay", "orders-api"] {
+        let paged = prometheus.wait_for_at_most(Duration::from_secs(120), "the page alert", |p| {
+            alerts(p)?.into_iter().find(|(name, slo, state)| {
+                name == "SLOPageFastBurn"
+                    && slo == objective
+                    && (state == "pending" || state == "firing")
+            })
+        });
+        eprintln!("alert {paged:?}");
+    }
 
     // Every expression of the rules and the dashboard parses and runs.
     let expressions = rules.expressions().expect("expressions");
@@ -140,22 +211,23 @@ fn a_fast_burn_pages_in_prometheus_and_every_expression_evaluates() {
             "Prometheus refused {expression}: {answer}"
         );
     }
-    // The error ratio the page alert reads is recorded, and near 1.
-    let ratio = prometheus.wait_for("a recorded error ratio", |p| {
-        let data = p.api(
-            "/api/v1/query",
-            &[(
-                "query",
-                "max({__name__=~\"slo:.*error.*ratio.*\", slo=\"SloLive.Pay\"})",
-            )],
-        )?;
-        let value: f64 = data["result"][0]["value"][1].as_str()?.parse().ok()?;
-        (value > 0.5).then_some(value)
-    });
-    assert!(ratio <= 1.0, "{ratio}");
+    // The error ratio each page alert reads is recorded, and near 1.
+    for objective in ["SloLive.Pay", "orders-api"] {
+        let query = format!("max({{__name__=~\"slo:.*error.*ratio.*\", slo=\"{objective}\"}})");
+        let ratio = prometheus.wait_for("a recorded error ratio", |p| {
+            let data = p.api("/api/v1/query", &[("query", &query)])?;
+            let value: f64 = data["result"][0]["value"][1].as_str()?.parse().ok()?;
+            (value > 0.5).then_some(value)
+        });
+        assert!(ratio <= 1.0, "{objective}: {ratio}");
+    }
 
     stop.store(true, Ordering::Relaxed);
     let made = calls.join().unwrap();
     assert!(made > 0);
+    let mut codes = requests.join().unwrap();
+    codes.sort_unstable();
+    assert_eq!(codes, [200, 500], "the route answered both ways");
+    drop(runtime);
     drop(guard);
 }

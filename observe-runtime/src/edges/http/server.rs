@@ -434,6 +434,16 @@ fn set_status(started: &mut Started, code: u16) {
 mod tests {
     use super::*;
 
+    /// Objectives on a route (`signals/slo`) select the family, buckets and
+    /// methods the layer writes, and may not import them from here.
+    #[test]
+    fn route_objectives_see_the_layers_family_buckets_and_methods() {
+        use crate::signals::slo::{HTTP_METHODS, HTTP_SERVER_BUCKETS, HTTP_SERVER_FAMILY};
+        assert_eq!(SERVER_DURATION, HTTP_SERVER_FAMILY);
+        assert_eq!(BUCKETS, HTTP_SERVER_BUCKETS);
+        assert_eq!(METHODS, HTTP_METHODS);
+    }
+
     #[test]
     fn methods_and_codes() {
         assert_eq!(METHODS[method_index(&Method::GET)], "GET");

@@ -1,5 +1,5 @@
-//! The Grafana dashboard: per operation its rate, errors and duration (with
-//! exemplars), per objective its burn rates and remaining budget, the
+//! The Grafana dashboard: per operation, and per route an objective names,
+//! its rate, errors and duration (with exemplars), per objective its burn rates and remaining budget, the
 //! process's and tokio's saturation, observe's health, and an annotation at
 //! every deployment.
 
@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::burn;
 use super::rules::{record_name, HEALTH_ALERTS};
-use super::Resolved;
+use super::{Calls, Resolved};
 use crate::signals::catalog::catalog;
 
 /// Grafana variables, and the duration they stand for when an expression is
@@ -53,6 +53,58 @@ fn panels(objectives: &[Resolved]) -> Vec<Panel> {
         });
         panels.push(Panel {
             title: format!("{}: duration", entry.name),
+            unit: "s",
+            exemplars: true,
+            targets: ["0.5", "0.99"]
+                .into_iter()
+                .map(|quantile| {
+                    (
+                        format!(
+                            "histogram_quantile({quantile}, sum by (le) (rate({family}_bucket{{{selector}}}[$__rate_interval])))"
+                        ),
+                        format!("p{}", &quantile[2..]),
+                    )
+                })
+                .collect(),
+        });
+    }
+    // The HTTP layer's routes are made on their first request, so the
+    // catalog does not list them: those the objectives name get their panels.
+    for objective in objectives {
+        let Calls::Route { route, method } = &objective.calls else {
+            continue;
+        };
+        let family = &objective.family;
+        let selector = objective.calls.selector();
+        let route = match method {
+            Some(method) => format!("{method} {route}"),
+            None => route.clone(),
+        };
+        panels.push(Panel {
+            title: format!("{route}: requests per second"),
+            unit: "reqps",
+            exemplars: false,
+            targets: vec![(
+                format!(
+                    "sum by (http_response_status_code) (rate({family}_count{{{selector}}}[$__rate_interval]))"
+                ),
+                "{{http_response_status_code}}".to_owned(),
+            )],
+        });
+        panels.push(Panel {
+            title: format!("{route}: failed requests per second"),
+            unit: "reqps",
+            exemplars: false,
+            targets: vec![(
+                format!(
+                    "sum by (error_type) (rate({family}_count{{{selector},{}}}[$__rate_interval]))",
+                    objective.calls.bad_matcher()
+                ),
+                "{{error_type}}".to_owned(),
+            )],
+        });
+        panels.push(Panel {
+            title: format!("{route}: duration"),
             unit: "s",
             exemplars: true,
             targets: ["0.5", "0.99"]
@@ -270,4 +322,78 @@ pub(crate) fn expressions(objectives: &[Resolved]) -> Vec<String> {
             expr
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{Objective, Rules};
+    use serde_json::Value;
+
+    /// The panel titled `title`, and its targets' expressions and whether
+    /// they ask for exemplars.
+    fn panel(dashboard: &Value, title: &str) -> Vec<(String, bool)> {
+        let panels = dashboard["panels"].as_array().unwrap();
+        let panel = panels
+            .iter()
+            .find(|panel| panel["title"] == title)
+            .unwrap_or_else(|| panic!("no panel `{title}` in {dashboard:#}"));
+        panel["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["expr"].as_str().unwrap().to_owned(),
+                    t["exemplar"] == true,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_route_objective_gets_red_panels_for_its_route() {
+        let rules = Rules::new().objective(
+            Objective::new("orders-api")
+                .http_route("/orders/{id}")
+                .http_method("GET")
+                .success(99.9)
+                .latency(Duration::from_millis(250), 99.0),
+        );
+        let dashboard: Value = serde_json::from_str(&rules.dashboard().unwrap()).unwrap();
+        let selector = "http_route=\"/orders/{id}\",http_request_method=\"GET\"";
+        assert_eq!(
+            panel(&dashboard, "GET /orders/{id}: requests per second"),
+            [(
+                format!(
+                    "sum by (http_response_status_code) (rate(\
+                     http_server_request_duration_seconds_count{{{selector}}}[$__rate_interval]))"
+                ),
+                false
+            )]
+        );
+        assert_eq!(
+            panel(&dashboard, "GET /orders/{id}: failed requests per second"),
+            [(
+                format!(
+                    "sum by (error_type) (rate(http_server_request_duration_seconds_count\
+                     {{{selector},error_type!=\"\"}}[$__rate_interval]))"
+                ),
+                false
+            )]
+        );
+        let duration = panel(&dashboard, "GET /orders/{id}: duration");
+        assert_eq!(duration.len(), 2);
+        assert!(
+            duration.iter().all(|(expr, exemplars)| *exemplars
+                && expr.contains(&format!(
+                    "http_server_request_duration_seconds_bucket{{{selector}}}"
+                ))),
+            "{duration:?}"
+        );
+        // And the objective's own burn-rate and budget panels.
+        panel(&dashboard, "orders-api availability: burn rate");
+        panel(&dashboard, "orders-api latency: error budget left over 30d");
+    }
 }

@@ -36,6 +36,31 @@
 //! assert!(yaml.contains("slo: 'checkout'"));
 //! ```
 //!
+//! A route of the HTTP server layer (`http::ObserveLayer`) is named by its
+//! template, since the layer makes a route's series on its first request
+//! rather than at link time. Its requests are read from
+//! `http_server_request_duration_seconds`: a 5xx answer, a panic, or an
+//! error of the service instead of an answer is a failure, a 4xx is not, and
+//! a latency threshold must be one of the layer's buckets (5 ms to 10 s):
+//!
+//! ```
+//! use std::time::Duration;
+//! use observe_runtime::slo::{Objective, Rules};
+//!
+//! let rules = Rules::new().objective(
+//!     Objective::new("orders-api")
+//!         .http_route("/orders/{id}")
+//!         .http_method("GET")
+//!         .success(99.9)
+//!         .latency(Duration::from_millis(250), 99.0),
+//! );
+//! let yaml = rules.rules().expect("250 ms is one of the layer's buckets");
+//! assert!(yaml.contains(r#"http_route="/orders/{id}",http_request_method="GET",error_type!="""#));
+//! ```
+//!
+//! An objective counts the calls of operations or the requests of a route,
+//! never both.
+//!
 //! The error ratio of each objective is recorded over the workbook's windows
 //! (5m, 30m, 1h, 2h, 6h, 1d and 3d); the alerts are
 //! the workbook's multiwindow, multi-burn-rate alerts ([`burn::ALERTS`]). An
@@ -44,6 +69,7 @@
 //! spent.
 
 pub mod burn;
+mod calls;
 mod dashboard;
 mod promtool;
 mod rules;
@@ -53,6 +79,7 @@ use std::time::Duration;
 
 use crate::hot::callsite::Callsite;
 use crate::signals::catalog::CALLSITES;
+pub(crate) use calls::{Calls, HTTP_METHODS, HTTP_SERVER_BUCKETS, HTTP_SERVER_FAMILY};
 
 /// Where `#[observe(objective(...))]` expansions register their objectives.
 #[doc(hidden)]
@@ -74,11 +101,14 @@ pub struct CallsiteObjective {
     pub window_seconds: u64,
 }
 
-/// A service level objective over one or more operations.
+/// A service level objective over one or more operations, or over one
+/// route of the HTTP server layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Objective {
     name: String,
     operations: Vec<String>,
+    route: Option<String>,
+    method: Option<String>,
     success: Option<f64>,
     latency: Option<(Duration, f64)>,
     window: Duration,
@@ -86,11 +116,13 @@ pub struct Objective {
 
 impl Objective {
     /// An objective named `name` (the `slo` label of its rules and alerts),
-    /// over a 30 day window and no operations yet.
+    /// over a 30 day window and no operations or route yet.
     pub fn new(name: impl Into<String>) -> Objective {
         Objective {
             name: name.into(),
             operations: Vec::new(),
+            route: None,
+            method: None,
             success: None,
             latency: None,
             window: burn::REFERENCE_WINDOW,
@@ -104,14 +136,35 @@ impl Objective {
         self
     }
 
-    /// The share of calls, in percent, that must not fail (`Err` or panic).
+    /// The route template of the HTTP server layer it is measured on
+    /// (`"/orders/{id}"`, the `http_route` label), instead of operations:
+    /// the layer makes a route's series on its first request, so the
+    /// template is named here rather than found at link time.
+    pub fn http_route(mut self, template: impl Into<String>) -> Self {
+        self.route = Some(template.into());
+        self
+    }
+
+    /// With [`http_route`](Self::http_route), only the requests of this
+    /// method (`"GET"`; the layer labels a method outside the standard nine
+    /// `_OTHER`); every method of the route otherwise.
+    pub fn http_method(mut self, method: impl Into<String>) -> Self {
+        self.method = Some(method.into());
+        self
+    }
+
+    /// The share of calls, in percent, that must not fail: an operation's
+    /// `Err` or panic; for a route, a 5xx answer, a panic, or an error of
+    /// the service instead of an answer (a 4xx is the client's mistake and
+    /// counts as good, as does a request its client gave up on).
     pub fn success(mut self, percent: f64) -> Self {
         self.success = Some(percent);
         self
     }
 
     /// The share of calls, in percent, that must take at most `threshold`,
-    /// which must be a bucket boundary of every operation's histogram.
+    /// which must be a bucket boundary of every operation's histogram (of
+    /// the HTTP layer's, 5 ms to 10 s, for a route).
     pub fn latency(mut self, threshold: Duration, percent: f64) -> Self {
         self.latency = Some((threshold, percent));
         self
@@ -137,6 +190,8 @@ impl Objective {
         Objective {
             name: objective.callsite.name.to_owned(),
             operations: vec![objective.callsite.name.to_owned()],
+            route: None,
+            method: None,
             success: objective.success,
             latency: objective
                 .latency
@@ -238,8 +293,9 @@ impl Rules {
         Ok(promtool::test_file(rule_file, &self.resolve()?))
     }
 
-    /// A Grafana dashboard (JSON): RED panels per operation, burn rates and
-    /// error budgets per objective, observe's health, and deployments.
+    /// A Grafana dashboard (JSON): RED panels per operation and per route an
+    /// objective names, burn rates and error budgets per objective,
+    /// observe's health, and deployments.
     pub fn dashboard(&self) -> Result<String, SloError> {
         Ok(dashboard::dashboard(&self.resolve()?))
     }
@@ -274,7 +330,7 @@ impl Rules {
 #[derive(Clone, Debug)]
 pub(crate) struct Resolved {
     pub(crate) name: String,
-    pub(crate) operations: Vec<String>,
+    pub(crate) calls: Calls,
     pub(crate) family: String,
     pub(crate) slis: Vec<Sli>,
     pub(crate) window: Duration,
@@ -290,7 +346,8 @@ pub(crate) struct Sli {
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum SliKind {
-    /// Bad: calls that returned `Err` or panicked.
+    /// Bad: calls that returned `Err` or panicked (requests answered 5xx,
+    /// or not at all).
     Availability,
     /// Bad: calls slower than the bound, in seconds.
     Latency(f64),
@@ -324,12 +381,6 @@ fn resolve(objective: &Objective) -> Result<Resolved, SloError> {
     if name.is_empty() {
         return Err(SloError::new(name, "the name is empty"));
     }
-    if objective.operations.is_empty() {
-        return Err(SloError::new(
-            name,
-            "no operations: name the span names it is measured on with `.operations([..])`",
-        ));
-    }
     if objective.window < Duration::from_secs(3_600) {
         return Err(SloError::new(
             name,
@@ -345,6 +396,55 @@ fn resolve(objective: &Objective) -> Result<Resolved, SloError> {
             kind: SliKind::Availability,
             target: check_target(name, "success", percent)?,
         });
+    }
+    let (calls, family, latency_bound) = match &objective.route {
+        Some(_) if !objective.operations.is_empty() => {
+            return Err(SloError::new(
+                name,
+                "it names both operations and an HTTP route: an objective counts the calls of \
+                 one or the other, so make two objectives",
+            ))
+        }
+        Some(route) => resolve_route(objective, route)?,
+        None => resolve_operations(objective)?,
+    };
+    if let (Some((_, percent)), Some(bound)) = (objective.latency, latency_bound) {
+        slis.push(Sli {
+            kind: SliKind::Latency(bound),
+            target: check_target(name, "latency", percent)?,
+        });
+    }
+    if slis.is_empty() {
+        return Err(SloError::new(
+            name,
+            "no target: set `.success(99.9)`, `.latency(threshold, 99.0)`, or both",
+        ));
+    }
+    Ok(Resolved {
+        name: name.to_owned(),
+        calls,
+        family,
+        slis,
+        window: objective.window,
+    })
+}
+
+/// The calls, family and latency bound of an objective over operations,
+/// checked against the catalog.
+fn resolve_operations(objective: &Objective) -> Result<(Calls, String, Option<f64>), SloError> {
+    let name = objective.name.as_str();
+    if objective.method.is_some() {
+        return Err(SloError::new(
+            name,
+            "it names an HTTP method but no route: add `.http_route(\"/template\")`",
+        ));
+    }
+    if objective.operations.is_empty() {
+        return Err(SloError::new(
+            name,
+            "no operations: name the span names it is measured on with `.operations([..])`, \
+             or a route of the HTTP layer with `.http_route(..)`",
+        ));
     }
     let mut family: Option<String> = None;
     let mut latency_bound = None;
@@ -387,39 +487,78 @@ fn resolve(objective: &Objective) -> Result<Resolved, SloError> {
                 _ => family = Some(this_family),
             }
             if let Some((threshold, _)) = objective.latency {
-                let bound = bucket_bound(name, operation, threshold, metric.buckets)?;
+                let bound = bucket_bound(
+                    name,
+                    threshold,
+                    metric.buckets,
+                    &format!("`{operation}`'s histogram"),
+                    "add it with `metric(name = .., buckets = [..])` on the function",
+                )?;
                 latency_bound = Some(bound);
             }
         }
     }
-    if let (Some((_, percent)), Some(bound)) = (objective.latency, latency_bound) {
-        slis.push(Sli {
-            kind: SliKind::Latency(bound),
-            target: check_target(name, "latency", percent)?,
-        });
-    }
-    if slis.is_empty() {
+    Ok((
+        Calls::Operations(objective.operations.clone()),
+        family.unwrap_or_default(),
+        latency_bound,
+    ))
+}
+
+/// The calls, family and latency bound of an objective over a route of the
+/// HTTP server layer.
+fn resolve_route(
+    objective: &Objective,
+    route: &str,
+) -> Result<(Calls, String, Option<f64>), SloError> {
+    let name = objective.name.as_str();
+    if route.is_empty() {
         return Err(SloError::new(
             name,
-            "no target: set `.success(99.9)`, `.latency(threshold, 99.0)`, or both",
+            "the HTTP route is empty: name its template, as the router declares it \
+             (`/orders/{id}`)",
         ));
     }
-    Ok(Resolved {
-        name: name.to_owned(),
-        operations: objective.operations.clone(),
-        family: family.unwrap_or_default(),
-        slis,
-        window: objective.window,
-    })
+    if let Some(method) = &objective.method {
+        if !HTTP_METHODS.contains(&method.as_str()) {
+            return Err(SloError::new(
+                name,
+                format!(
+                    "`{method}` is not a value of `http_request_method`: use one of {} (the \
+                     layer labels every other method `_OTHER`)",
+                    HTTP_METHODS.join(", ")
+                ),
+            ));
+        }
+    }
+    let latency_bound = match objective.latency {
+        Some((threshold, _)) => Some(bucket_bound(
+            name,
+            threshold,
+            &HTTP_SERVER_BUCKETS,
+            &format!("the HTTP server histogram (`{HTTP_SERVER_FAMILY}`)"),
+            "the HTTP layer keeps the semantic conventions' buckets",
+        )?),
+        None => None,
+    };
+    Ok((
+        Calls::Route {
+            route: route.to_owned(),
+            method: objective.method.clone(),
+        },
+        HTTP_SERVER_FAMILY.to_owned(),
+        latency_bound,
+    ))
 }
 
 /// The bucket bound equal to `threshold` (to the nanosecond), or an error
 /// naming the nearest bounds.
 fn bucket_bound(
     name: &str,
-    operation: &str,
     threshold: Duration,
     buckets: &[f64],
+    histogram: &str,
+    fix: &str,
 ) -> Result<f64, SloError> {
     let nanos = |seconds: f64| (seconds * 1e9).round() as u128;
     if let Some(bound) = buckets.iter().find(|b| nanos(**b) == threshold.as_nanos()) {
@@ -436,9 +575,8 @@ fn bucket_bound(
     Err(SloError::new(
         name,
         format!(
-            "the latency threshold {seconds}s is not a bucket boundary of `{operation}`'s \
-             histogram (nearest: {}); use one, or add it with `metric(name = .., buckets = \
-             [..])` on the function",
+            "the latency threshold {seconds}s is not a bucket boundary of {histogram} \
+             (nearest: {}); use one, or {fix}",
             nearest.join(", ")
         ),
     ))
@@ -460,18 +598,6 @@ pub(crate) fn promql_string(s: &str) -> String {
     out
 }
 
-/// The `operation` matcher of an objective: `operation="A"`, or a regex
-/// alternation of the escaped names.
-pub(crate) fn operation_matcher(operations: &[String]) -> String {
-    match operations {
-        [one] => format!("operation={}", promql_string(one)),
-        many => {
-            let escaped: Vec<String> = many.iter().map(|op| regex_escape(op)).collect();
-            format!("operation=~{}", promql_string(&escaped.join("|")))
-        }
-    }
-}
-
 fn regex_escape(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
@@ -488,25 +614,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn matchers_escape_names() {
-        assert_eq!(
-            operation_matcher(&["Checkout.Pay".to_owned()]),
-            "operation=\"Checkout.Pay\""
-        );
-        assert_eq!(
-            operation_matcher(&["A.B".to_owned(), "C.D".to_owned()]),
-            "operation=~\"A\\\\.B|C\\\\.D\""
-        );
-    }
-
-    #[test]
     fn bounds_are_checked_to_the_nanosecond() {
         let buckets = [0.1, 0.25, 0.5];
         assert_eq!(
-            bucket_bound("x", "A", Duration::from_millis(250), &buckets),
+            bucket_bound(
+                "x",
+                Duration::from_millis(250),
+                &buckets,
+                "`A`'s histogram",
+                "add one"
+            ),
             Ok(0.25)
         );
-        let error = bucket_bound("x", "A", Duration::from_millis(300), &buckets).unwrap_err();
+        let error = bucket_bound(
+            "x",
+            Duration::from_millis(300),
+            &buckets,
+            "`A`'s histogram",
+            "add one",
+        )
+        .unwrap_err();
         assert!(
             error.to_string().contains("nearest: 0.25s, 0.5s"),
             "{error}"
@@ -531,5 +658,89 @@ mod tests {
         assert!(check_target("x", "success", 100.0).is_err());
         assert!(check_target("x", "success", 0.0).is_err());
         assert_eq!(check_target("x", "success", 99.9), Ok(99.9));
+    }
+
+    fn error(objective: Objective) -> String {
+        Rules::new()
+            .objective(objective)
+            .rules()
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_route_objective_counts_the_routes_requests() {
+        let rules = Rules::new().objective(
+            Objective::new("orders-api")
+                .http_route("/orders/{id}")
+                .http_method("GET")
+                .success(99.9)
+                .latency(Duration::from_millis(250), 99.0),
+        );
+        let resolved = rules.resolve().unwrap();
+        assert_eq!(resolved[0].family, "http_server_request_duration_seconds");
+        assert!(matches!(resolved[0].slis[1].kind, SliKind::Latency(b) if b == 0.25));
+        let expressions = rules.expressions().unwrap();
+        let selector = "http_route=\"/orders/{id}\",http_request_method=\"GET\"";
+        assert!(
+            expressions.contains(&format!(
+                "(sum(rate(http_server_request_duration_seconds_count{{{selector},error_type!=\"\"}}[5m])) \
+                 or vector(0)) / sum(rate(http_server_request_duration_seconds_count{{{selector}}}[5m]))"
+            )),
+            "{expressions:#?}"
+        );
+        assert!(
+            expressions.contains(&format!(
+                "(sum(rate(http_server_request_duration_seconds_count{{{selector}}}[1h])) - \
+                 sum(rate(http_server_request_duration_seconds_bucket{{{selector},le=\"0.25\"}}[1h]))) \
+                 / sum(rate(http_server_request_duration_seconds_count{{{selector}}}[1h]))"
+            )),
+            "{expressions:#?}"
+        );
+        assert!(
+            !expressions.iter().any(
+                |e| e.contains("outcome") && e.contains("http_server_request_duration_seconds")
+            ),
+            "{expressions:#?}"
+        );
+    }
+
+    #[test]
+    fn bad_route_objectives_are_errors() {
+        let both = error(
+            Objective::new("x")
+                .operations(["A"])
+                .http_route("/a")
+                .success(99.0),
+        );
+        assert!(both.contains("both operations and an HTTP route"), "{both}");
+        let method_alone = error(Objective::new("x").http_method("GET").success(99.0));
+        assert!(
+            method_alone.contains("HTTP method but no route"),
+            "{method_alone}"
+        );
+        let method = error(
+            Objective::new("x")
+                .http_route("/a")
+                .http_method("get")
+                .success(99.0),
+        );
+        assert!(method.contains("`get` is not a value"), "{method}");
+        let empty = error(Objective::new("x").http_route("").success(99.0));
+        assert!(empty.contains("the HTTP route is empty"), "{empty}");
+        let threshold = error(
+            Objective::new("x")
+                .http_route("/a")
+                .latency(Duration::from_millis(300), 99.0),
+        );
+        assert!(
+            threshold.contains(
+                "not a bucket boundary of the HTTP server histogram \
+                 (`http_server_request_duration_seconds`) (nearest: 0.25s, 0.5s)"
+            ),
+            "{threshold}"
+        );
+        let target = error(Objective::new("x").http_route("/a").success(100.0));
+        assert!(target.contains("below 100%"), "{target}");
     }
 }

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::burn;
+use super::calls::Synthetic;
 use super::rules::{self, HealthAlert, ALERT_NAMES, HEALTH_ALERTS, HEALTH_RANGE};
 use super::{Resolved, Sli, SliKind};
 
@@ -235,43 +236,34 @@ fn bad_per_step(sli: &Sli, rate: f64) -> u64 {
     (rate * burn::budget(sli.target) * CALLS_PER_STEP as f64).round() as u64
 }
 
-/// The series of the objective's own operation (`unique`): calls, failed
-/// ones, and (for a latency SLI) the calls at most as slow as its bound.
+/// The series only this objective counts (`unique`): calls, failed ones,
+/// and (for a latency SLI) the calls at most as slow as its bound.
 fn series(
     objective: &Resolved,
-    unique: &str,
+    unique: &Synthetic,
     failed: &Counter,
     slow: &Counter,
     total: &Counter,
 ) -> Vec<(String, Counter)> {
     let family = &objective.family;
-    let operation = super::promql_string(unique);
+    let Synthetic { good, bad } = unique;
     let minus = |a: &Counter, b: &Counter| {
         Counter(a.0.iter().zip(&b.0).map(|(a, b)| a - b + OFFSET).collect())
     };
     let ok = minus(total, failed);
     let mut out = vec![
-        (
-            format!("{family}_count{{operation={operation},outcome=\"ok\"}}"),
-            ok.clone(),
-        ),
-        (
-            format!("{family}_count{{operation={operation},outcome=\"error\"}}"),
-            failed.clone(),
-        ),
+        (format!("{family}_count{{{good}}}"), ok.clone()),
+        (format!("{family}_count{{{bad}}}"), failed.clone()),
     ];
     for sli in &objective.slis {
         if let SliKind::Latency(bound) = sli.kind {
             let le = super::promql_string(&bound.to_string());
             // Failed calls are fast; `slow` of the successful ones are not.
             out.push((
-                format!("{family}_bucket{{operation={operation},outcome=\"ok\",le={le}}}"),
+                format!("{family}_bucket{{{good},le={le}}}"),
                 minus(&ok, slow),
             ));
-            out.push((
-                format!("{family}_bucket{{operation={operation},outcome=\"error\",le={le}}}"),
-                failed.clone(),
-            ));
+            out.push((format!("{family}_bucket{{{bad},le={le}}}"), failed.clone()));
         }
     }
     out
@@ -283,16 +275,14 @@ fn objective_tests(
     others: &[&Resolved],
     problems: &mut Vec<String>,
 ) -> Result<Vec<Test>, String> {
-    // Calls of an operation another objective shares would move its alerts
-    // too; the synthetic calls go to an operation only this one measures.
-    let Some(unique) = objective
-        .operations
-        .iter()
-        .find(|op| !others.iter().any(|other| other.operations.contains(op)))
-    else {
+    // Calls another objective counts too would move its alerts as well;
+    // the synthetic calls go to series only this one counts.
+    let others: Vec<&super::Calls> = others.iter().map(|other| &other.calls).collect();
+    let Some(unique) = objective.calls.synthetic(&others) else {
         return Err(format!(
-            "{}: every operation it measures is measured by another objective too",
-            objective.name
+            "{}: every one of its {} is counted by another objective too",
+            objective.name,
+            objective.calls.noun()
         ));
     };
     let step = step(objective);
@@ -357,7 +347,7 @@ fn objective_tests(
     let truncate = |counter: &Counter| Counter(counter.0[..quiet_samples].to_vec());
     let mut baseline_series = series(
         objective,
-        unique,
+        &unique,
         &truncate(&quiet_failed),
         &truncate(&quiet_slow),
         &truncate(&total),
@@ -406,7 +396,7 @@ fn objective_tests(
             let test = loop {
                 match burst_test(
                     objective,
-                    unique,
+                    &unique,
                     sli,
                     (index, rate),
                     step,
@@ -438,7 +428,7 @@ fn objective_tests(
 #[allow(clippy::too_many_arguments)] // one test's whole setting; a struct would only rename them
 fn burst_test(
     objective: &Resolved,
-    unique: &str,
+    unique: &Synthetic,
     sli: &Sli,
     (target, rate): (usize, f64),
     step: Duration,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::burn::{self, BurnAlert};
-use super::{operation_matcher, promql_string, Resolved, Sli, SliKind};
+use super::{promql_string, Resolved, Sli, SliKind};
 
 /// The recording rule of an objective's error ratio over one window.
 pub(crate) fn record_name(range: Duration) -> String {
@@ -84,15 +84,16 @@ pub(crate) fn ranges(objective: &Resolved) -> Vec<Duration> {
 /// The error ratio of `sli` over `range`.
 pub(crate) fn ratio_expr(objective: &Resolved, sli: &Sli, range: Duration) -> String {
     let family = &objective.family;
-    let operations = operation_matcher(&objective.operations);
+    let calls = objective.calls.selector();
+    let bad = objective.calls.bad_matcher();
     let range = burn::promql_duration(range);
-    let total = format!("sum(rate({family}_count{{{operations}}}[{range}]))");
+    let total = format!("sum(rate({family}_count{{{calls}}}[{range}]))");
     match sli.kind {
-        SliKind::Availability => format!(
-            "(sum(rate({family}_count{{{operations},outcome=~\"error|panic\"}}[{range}])) or vector(0)) / {total}"
-        ),
+        SliKind::Availability => {
+            format!("(sum(rate({family}_count{{{calls},{bad}}}[{range}])) or vector(0)) / {total}")
+        }
         SliKind::Latency(bound) => format!(
-            "({total} - sum(rate({family}_bucket{{{operations},le={}}}[{range}]))) / {total}",
+            "({total} - sum(rate({family}_bucket{{{calls},le={}}}[{range}]))) / {total}",
             promql_string(&bound.to_string())
         ),
     }
@@ -143,16 +144,19 @@ pub(crate) fn alert_labels(
 }
 
 /// The PromQL that finds the exemplars of the bad calls: traces of failed
-/// calls, or of every call of the operations (the slow ones are those whose
-/// exemplar value is above the bound).
+/// calls, or of every call the objective counts (the slow ones are those
+/// whose exemplar value is above the bound).
 pub(crate) fn exemplar_query(objective: &Resolved, sli: &Sli) -> String {
     let family = &objective.family;
-    let operations = operation_matcher(&objective.operations);
+    let calls = objective.calls.selector();
     match sli.kind {
         SliKind::Availability => {
-            format!("{family}_bucket{{{operations},outcome=~\"error|panic\"}}")
+            format!(
+                "{family}_bucket{{{calls},{}}}",
+                objective.calls.bad_matcher()
+            )
         }
-        SliKind::Latency(_) => format!("{family}_bucket{{{operations}}}"),
+        SliKind::Latency(_) => format!("{family}_bucket{{{calls}}}"),
     }
 }
 
@@ -164,8 +168,10 @@ pub(crate) fn alert_annotations(
 ) -> Vec<(&'static str, String)> {
     let budget = burn::budget(sli.target) * 100.0;
     let bad = match sli.kind {
-        SliKind::Availability => "calls fail".to_owned(),
-        SliKind::Latency(bound) => format!("calls take longer than {bound}s"),
+        SliKind::Availability => objective.calls.failing().to_owned(),
+        SliKind::Latency(bound) => {
+            format!("{} take longer than {bound}s", objective.calls.noun())
+        }
     };
     let exhaustion = burn::promql_duration(Duration::from_secs(
         alert.time_to_exhaustion(objective.window).as_secs(),
@@ -184,11 +190,12 @@ pub(crate) fn alert_annotations(
         (
             "description",
             format!(
-                "{bad} {}x faster than the {} objective allows ({} of calls over {}); {}% of \
+                "{bad} {}x faster than the {} objective allows ({} of {} over {}); {}% of \
                  the budget is gone, and at this rate all of it is gone in {exhaustion}.",
                 alert.burn_rate,
                 format_percent(sli.target),
                 format_percent(budget),
+                objective.calls.noun(),
                 burn::promql_duration(objective.window),
                 spent,
             ),
