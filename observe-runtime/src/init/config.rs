@@ -117,6 +117,10 @@ pub struct Config {
     /// `None`: the spans' `export_timeout`.
     pub(crate) log_export_timeout: Option<Duration>,
     pub(crate) max_log_queue: usize,
+    /// How long a partial batch of log records waits for more.
+    pub(crate) log_schedule_delay: Duration,
+    /// Log records per OTLP export call, at most.
+    pub(crate) max_log_batch: usize,
     pub(crate) log_sampling: Option<LogSampling>,
     pub(crate) log_failures: bool,
     pub(crate) export_timeout: Duration,
@@ -163,6 +167,8 @@ impl Default for Config {
             log_export: LogExport::Json,
             log_export_timeout: None,
             max_log_queue: 2048,
+            log_schedule_delay: Duration::from_millis(200),
+            max_log_batch: 512,
             log_sampling: None,
             log_failures: true,
             export_timeout: Duration::from_secs(10),
@@ -380,6 +386,17 @@ impl Config {
         }
         if let Some(v) = env("OTEL_BLRP_MAX_QUEUE_SIZE") {
             self.max_log_queue = parse_positive("OTEL_BLRP_MAX_QUEUE_SIZE", &v)?;
+        }
+        if let Some(v) = env("OTEL_BLRP_SCHEDULE_DELAY") {
+            self.log_schedule_delay = parse_millis("OTEL_BLRP_SCHEDULE_DELAY", &v)?;
+        }
+        if let Some(v) = env("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE") {
+            self.max_log_batch = parse_positive("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", &v)?;
+        }
+        if let Some(v) = env("OTEL_BLRP_EXPORT_TIMEOUT") {
+            // The signal's own OTLP timeout wins when both are set.
+            let timeout = parse_millis("OTEL_BLRP_EXPORT_TIMEOUT", &v)?;
+            self.log_export_timeout.get_or_insert(timeout);
         }
         if let Some(v) = env("OBSERVE_LOG_FAILURES") {
             self.log_failures = parse_bool("OBSERVE_LOG_FAILURES", &v)?;
@@ -668,6 +685,20 @@ impl Config {
     /// 2048 by default (`OTEL_BLRP_MAX_QUEUE_SIZE`).
     pub fn max_log_queue(mut self, records: usize) -> Self {
         self.max_log_queue = records.max(1);
+        self
+    }
+
+    /// How long a partial batch of log records waits for more before it is
+    /// exported; 200 ms by default (`OTEL_BLRP_SCHEDULE_DELAY`, in ms).
+    pub fn log_schedule_delay(mut self, delay: Duration) -> Self {
+        self.log_schedule_delay = delay;
+        self
+    }
+
+    /// Log records per OTLP export call, at most; 512 by default
+    /// (`OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`), and never more than the queue.
+    pub fn max_log_batch(mut self, records: usize) -> Self {
+        self.max_log_batch = records.max(1);
         self
     }
 
@@ -1006,6 +1037,9 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf"),
             ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "2500"),
             ("OTEL_BLRP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "50"),
+            ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "64"),
+            ("OTEL_BLRP_EXPORT_TIMEOUT", "9000"),
         ]);
         assert!(own.errors.is_empty(), "{:?}", own.errors);
         assert_eq!(
@@ -1018,6 +1052,17 @@ mod tests {
         );
         assert_eq!(own.log_export_timeout, Some(Duration::from_millis(2500)));
         assert_eq!(own.max_log_queue, 100);
+        assert_eq!(own.log_schedule_delay, Duration::from_millis(50));
+        assert_eq!(own.max_log_batch, 64);
+        let generic = config(&[("OTEL_BLRP_EXPORT_TIMEOUT", "9000")]);
+        assert_eq!(
+            generic.log_export_timeout,
+            Some(Duration::from_millis(9000))
+        );
+        let bad = config(&[("OTEL_BLRP_SCHEDULE_DELAY", "soon")]);
+        assert_eq!(error_vars(&bad), ["OTEL_BLRP_SCHEDULE_DELAY"]);
+        let bad = config(&[("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "0")]);
+        assert_eq!(error_vars(&bad), ["OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"]);
         assert!(
             matches!(own.spans, SpanOutput::Otlp { ref endpoint, .. } if endpoint == "http://collector:4317")
         );

@@ -242,8 +242,8 @@ fn start(config: Config) -> Result<Guard, InitError> {
                 &resource,
                 LogSettings {
                     max_queue: config.max_log_queue,
-                    max_batch: 512,
-                    schedule_delay: Duration::from_millis(200),
+                    max_batch: config.max_log_batch.min(config.max_log_queue),
+                    schedule_delay: config.log_schedule_delay,
                     timeout,
                 },
             );
