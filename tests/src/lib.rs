@@ -183,6 +183,9 @@ struct Shared {
     delay: Arc<Mutex<Duration>>,
 }
 
+/// How long a gRPC refusal with code 429 asks the client to wait.
+pub const RETRY_DELAY: Duration = Duration::from_millis(300);
+
 impl Shared {
     /// Counts an arriving trace request; the status to refuse it with, if
     /// it is to be refused.
@@ -243,6 +246,18 @@ impl TraceService for GrpcSink {
         match self.0.refusal() {
             None => {}
             Some(503) => return Err(tonic::Status::unavailable("refused by the test")),
+            // Throttled, with a `google.rpc.RetryInfo` saying when to come back.
+            Some(429) => {
+                return Err(
+                    <tonic::Status as tonic_types::StatusExt>::with_error_details(
+                        tonic::Code::ResourceExhausted,
+                        "throttled by the test",
+                        tonic_types::ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
+                    ),
+                )
+            }
+            // Throttled for good: no `RetryInfo`.
+            Some(430) => return Err(tonic::Status::resource_exhausted("refused by the test")),
             Some(_) => return Err(tonic::Status::invalid_argument("refused by the test")),
         }
         let gzip = request
@@ -363,8 +378,11 @@ impl OtlpReceiver {
     }
 
     /// Refuses the next `count` trace requests with `status`: 503 (gRPC
-    /// `UNAVAILABLE`), which OTLP retries, or another (gRPC
-    /// `INVALID_ARGUMENT`), which it does not.
+    /// `UNAVAILABLE`), which OTLP retries; 429, throttled (gRPC
+    /// `RESOURCE_EXHAUSTED` with a `RetryInfo` of [`RETRY_DELAY`], HTTP with
+    /// `Retry-After` as a date two seconds on), which OTLP retries after that
+    /// delay; 430 (gRPC `RESOURCE_EXHAUSTED` without `RetryInfo`), which it
+    /// does not; or another (gRPC `INVALID_ARGUMENT`), which it does not.
     pub fn refuse_next(&self, count: u32, status: u16) {
         *self.shared.refuse.lock().unwrap() = (count, status);
     }
@@ -499,12 +517,18 @@ async fn serve_http(listener: tokio::net::TcpListener, shared: Shared) {
                             }
                             _ => (404, Vec::new()),
                         };
+                        let mut response = hyper::Response::builder()
+                            .status(status)
+                            .header("content-type", "application/x-protobuf");
+                        if status == 429 {
+                            // `Retry-After` as an HTTP date, two seconds on
+                            // (a date has whole seconds: over one remains).
+                            let after = std::time::SystemTime::now() + Duration::from_secs(2);
+                            response =
+                                response.header("retry-after", httpdate::fmt_http_date(after));
+                        }
                         Ok::<_, std::convert::Infallible>(
-                            hyper::Response::builder()
-                                .status(status)
-                                .header("content-type", "application/x-protobuf")
-                                .body(Full::new(Bytes::from(reply)))
-                                .unwrap(),
+                            response.body(Full::new(Bytes::from(reply))).unwrap(),
                         )
                     }
                 });

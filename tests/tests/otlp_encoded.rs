@@ -433,3 +433,58 @@ fn retryable_refusals_are_retried_and_others_are_not() {
         drop(guard);
     }
 }
+
+/// A throttled collector: gRPC `RESOURCE_EXHAUSTED` with a `RetryInfo`, or
+/// HTTP 429 with `Retry-After` as an HTTP date, gets the request again after
+/// the delay it asked for, and every span arrives; `RESOURCE_EXHAUSTED`
+/// without `RetryInfo` is final.
+#[test]
+fn throttling_is_retried_after_the_delay_the_collector_asks_for() {
+    let _serial = serial();
+    for protocol in [ExportProtocol::Grpc, ExportProtocol::HttpProtobuf] {
+        let receiver = OtlpReceiver::start();
+        let endpoint = match protocol {
+            ExportProtocol::Grpc => receiver.grpc_endpoint(),
+            ExportProtocol::HttpProtobuf => receiver.http_endpoint(),
+        };
+        let guard = observe_runtime::init(
+            Config::default()
+                .service_name("throttle-test")
+                .logs(LogOutput::Off)
+                .otlp(endpoint, protocol),
+        )
+        .expect("init");
+
+        receiver.refuse_next(1, 429);
+        let (exported_before, failed_before) = (exported(), export_failed());
+        plain();
+        let started = std::time::Instant::now();
+        assert!(observe_runtime::force_flush(Duration::from_secs(10)));
+        let waited = started.elapsed();
+        assert_eq!(
+            receiver.attempts(),
+            2,
+            "{protocol:?}: throttled once, then sent"
+        );
+        assert_eq!(receiver.spans().len(), 1, "{protocol:?}");
+        assert_eq!(exported() - exported_before, 1, "{protocol:?}");
+        assert_eq!(export_failed() - failed_before, 0, "{protocol:?}");
+        // The wait is the collector's, not the backoff's first 100 ms: the
+        // gRPC detail's 300 ms, or the HTTP date's, two seconds on in whole
+        // seconds, so over one.
+        let floor = match protocol {
+            ExportProtocol::Grpc => observe_tests::RETRY_DELAY,
+            ExportProtocol::HttpProtobuf => Duration::from_secs(1),
+        };
+        assert!(waited >= floor, "{protocol:?}: waited {waited:?}");
+
+        if protocol == ExportProtocol::Grpc {
+            receiver.refuse_next(1, 430);
+            plain();
+            assert!(observe_runtime::force_flush(Duration::from_secs(10)));
+            assert_eq!(receiver.attempts(), 3, "without RetryInfo: not retried");
+            assert_eq!(export_failed() - failed_before, 1);
+        }
+        drop(guard);
+    }
+}

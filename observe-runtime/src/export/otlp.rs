@@ -4,8 +4,10 @@
 //!
 //! What users of an OTLP exporter rely on is kept: retries with exponential
 //! backoff and jitter on the codes OTLP calls retryable (gRPC `UNAVAILABLE`,
-//! `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`, `OUT_OF_RANGE`, `DATA_LOSS`;
-//! HTTP 429, 502, 503 and 504, with `Retry-After`), gzip, headers, and
+//! `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`, `OUT_OF_RANGE`, `DATA_LOSS`,
+//! and `RESOURCE_EXHAUSTED` when its `google.rpc.RetryInfo` says when, whose
+//! delay is honoured; HTTP 429, 502, 503 and 504, with `Retry-After` in
+//! seconds or as an HTTP date), gzip, headers, and
 //! partial success: spans the collector rejects are counted as dropped
 //! (`rejected`) and its message is logged once. The export call's timeout is
 //! the pipeline's, around every attempt and wait.
@@ -308,7 +310,13 @@ async fn send_grpc(
                 | tonic::Code::DeadlineExceeded
                 | tonic::Code::Aborted
                 | tonic::Code::OutOfRange
-                | tonic::Code::DataLoss => Attempt::Retry(None, error),
+                | tonic::Code::DataLoss => Attempt::Retry(retry_delay(&status), error),
+                // Retryable only when the collector says when it will have
+                // recovered (OTLP/gRPC's throttling).
+                tonic::Code::ResourceExhausted => match retry_delay(&status) {
+                    Some(delay) => Attempt::Retry(Some(delay), error),
+                    None => Attempt::Failed(error),
+                },
                 _ => Attempt::Failed(error),
             }
         }
@@ -346,13 +354,34 @@ async fn send_http(
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
+                .and_then(|v| retry_after(v, std::time::SystemTime::now()));
             Attempt::Retry(after, error)
         }
         502 | 504 => Attempt::Retry(None, error),
         _ => Attempt::Failed(error),
     }
+}
+
+/// `Retry-After`: seconds, or an HTTP date (RFC 9110, section 10.2.3);
+/// a date in the past means now. At most [`MAX_RETRY_AFTER`].
+fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let after = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or_default(),
+    };
+    Some(after.min(MAX_RETRY_AFTER))
+}
+
+/// The delay a gRPC status's `google.rpc.RetryInfo` detail asks for, at
+/// most [`MAX_RETRY_AFTER`].
+fn retry_delay(status: &tonic::Status) -> Option<Duration> {
+    use tonic_types::StatusExt as _;
+    let delay = status.get_details_retry_info()?.retry_delay?;
+    Some(delay.min(MAX_RETRY_AFTER))
 }
 
 /// The request is encoded already; the codec passes its bytes through, and
@@ -392,5 +421,55 @@ impl Decoder for RawCodec {
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
         let len = src.remaining();
         Ok(Some(src.copy_to_bytes(len)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:39 GMT", now),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:30 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past: now"
+        );
+        assert_eq!(retry_after("9999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after("soon", SystemTime::now()), None);
+    }
+
+    fn status_with_delay(code: tonic::Code, delay: Option<Duration>) -> tonic::Status {
+        use tonic_types::{ErrorDetails, StatusExt as _};
+        match delay {
+            Some(delay) => tonic::Status::with_error_details(
+                code,
+                "slow down",
+                ErrorDetails::with_retry_info(Some(delay)),
+            ),
+            None => tonic::Status::new(code, "slow down"),
+        }
+    }
+
+    #[test]
+    fn a_retry_info_detail_gives_the_delay() {
+        let status = status_with_delay(
+            tonic::Code::ResourceExhausted,
+            Some(Duration::from_millis(1_500)),
+        );
+        assert_eq!(retry_delay(&status), Some(Duration::from_millis(1_500)));
+        let status = status_with_delay(tonic::Code::ResourceExhausted, None);
+        assert_eq!(retry_delay(&status), None);
+        assert_eq!(retry_delay(&tonic::Status::unavailable("no details")), None);
+        let status =
+            status_with_delay(tonic::Code::Unavailable, Some(Duration::from_secs(100_000)));
+        assert_eq!(retry_delay(&status), Some(MAX_RETRY_AFTER));
     }
 }
