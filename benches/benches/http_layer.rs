@@ -25,15 +25,18 @@
 //! `block_on` of a current-thread runtime, so every row pays the same
 //! request building and polling; the rows' differences are the layers'.
 
+#[path = "common/criterion.rs"]
+mod setup;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
 use criterion::Criterion;
-use observe_benches::{is_bench_run, observe_config, Clock, CountingExporter, NoopExporter};
+use observe_benches::{observe_config, Clock, CountingExporter, NoopExporter};
 use observe_runtime::http::ObserveLayer;
 use observe_runtime::Sampler;
 use opentelemetry::trace::TracerProvider as _;
@@ -103,16 +106,7 @@ async fn observe_histogram(request: Request, next: Next) -> Response {
 
 fn main() {
     let clock = Clock::from_env();
-    let mut criterion = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
-    if !is_bench_run() {
-        // `cargo test --all-targets`: a few iterations each, as a smoke test.
-        criterion = criterion
-            .warm_up_time(Duration::from_millis(10))
-            .measurement_time(Duration::from_millis(50));
-    }
+    let mut criterion = setup::criterion();
 
     requests(&mut criterion, clock, "1_bare_router", router());
     requests(

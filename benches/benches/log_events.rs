@@ -25,14 +25,16 @@
 //! (set as the thread's default for the row) and observe's log settings
 //! change. Rows 3 and 5 print how many records reached their exporter.
 
+#[path = "common/criterion.rs"]
+mod setup;
+
 use std::hint::black_box;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use criterion::Criterion;
-use observe_benches::{is_bench_run, observe_config, Clock, NoopExporter};
+use observe_benches::{observe_config, Clock, NoopExporter};
 use observe_runtime::{observe, ExportProtocol, LogExport, LogOutput, LogSampling, Sampler};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLoggerProvider};
@@ -107,16 +109,7 @@ impl LogExporter for CountingLogExporter {
 
 fn main() {
     let clock = Clock::from_env();
-    let mut criterion = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
-    if !is_bench_run() {
-        // `cargo test --all-targets`: a few iterations each, as a smoke test.
-        criterion = criterion
-            .warm_up_time(Duration::from_millis(10))
-            .measurement_time(Duration::from_millis(50));
-    }
+    let mut criterion = setup::criterion();
     let unsampled = || observe_config(Sampler::AlwaysOff, NoopExporter);
 
     {

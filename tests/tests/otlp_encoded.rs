@@ -387,6 +387,26 @@ fn export_failed() -> u64 {
         .map_or(0, |v| v as u64)
 }
 
+/// A receiver, and observe exporting to it over `protocol`.
+fn exporting_to_a_receiver(
+    service: &str,
+    protocol: ExportProtocol,
+) -> (OtlpReceiver, observe_runtime::Guard) {
+    let receiver = OtlpReceiver::start();
+    let endpoint = match protocol {
+        ExportProtocol::Grpc => receiver.grpc_endpoint(),
+        ExportProtocol::HttpProtobuf => receiver.http_endpoint(),
+    };
+    let guard = observe_runtime::init(
+        Config::default()
+            .service_name(service)
+            .logs(LogOutput::Off)
+            .otlp(endpoint, protocol),
+    )
+    .expect("init");
+    (receiver, guard)
+}
+
 /// A collector that answers "unavailable" twice gets the request a third
 /// time and every span arrives; one that refuses the request as invalid
 /// gets it once, and its spans are counted as `export_failed`.
@@ -394,18 +414,7 @@ fn export_failed() -> u64 {
 fn retryable_refusals_are_retried_and_others_are_not() {
     let _serial = serial();
     for protocol in [ExportProtocol::Grpc, ExportProtocol::HttpProtobuf] {
-        let receiver = OtlpReceiver::start();
-        let endpoint = match protocol {
-            ExportProtocol::Grpc => receiver.grpc_endpoint(),
-            ExportProtocol::HttpProtobuf => receiver.http_endpoint(),
-        };
-        let guard = observe_runtime::init(
-            Config::default()
-                .service_name("retry-test")
-                .logs(LogOutput::Off)
-                .otlp(endpoint, protocol),
-        )
-        .expect("init");
+        let (receiver, guard) = exporting_to_a_receiver("retry-test", protocol);
 
         receiver.refuse_next(2, 503);
         let (exported_before, failed_before) = (exported(), export_failed());
@@ -442,18 +451,7 @@ fn retryable_refusals_are_retried_and_others_are_not() {
 fn throttling_is_retried_after_the_delay_the_collector_asks_for() {
     let _serial = serial();
     for protocol in [ExportProtocol::Grpc, ExportProtocol::HttpProtobuf] {
-        let receiver = OtlpReceiver::start();
-        let endpoint = match protocol {
-            ExportProtocol::Grpc => receiver.grpc_endpoint(),
-            ExportProtocol::HttpProtobuf => receiver.http_endpoint(),
-        };
-        let guard = observe_runtime::init(
-            Config::default()
-                .service_name("throttle-test")
-                .logs(LogOutput::Off)
-                .otlp(endpoint, protocol),
-        )
-        .expect("init");
+        let (receiver, guard) = exporting_to_a_receiver("throttle-test", protocol);
 
         receiver.refuse_next(1, 429);
         let (exported_before, failed_before) = (exported(), export_failed());

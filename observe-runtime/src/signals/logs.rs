@@ -418,7 +418,7 @@ fn render(event: &Event<'_>) -> String {
     line.extend_from_slice(b",\"message\":");
     json(&mut line, &message);
     for (key, value) in &fields {
-        if !RESERVED_KEYS.contains(&key.as_str()) {
+        if !LINE_KEYS.contains(&key.as_str()) {
             line.push(b',');
             json_str(&mut line, key);
             line.push(b':');
@@ -451,8 +451,9 @@ fn render(event: &Event<'_>) -> String {
     String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// The keys observe writes on every line.
-const RESERVED_KEYS: [&str; 10] = [
+/// The keys observe writes on every line (the debug pages leave them out of
+/// the fields they show beside a message).
+pub(crate) const LINE_KEYS: [&str; 10] = [
     "timestamp",
     "level",
     "target",

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Map, Value};
 
 use super::html::{self, escape, query_value};
+use crate::signals::logs::LINE_KEYS;
 use crate::store::traces::{
     LogLine, NameSummary, Samples, Span, Text, Trace, BUCKETS, BUCKET_NAMES,
 };
@@ -246,20 +247,6 @@ pub(super) fn trace_json(trace_id: u128) -> Option<Value> {
         "logs_dropped": trace.logs_dropped,
     }))
 }
-
-/// Keys every line carries, left out of the fields shown beside a message.
-const LINE_KEYS: [&str; 10] = [
-    "timestamp",
-    "level",
-    "target",
-    "message",
-    "trace_id",
-    "span_id",
-    "sampled",
-    "service.name",
-    "service.version",
-    "deployment.environment",
-];
 
 fn log_item(line: &LogLine) -> String {
     let fields = log_fields(line);
