@@ -1,5 +1,6 @@
 //! The trace store's bounds in a running program: log lines past a trace's
-//! bound, and traces past the byte cap, are let go and counted in
+//! bound, traces past the byte cap, and a line longer than the cap offered
+//! to the store's queue are let go and counted in
 //! `observe_trace_store_evicted_total`, and the store stays within its cap.
 
 use std::time::Duration;
@@ -23,6 +24,12 @@ fn build(report: u32) {
     for part in 0..20 {
         tracing::info!(report, part, page, "rendered");
     }
+}
+
+#[observe(span = "State.Dump")]
+fn dump(bytes: usize) {
+    let state = "s".repeat(bytes);
+    tracing::info!(state, "dumped");
 }
 
 fn evicted(metrics: &str, item: &str, reason: &str) -> u64 {
@@ -100,4 +107,15 @@ fn lines_past_a_trace_bound_and_traces_past_the_cap_are_counted() {
         .map(|c| c.as_u64().unwrap())
         .sum();
     assert_eq!(counted, 40);
+
+    // A line longer than the whole cap never waits for the store: it is let
+    // go at once and counted.
+    let full_before = evicted(&metrics, "log_line", "queue_full");
+    dump(CAP + 1);
+    assert!(observe_runtime::force_flush(Duration::from_secs(10)));
+    let _ = json(addr, "/debug/traces.json");
+    let (_, _, metrics) = http_get(addr, "/metrics", &[]);
+    assert_eq!(evicted(&metrics, "log_line", "queue_full") - full_before, 1);
+    let summary = json(addr, "/debug/traces.json");
+    assert!(summary["store_bytes"].as_u64().unwrap() <= CAP as u64);
 }

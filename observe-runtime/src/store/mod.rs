@@ -5,7 +5,8 @@
 //! Fed off the call path only: the export task hands it each batch of
 //! ended span records ([`record_spans`]) before converting them, and the
 //! JSON log layer offers it the lines of sampled traces through a bounded
-//! queue that never makes the writer wait ([`offer_log`]); the store takes
+//! queue that never makes the writer wait ([`offer_log`]; at most 4 096
+//! lines and the cap's worth of bytes); the store takes
 //! them in when the next batch comes or a page is read. Until `init` turns
 //! it on ([`start`]) each entry point is one relaxed load.
 //!
@@ -14,7 +15,7 @@
 pub(crate) mod traces;
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::UNIX_EPOCH;
@@ -33,6 +34,11 @@ pub(crate) const DEFAULT_CAP_BYTES: usize = 16 << 20;
 /// Log lines waiting for the store before new ones are let go.
 const LOG_QUEUE: usize = 4096;
 
+/// The bytes of the log lines waiting, at most the store's cap: however long
+/// the lines, what waits and what is kept stay within twice the cap.
+static LOG_QUEUE_BYTES: AtomicUsize = AtomicUsize::new(0);
+static LOG_QUEUE_CAP_BYTES: AtomicUsize = AtomicUsize::new(0);
+
 static ON: AtomicBool = AtomicBool::new(false);
 static STORE: Mutex<Option<Store>> = Mutex::new(None);
 static LOG_SENDER: RwLock<Option<SyncSender<LogLine>>> = RwLock::new(None);
@@ -41,6 +47,8 @@ static LOG_RECEIVER: Mutex<Option<Receiver<LogLine>>> = Mutex::new(None);
 /// Turns the store on, empty, holding at most `cap_bytes`.
 pub(crate) fn start(cap_bytes: usize) {
     let (sender, receiver) = mpsc::sync_channel(LOG_QUEUE);
+    LOG_QUEUE_BYTES.store(0, Ordering::Relaxed);
+    LOG_QUEUE_CAP_BYTES.store(cap_bytes, Ordering::Relaxed);
     *LOG_RECEIVER.lock().unwrap_or_else(|e| e.into_inner()) = Some(receiver);
     *LOG_SENDER.write().unwrap_or_else(|e| e.into_inner()) = Some(sender);
     *STORE.lock().unwrap_or_else(|e| e.into_inner()) = Some(Store::new(cap_bytes));
@@ -68,19 +76,36 @@ pub(crate) fn offer_log(trace_id: u128, span_id: u64, level: &'static str, line:
     let Some(sender) = sender.as_ref() else {
         return;
     };
+    let line = line.trim_end();
+    let queued = LOG_QUEUE_BYTES.fetch_add(line.len(), Ordering::Relaxed);
+    if queued + line.len() > LOG_QUEUE_CAP_BYTES.load(Ordering::Relaxed) {
+        LOG_QUEUE_BYTES.fetch_sub(line.len(), Ordering::Relaxed);
+        health()
+            .trace_store_evicted
+            .with_label_values(&["log_line", "queue_full"])
+            .inc();
+        return;
+    }
     let unix_nanos = unix_nanos(std::time::SystemTime::now());
     let line = LogLine {
         trace_id,
         span_id,
         unix_nanos,
         level,
-        line: line.trim_end().to_owned(),
+        line: line.to_owned(),
     };
-    if let Err(TrySendError::Full(_)) = sender.try_send(line) {
-        health()
-            .trace_store_evicted
-            .with_label_values(&["log_line", "queue_full"])
-            .inc();
+    match sender.try_send(line) {
+        Ok(()) => {}
+        Err(TrySendError::Full(line)) => {
+            LOG_QUEUE_BYTES.fetch_sub(line.line.len(), Ordering::Relaxed);
+            health()
+                .trace_store_evicted
+                .with_label_values(&["log_line", "queue_full"])
+                .inc();
+        }
+        Err(TrySendError::Disconnected(line)) => {
+            LOG_QUEUE_BYTES.fetch_sub(line.line.len(), Ordering::Relaxed);
+        }
     }
 }
 
@@ -109,6 +134,7 @@ pub(crate) fn with_store<T>(f: impl FnOnce(&mut Store) -> T) -> Option<T> {
         .as_ref()
     {
         while let Ok(line) = receiver.try_recv() {
+            LOG_QUEUE_BYTES.fetch_sub(line.line.len(), Ordering::Relaxed);
             store.add_log(line);
         }
     }
