@@ -743,6 +743,26 @@ fn dechunk(mut body: &str) -> String {
     data
 }
 
+/// The one span `exporter` has finished that `wanted` picks, flushing and
+/// waiting up to 10 s for it; fails when there is none, or more than one.
+pub fn one_span(
+    exporter: &opentelemetry_sdk::trace::InMemorySpanExporter,
+    what: &str,
+    wanted: impl Fn(&opentelemetry_sdk::trace::SpanData) -> bool,
+) -> opentelemetry_sdk::trace::SpanData {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(observe_runtime::force_flush(Duration::from_secs(10)));
+        let spans = exporter.get_finished_spans().unwrap();
+        let mut matching: Vec<_> = spans.into_iter().filter(|s| wanted(s)).collect();
+        if matching.len() == 1 || Instant::now() > deadline {
+            assert_eq!(matching.len(), 1, "one span for {what}: {matching:#?}");
+            return matching.remove(0);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A free loopback port.
 pub fn free_addr() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -9,7 +9,6 @@
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
@@ -98,17 +97,7 @@ fn server() -> &'static Server {
 
 /// The one exported span matching `wanted`, waiting for it.
 fn span_where(what: &str, wanted: impl Fn(&SpanData) -> bool) -> SpanData {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        assert!(observe_runtime::force_flush(Duration::from_secs(10)));
-        let spans = server().exporter.get_finished_spans().unwrap();
-        let mut matching: Vec<SpanData> = spans.into_iter().filter(|s| wanted(s)).collect();
-        if matching.len() == 1 || Instant::now() > deadline {
-            assert_eq!(matching.len(), 1, "one span for {what}: {matching:#?}");
-            return matching.remove(0);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    observe_tests::one_span(&server().exporter, what, wanted)
 }
 
 #[test]

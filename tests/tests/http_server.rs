@@ -7,7 +7,7 @@
 //! carrying the request's ids.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -76,21 +76,9 @@ fn server() -> &'static Server {
 
 /// The one exported span whose `url.path` is `path`, waiting for it.
 fn span_for(path: &str) -> SpanData {
-    let server = server();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        assert!(observe_runtime::force_flush(Duration::from_secs(10)));
-        let spans = server.exporter.get_finished_spans().unwrap();
-        let mut matching: Vec<SpanData> = spans
-            .into_iter()
-            .filter(|s| attribute(s, "url.path").as_deref() == Some(path))
-            .collect();
-        if matching.len() == 1 || Instant::now() > deadline {
-            assert_eq!(matching.len(), 1, "one span for {path}: {matching:#?}");
-            return matching.remove(0);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    observe_tests::one_span(&server().exporter, path, |s| {
+        attribute(s, "url.path").as_deref() == Some(path)
+    })
 }
 
 fn get_path(path: &str, headers: &[(&str, &str)]) -> (u16, String) {

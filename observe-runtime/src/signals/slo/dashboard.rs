@@ -24,6 +24,27 @@ struct Panel {
     targets: Vec<(String, String)>,
 }
 
+/// The median and 99th percentile of the calls `selector` picks out of
+/// `family`, with exemplars.
+fn duration_panel(name: &str, family: &str, selector: &str) -> Panel {
+    Panel {
+        title: format!("{name}: duration"),
+        unit: "s",
+        exemplars: true,
+        targets: ["0.5", "0.99"]
+            .into_iter()
+            .map(|quantile| {
+                (
+                    format!(
+                        "histogram_quantile({quantile}, sum by (le) (rate({family}_bucket{{{selector}}}[$__rate_interval])))"
+                    ),
+                    format!("p{}", &quantile[2..]),
+                )
+            })
+            .collect(),
+    }
+}
+
 /// The panels, in order.
 fn panels(objectives: &[Resolved]) -> Vec<Panel> {
     let mut panels = Vec::new();
@@ -51,22 +72,7 @@ fn panels(objectives: &[Resolved]) -> Vec<Panel> {
                 "{{error_type}}".to_owned(),
             )],
         });
-        panels.push(Panel {
-            title: format!("{}: duration", entry.name),
-            unit: "s",
-            exemplars: true,
-            targets: ["0.5", "0.99"]
-                .into_iter()
-                .map(|quantile| {
-                    (
-                        format!(
-                            "histogram_quantile({quantile}, sum by (le) (rate({family}_bucket{{{selector}}}[$__rate_interval])))"
-                        ),
-                        format!("p{}", &quantile[2..]),
-                    )
-                })
-                .collect(),
-        });
+        panels.push(duration_panel(entry.name, &family, &selector));
     }
     // The HTTP layer's routes are made on their first request, so the
     // catalog does not list them: those the objectives name get their panels.
@@ -103,22 +109,7 @@ fn panels(objectives: &[Resolved]) -> Vec<Panel> {
                 "{{error_type}}".to_owned(),
             )],
         });
-        panels.push(Panel {
-            title: format!("{route}: duration"),
-            unit: "s",
-            exemplars: true,
-            targets: ["0.5", "0.99"]
-                .into_iter()
-                .map(|quantile| {
-                    (
-                        format!(
-                            "histogram_quantile({quantile}, sum by (le) (rate({family}_bucket{{{selector}}}[$__rate_interval])))"
-                        ),
-                        format!("p{}", &quantile[2..]),
-                    )
-                })
-                .collect(),
-        });
+        panels.push(duration_panel(&route, family, &selector));
     }
     for objective in objectives {
         for sli in &objective.slis {
