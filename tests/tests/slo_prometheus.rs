@@ -211,6 +211,13 @@ fn a_fast_burn_pages_in_prometheus_and_every_expression_evaluates() {
             "Prometheus refused {expression}: {answer}"
         );
     }
+    // The calls in flight, scraped: one caller thread has at most one.
+    let in_flight = prometheus.wait_for("the in-flight gauge scraped", |p| {
+        let query = "operations_in_flight{operation=\"SloLive.Pay\"}";
+        let data = p.api("/api/v1/query", &[("query", query)])?;
+        data["result"][0]["value"][1].as_str()?.parse::<f64>().ok()
+    });
+    assert!((0.0..=1.0).contains(&in_flight), "{in_flight}");
     // The error ratio each page alert reads is recorded, and near 1.
     for objective in ["SloLive.Pay", "orders-api"] {
         let query = format!("max({{__name__=~\"slo:.*error.*ratio.*\", slo=\"{objective}\"}})");

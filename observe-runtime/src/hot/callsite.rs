@@ -88,7 +88,8 @@ pub struct Callsite {
     /// Whether an `Err` or panic writes the failure log event
     /// (`#[observe(log_errors = false)]` turns it off).
     pub(crate) log_failures: bool,
-    /// Dense index assigned on first use; `0` until then.
+    /// Dense index (1-based) assigned on first use; [`UNREGISTERED`] until
+    /// then.
     index: AtomicU32,
     /// The value set of each label, in `Metric::labels` order; set by the
     /// first call, since only the call knows the values' types.
@@ -211,7 +212,7 @@ impl Callsite {
             line,
             metric,
             log_failures: true,
-            index: AtomicU32::new(0),
+            index: AtomicU32::new(UNREGISTERED),
             label_sets: OnceCell::new(),
         }
     }
@@ -227,13 +228,15 @@ impl Callsite {
     #[inline]
     pub(crate) fn index(&'static self) -> u32 {
         match self.index.load(Ordering::Acquire) {
-            0 => register_callsite(self, &self.index),
+            UNREGISTERED => register_callsite(self, &self.index),
             index => index,
         }
     }
 
-    /// The callsite's dense index, or `0` before its first use: one plain
-    /// load, for the per-call shard cache, whose entry 0 is always empty.
+    /// The callsite's dense index, or [`UNREGISTERED`] before its first use:
+    /// one plain load, for the per-thread tables indexed by callsite, which
+    /// compare it with their length, and so send an unregistered callsite
+    /// down their slow path with the same compare.
     #[inline(always)]
     pub(crate) fn index_if_registered(&self) -> u32 {
         self.index.load(Ordering::Relaxed)
@@ -368,16 +371,36 @@ pub trait ErrorType {
     fn error_type(&self) -> &'static str;
 }
 
+/// A callsite's index before its first use: larger than any table.
+const UNREGISTERED: u32 = u32::MAX;
+
 static CALLSITES: Mutex<Vec<&'static Callsite>> = Mutex::new(Vec::new());
+
+fn callsites() -> std::sync::MutexGuard<'static, Vec<&'static Callsite>> {
+    CALLSITES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How many callsites have an index: the largest index given.
+pub(crate) fn registered() -> usize {
+    callsites().len()
+}
+
+/// Every callsite with an index, in index order (index 1 first).
+pub(crate) fn all() -> Vec<&'static Callsite> {
+    callsites().clone()
+}
 
 /// Gives `callsite` its dense index; runs once per callsite.
 #[cold]
 pub(crate) fn register_callsite(callsite: &'static Callsite, index: &AtomicU32) -> u32 {
-    let mut all = CALLSITES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut all = callsites();
     match index.load(Ordering::Acquire) {
-        0 => {
+        UNREGISTERED => {
             all.push(callsite);
-            let assigned = u32::try_from(all.len()).expect("fewer than 2^32 callsites");
+            let assigned = u32::try_from(all.len())
+                .ok()
+                .filter(|&i| i != UNREGISTERED)
+                .expect("fewer than 2^32 - 1 callsites");
             index.store(assigned, Ordering::Release);
             assigned
         }

@@ -293,8 +293,8 @@ impl ShardCache {
 }
 
 /// The shard cached for a success of `callsite` with `labels`, without
-/// borrowing `LOCAL`. A callsite without an index yet reads index 0, whose
-/// entry is always empty.
+/// borrowing `LOCAL`. A callsite without an index yet reads an index past
+/// any table's end.
 #[inline(always)]
 pub(crate) fn cached_shard<'a>(
     local: &'a state::Local,
@@ -478,6 +478,23 @@ pub(crate) fn snapshot() -> Vec<SeriesTotals> {
             }
         })
         .collect()
+}
+
+/// Every call counted so far, by callsite index, over every series, outcome
+/// and thread: the ended calls the in-flight counts subtract.
+pub(crate) fn counts_by_callsite() -> Vec<u64> {
+    let series = SERIES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut counts = Vec::new();
+    for (key, s) in series.iter() {
+        let index = key.callsite as usize;
+        if counts.len() <= index {
+            counts.resize(index + 1, 0);
+        }
+        let shards = s.live.iter().flat_map(|shard| shard.buckets.iter());
+        let live: u64 = shards.map(|b| b.count.load(Ordering::Relaxed)).sum();
+        counts[index] += s.retired.counts.iter().sum::<u64>() + live;
+    }
+    counts
 }
 
 #[cfg(test)]

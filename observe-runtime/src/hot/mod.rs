@@ -5,7 +5,8 @@
 //! Uses only `core`. Plain data types (`callsite`, `value`, `label`,
 //! `limits`, `pii`, `sensitive`, `trace_state`) sit below the code that reads the
 //! thread-local block (`state`, `clock`, `ids`, `context`, `baggage`, `span`, `ring`,
-//! `histogram`, and `failure`, the event of a failed call).
+//! `histogram`, `running`, the calls in flight, and `failure`, the event of a
+//! failed call).
 
 pub(crate) mod callsite;
 pub(crate) mod label;
@@ -22,5 +23,6 @@ pub(crate) mod failure;
 pub(crate) mod histogram;
 pub(crate) mod ids;
 pub(crate) mod ring;
+pub(crate) mod running;
 pub(crate) mod span;
 pub(crate) mod state;

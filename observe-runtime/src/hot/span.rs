@@ -19,7 +19,7 @@ use super::histogram::{self, ExemplarSlot};
 use super::label::LabelSlot;
 use super::limits;
 use super::trace_state::TraceState;
-use super::{clock, failure, ids, ring, state};
+use super::{clock, failure, ids, ring, running, state};
 
 /// A span being recorded: created when an observed call starts, finished when
 /// it returns, panics or is cancelled.
@@ -444,9 +444,14 @@ fn keep_trace_state_of(state: &mut SpanState, local: &state::Local) {
 #[inline(never)]
 fn start_entered_in_current(callsite: &'static Callsite, out: &mut MaybeUninit<ActiveSpan>) {
     let local = state::local();
-    if !local.tsc.get() {
+    // One compare for the thread's first span (its bound is `0` until then)
+    // and for a callsite the thread's running table does not hold yet.
+    let index = callsite.index_if_registered() as usize;
+    if index >= local.started_fast_len.get() {
         return start_entered_slow(callsite, out);
     }
+    // SAFETY: `started_fast_len` is `started_len` or `0`.
+    unsafe { running::bump_unchecked(local, index, 1) };
     let hot = state::hot();
     let rng = local.rng.get();
     // Only the parent's trace id before the ids are drawn, the rest after:
@@ -483,6 +488,7 @@ fn start_entered_in_current(callsite: &'static Callsite, out: &mut MaybeUninit<A
 fn start_entered_slow(callsite: &'static Callsite, out: &mut MaybeUninit<ActiveSpan>) {
     let local = state::local();
     local.tsc.set(state::hot().direct_tsc());
+    running::republish(local);
     let parent = local.current.get();
     let state = start_in(callsite, parent, local, Entered::over(parent));
     local.current.set(state.ids());
@@ -497,6 +503,7 @@ fn start_in(
     entered: Entered,
 ) -> SpanState {
     let hot = state::hot();
+    running::started(local, callsite);
     let (rng, ids) = child_or_root(hot, parent, ids::seeded(local));
     local.rng.set(rng);
     SpanState::new(callsite, parent, ids, clock::raw_with(hot), entered)
@@ -640,17 +647,16 @@ fn finish_ok(state: &mut SpanState) {
     }
     let end = clock::tsc();
     state.restore_parent(local);
-    let mut exemplar = None;
-    if state.callsite.metric.is_some() {
-        let Some(shard) = histogram::cached_shard(local, state.callsite, state.labels) else {
-            return finish_ok_uncached(state, end);
-        };
-        exemplar = Some(shard.count(histogram::duration_ticks(state.start, end)));
-    }
+    // A callsite without a histogram never has a cached shard, so one
+    // lookup tells both apart.
+    let Some(shard) = histogram::cached_shard(local, state.callsite, state.labels) else {
+        return finish_ok_uncached(state, end);
+    };
+    let exemplar = shard.count(histogram::duration_ticks(state.start, end));
     if state.sampled() {
         // The exemplar is written there too: what only a sampled call
         // holds stays out of this function's registers.
-        return submit_ok(state, end, exemplar);
+        return submit_ok(state, end, Some(exemplar));
     }
     if state.extra.is_some() {
         // An unsampled span's `extra` holds only its trace's `tracestate`.
@@ -672,12 +678,21 @@ fn finish_ok_portable(state: &mut SpanState) {
 }
 
 /// [`finish_ok`] after the parent is back, when the histogram's shard is not
-/// in the thread's cache: a callsite's first success on this thread, or a
-/// new label combination.
-#[cold]
+/// in the thread's cache: every success of a callsite without a histogram
+/// (its end is counted for the calls in flight instead), and a callsite's
+/// first success on this thread, or a new label combination.
 #[inline(never)]
 fn finish_ok_uncached(state: &mut SpanState, end: u64) {
-    end_after_parent(state, OutcomeKind::Ok, "", None, end);
+    if state.callsite.metric.is_some() {
+        return end_after_parent(state, OutcomeKind::Ok, "", None, end);
+    }
+    running::ended_unmeasured(state::local(), state.callsite);
+    if state.sampled() {
+        return submit_ok(state, end, None);
+    }
+    if state.extra.is_some() {
+        discard_extra(state);
+    }
 }
 
 /// A sampled success: its histogram bucket's exemplar, and its record,
@@ -831,6 +846,8 @@ fn end_after_parent(
     let callsite = state.callsite;
     if let Some(metric) = callsite.metric {
         histogram::observe(callsite, metric, state, outcome, error_type, end);
+    } else {
+        running::ended_unmeasured(state::local(), callsite);
     }
     if !state.sampled() {
         state.extra = None;

@@ -38,6 +38,15 @@ pub(crate) struct Local {
     /// destroyed.
     pub(crate) shards: Cell<*const ShardCache>,
     pub(crate) shards_len: Cell<usize>,
+    /// This thread's calls started, by callsite index (see `running.rs`): a
+    /// table owned by a thread-local there, null and `0` before this
+    /// thread's first call and once it is destroyed.
+    pub(crate) started: Cell<*const AtomicU64>,
+    pub(crate) started_len: Cell<usize>,
+    /// `started_len` once `tsc` is decided, `0` before: the synchronous
+    /// start's one compare, which sends both a thread's first span and a
+    /// callsite its table does not hold yet down the slow path.
+    pub(crate) started_fast_len: Cell<usize>,
 }
 
 thread_local! {
@@ -50,6 +59,9 @@ thread_local! {
             ring: Cell::new(std::ptr::null()),
             shards: Cell::new(std::ptr::null()),
             shards_len: Cell::new(0),
+            started: Cell::new(std::ptr::null()),
+            started_len: Cell::new(0),
+            started_fast_len: Cell::new(0),
         }
     };
 }

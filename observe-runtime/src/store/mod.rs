@@ -1,6 +1,7 @@
 //! The in-process trace store behind the debug pages (`/debug/traces`):
 //! ended spans by name and latency bucket, error samples, and the log lines
-//! of each kept trace, within a byte cap (`traces`).
+//! of each kept trace, within a byte cap (`traces`); beside them, the calls
+//! of each name running now ([`summary`]).
 //!
 //! Fed off the call path only: the export task hands it each batch of
 //! ended span records ([`record_spans`]) before converting them, and the
@@ -15,6 +16,7 @@
 pub(crate) mod traces;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Mutex, MutexGuard, RwLock};
@@ -25,8 +27,8 @@ use opentelemetry::Value;
 use crate::core::health::health;
 use crate::hot::callsite::OutcomeKind;
 use crate::hot::span::SpanRecord;
-use crate::hot::{clock, limits};
-use traces::{Code, Event, Evicted, LogLine, Outcome, Span, Store};
+use crate::hot::{clock, limits, running};
+use traces::{Code, Event, Evicted, LogLine, NameSummary, Outcome, Span, Store};
 
 /// The default byte cap (`OBSERVE_DEBUG_STORE_BYTES`).
 pub(crate) const DEFAULT_CAP_BYTES: usize = 16 << 20;
@@ -120,6 +122,45 @@ pub(crate) fn record_spans(records: &[SpanRecord]) {
             store.add_span(span);
         }
     });
+}
+
+/// Every span name the store holds and every one with calls running now,
+/// by name: the ended spans' counts, and the calls running
+/// (`hot/running.rs`, counted on the call path for sampled and unsampled
+/// calls alike); with the store's size and cap. `None` when the store is
+/// off.
+pub(crate) fn summary() -> Option<(Vec<NameSummary>, usize, usize)> {
+    let mut running: BTreeMap<&'static str, (&'static str, u64)> = BTreeMap::new();
+    for (callsite, calls) in running::in_flight() {
+        let entry = running
+            .entry(callsite.name)
+            .or_insert((callsite.kind.as_str(), 0));
+        entry.1 += calls;
+    }
+    with_store(|store| {
+        let mut names = store.summary();
+        for entry in &mut names {
+            if let Some((_, calls)) = running.remove(entry.name) {
+                entry.running = calls;
+            }
+        }
+        names.extend(
+            running
+                .into_iter()
+                .filter(|(_, (_, calls))| *calls > 0)
+                .map(|(name, (kind, calls))| NameSummary {
+                    name,
+                    kind,
+                    counts: [0; traces::BUCKETS],
+                    errors: 0,
+                    kept: [0; traces::BUCKETS],
+                    kept_errors: 0,
+                    running: calls,
+                }),
+        );
+        names.sort_by_key(|entry| entry.name);
+        (names, store.bytes(), store.cap())
+    })
 }
 
 /// Runs `f` on the store, once it has taken in the log lines waiting;

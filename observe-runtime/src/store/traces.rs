@@ -255,6 +255,9 @@ pub(crate) struct NameSummary {
     /// Samples kept now, by latency bucket.
     pub(crate) kept: [usize; BUCKETS],
     pub(crate) kept_errors: usize,
+    /// Calls started and not yet ended now, sampled or not (zPages'
+    /// "running"); filled in by [`super::summary`].
+    pub(crate) running: u64,
 }
 
 /// What the store let go so far.
@@ -432,6 +435,7 @@ impl Store {
                 errors: entry.errors,
                 kept: std::array::from_fn(|b| self.present(&entry.latency[b]).count()),
                 kept_errors: self.present(&entry.error_samples).count(),
+                running: 0,
             })
             .collect()
     }

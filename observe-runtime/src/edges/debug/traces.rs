@@ -41,7 +41,7 @@ impl Selection {
 }
 
 fn summary() -> (Vec<NameSummary>, usize, usize) {
-    store::with_store(|s| (s.summary(), s.bytes(), s.cap())).unwrap_or_default()
+    store::summary().unwrap_or_default()
 }
 
 fn samples(selection: &Selection) -> Vec<Span> {
@@ -52,7 +52,8 @@ fn samples(selection: &Selection) -> Vec<Span> {
 pub(super) fn summary_html(selection: Option<&Selection>) -> String {
     let (names, bytes, cap) = summary();
     let mut body = format!(
-        "<h1>Traces</h1><p class=\"muted\">Ended spans by name, counted by latency \
+        "<h1>Traces</h1><p class=\"muted\">Spans by name: the calls running now, \
+         and the ended spans counted by latency \
          (as zPages' tracez buckets them) and by errors since the process started. \
          Each count links to the samples kept now: the latest 16 of each bucket, with \
          their traces. The store holds {} KiB of its {} KiB.</p>\
@@ -62,7 +63,7 @@ pub(super) fn summary_html(selection: Option<&Selection>) -> String {
     );
     body.push_str(
         "<table id=\"span-names\" data-filterable><thead><tr>\
-         <th class=\"name\">span name</th><th>kind</th>",
+         <th class=\"name\">span name</th><th>kind</th><th>running</th>",
     );
     for name in BUCKET_NAMES {
         let _ = write!(body, "<th>{}</th>", escape(name));
@@ -72,8 +73,11 @@ pub(super) fn summary_html(selection: Option<&Selection>) -> String {
         let name = escape(entry.name);
         let _ = write!(
             body,
-            "<tr data-name=\"{name}\"><td class=\"name\">{name}</td><td>{}</td>",
-            escape(entry.kind)
+            "<tr data-name=\"{name}\"><td class=\"name\">{name}</td><td>{}</td>\
+             <td class=\"running{}\">{}</td>",
+            escape(entry.kind),
+            if entry.running == 0 { " zero" } else { "" },
+            entry.running
         );
         let link = |bucket: &str, count: u64, kept: usize| -> String {
             if count == 0 {
@@ -155,6 +159,7 @@ pub(super) fn summary_json(selection: Option<&Selection>) -> Value {
                 "errors": entry.errors,
                 "kept": entry.kept,
                 "kept_errors": entry.kept_errors,
+                "running": entry.running,
             })
         })
         .collect();

@@ -1,5 +1,6 @@
-//! Latency histograms and observe's own health metrics, exposed through a
-//! `prometheus::Registry`, in the classic text format or OpenMetrics.
+//! Latency histograms, calls in flight and observe's own health metrics,
+//! exposed through a `prometheus::Registry`, in the classic text format or
+//! OpenMetrics.
 //!
 //! The histograms are summed from every thread's shards (`hot/histogram.rs`)
 //! at scrape time. [`Format::OpenMetrics`] writes the sampled calls'
@@ -16,12 +17,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use once_cell::sync::{Lazy, OnceCell};
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Bucket, Histogram, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{Bucket, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::Registry;
 
 use crate::core::health::{health, Health};
 use crate::hot::clock;
 use crate::hot::histogram::{self, Exemplar, Totals};
+use crate::hot::running;
 
 mod openmetrics;
 mod saturation;
@@ -38,11 +40,71 @@ pub const LATENCY_FAMILY: &str = "operation_duration_seconds";
 
 const HELP: &str = "Duration of observed operations, in seconds.";
 
-/// Observe's metrics as a `prometheus` collector: the latency histograms and
-/// observe's own health counters.
+/// The name of the in-flight gauge family, without the configured prefix.
+pub const IN_FLIGHT_FAMILY: &str = "operations_in_flight";
+
+const IN_FLIGHT_HELP: &str = "Observed calls started and not yet ended, per operation.";
+
+/// Observe's metrics as a `prometheus` collector: the latency histograms,
+/// the calls in flight per operation and observe's own health counters.
 pub struct ObserveCollector {
     latency: LatencyCollector,
+    in_flight: InFlightCollector,
     health: Health,
+}
+
+/// The calls running now, per operation (`hot/running.rs`): each thread
+/// counts its own starts, and a scrape sums them and takes the ended calls
+/// off.
+struct InFlightCollector {
+    desc: Desc,
+}
+
+impl InFlightCollector {
+    fn new(prefix: &str) -> InFlightCollector {
+        let desc = Desc::new(
+            prefixed(prefix, IN_FLIGHT_FAMILY),
+            IN_FLIGHT_HELP.into(),
+            vec!["operation".into()],
+            HashMap::new(),
+        )
+        .expect("the in-flight family name is valid");
+        InFlightCollector { desc }
+    }
+
+    /// One gauge per observed function with a metric that has been called,
+    /// `0` when none is running (a function without `metric` has no
+    /// series, as it has no histogram; the HTTP and RPC layers' callsites
+    /// are labelled by their own conventions, and have none either);
+    /// callsites that share a span name are summed.
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut by_name: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for (callsite, running) in running::in_flight() {
+            if callsite
+                .metric
+                .is_some_and(|metric| metric.operation_labels)
+            {
+                *by_name.entry(callsite.name).or_default() += running;
+            }
+        }
+        let mut family = MetricFamily::default();
+        family.set_name(self.desc.fq_name.clone());
+        family.set_help(IN_FLIGHT_HELP.into());
+        family.set_field_type(MetricType::GAUGE);
+        family.set_metric(
+            by_name
+                .into_iter()
+                .map(|(name, running)| {
+                    let mut metric = Metric::from_label(vec![label("operation", name)]);
+                    let mut gauge = Gauge::default();
+                    gauge.set_value(running as f64);
+                    metric.set_gauge(gauge);
+                    metric
+                })
+                .collect(),
+        );
+        vec![family]
+    }
 }
 
 struct LatencyCollector {
@@ -264,11 +326,20 @@ pub(crate) fn default_family() -> String {
     family_name(PREFIX.get().map_or("", String::as_str))
 }
 
+/// The in-flight gauge's name with the prefix in force.
+pub(crate) fn in_flight_family() -> String {
+    prefixed(PREFIX.get().map_or("", String::as_str), IN_FLIGHT_FAMILY)
+}
+
 fn family_name(prefix: &str) -> String {
+    prefixed(prefix, LATENCY_FAMILY)
+}
+
+fn prefixed(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
-        LATENCY_FAMILY.to_owned()
+        name.to_owned()
     } else {
-        format!("{prefix}_{LATENCY_FAMILY}")
+        format!("{prefix}_{name}")
     }
 }
 
@@ -303,7 +374,7 @@ fn histogram(bounds: &[f64], totals: &Totals) -> Histogram {
 impl Collector for ObserveCollector {
     fn desc(&self) -> Vec<&Desc> {
         let h = &self.health;
-        let mut descs = vec![&self.latency.desc];
+        let mut descs = vec![&self.latency.desc, &self.in_flight.desc];
         descs.extend(h.spans_exported.desc());
         descs.extend(h.spans_dropped.desc());
         descs.extend(h.export_errors.desc());
@@ -323,6 +394,7 @@ impl Collector for ObserveCollector {
     fn collect(&self) -> Vec<MetricFamily> {
         let h = &self.health;
         let mut families = self.latency.collect();
+        families.extend(self.in_flight.collect());
         families.extend(h.spans_exported.collect());
         families.extend(h.spans_dropped.collect());
         families.extend(h.export_errors.collect());
@@ -349,8 +421,10 @@ pub(crate) fn set_prefix(prefix: &str) {
 /// observe's metrics as a collector to register in your own
 /// `prometheus::Registry`.
 pub fn collector() -> Box<dyn Collector> {
+    let prefix = PREFIX.get().map_or("", String::as_str);
     Box::new(ObserveCollector {
-        latency: LatencyCollector::new(PREFIX.get().map_or("", String::as_str)),
+        latency: LatencyCollector::new(prefix),
+        in_flight: InFlightCollector::new(prefix),
         health: health().clone(),
     })
 }

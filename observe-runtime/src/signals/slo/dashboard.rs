@@ -1,7 +1,8 @@
 //! The Grafana dashboard: per operation, and per route an objective names,
-//! its rate, errors and duration (with exemplars), per objective its burn rates and remaining budget, the
-//! process's and tokio's saturation, observe's health, and an annotation at
-//! every deployment.
+//! its rate, errors and duration (with exemplars), per objective its burn
+//! rates and remaining budget, the calls in flight, the process's and
+//! tokio's saturation, observe's health, and an annotation at every
+//! deployment.
 
 use serde_json::{json, Value};
 
@@ -156,8 +157,20 @@ fn panels(objectives: &[Resolved]) -> Vec<Panel> {
             });
         }
     }
-    // Saturation: the process and the tokio runtimes
-    // (`signals/metrics/saturation.rs`).
+    // Saturation: the observed calls running, the process and the tokio
+    // runtimes (`hot/running.rs`, `signals/metrics/saturation.rs`).
+    panels.push(Panel {
+        title: "operations: calls in flight".to_owned(),
+        unit: "short",
+        exemplars: false,
+        targets: vec![(
+            format!(
+                "sum by (operation) ({})",
+                crate::signals::metrics::in_flight_family()
+            ),
+            "{{operation}}".to_owned(),
+        )],
+    });
     let saturation: [(&str, &str, Vec<Target>); 5] = [
         (
             "process: CPU seconds per second",
@@ -386,5 +399,13 @@ mod tests {
         // And the objective's own burn-rate and budget panels.
         panel(&dashboard, "orders-api availability: burn rate");
         panel(&dashboard, "orders-api latency: error budget left over 30d");
+        // Saturation: the observed calls running, per operation.
+        assert_eq!(
+            panel(&dashboard, "operations: calls in flight"),
+            [(
+                "sum by (operation) (operations_in_flight)".to_owned(),
+                false
+            )]
+        );
     }
 }
