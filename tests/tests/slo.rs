@@ -166,6 +166,30 @@ fn a_threshold_changed_by_hand_fails_the_generated_tests() {
     assert!(text.contains("SLOPageFastBurn"), "{text}");
 }
 
+#[test]
+fn a_whole_second_threshold_holds_on_prometheus_3s_spelling_of_le() {
+    // observe writes the bucket `le="1"`; Prometheus 3 stores it as
+    // `le="1.0"`. The rules match both, so their tests pass on either.
+    let rules = Rules::new().objective(
+        Objective::new("reports-api")
+            .http_route("/reports")
+            .latency(Duration::from_secs(1), 99.0),
+    );
+    let (rules, tests) = (
+        rules.rules().expect("rules"),
+        rules.promtool_tests("rules.yml").expect("promtool tests"),
+    );
+    assert!(rules.contains("le=~\"1|1[.]0\""), "{rules}");
+    assert!(tests.contains("le=\"1\""), "{tests}");
+    let as_prometheus_3_stores_it = tests.replace("le=\"1\"", "le=\"1.0\"");
+    for (name, tests) in [("le-1", tests), ("le-1.0", as_prometheus_3_stores_it)] {
+        let dir = dir(name);
+        let test_file = write(&dir, &rules, &tests);
+        let (ok, text) = run(&["test", "rules"], &test_file);
+        assert!(ok, "{name}: promtool test rules:\n{text}");
+    }
+}
+
 /// `expr` with every number after a `> ` doubled.
 fn double_thresholds(expr: &str) -> String {
     let mut parts = expr.split("> ");

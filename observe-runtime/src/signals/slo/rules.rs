@@ -93,9 +93,70 @@ pub(crate) fn ratio_expr(objective: &Resolved, sli: &Sli, range: Duration) -> St
             format!("(sum(rate({family}_count{{{calls},{bad}}}[{range}])) or vector(0)) / {total}")
         }
         SliKind::Latency(bound) => format!(
-            "({total} - sum(rate({family}_bucket{{{calls},le={}}}[{range}]))) / {total}",
-            promql_string(&bound.to_string())
+            "({total} - sum(rate({family}_bucket{{{calls},{}}}[{range}]))) / {total}",
+            le_matcher(bound)
         ),
+    }
+}
+
+/// The matcher of the bucket whose upper bound is `bound`: observe writes
+/// `le` as Rust prints the number (`1`, `0.25`, `0.00005`), and Prometheus 3
+/// rewrites it on ingestion as OpenMetrics spells floats (`1.0`, `0.25`,
+/// `5e-05`); Prometheus 2 keeps it as written. Where the two differ, both
+/// match, so the rules hold on either.
+pub(crate) fn le_matcher(bound: f64) -> String {
+    let written = bound.to_string();
+    let normalized = openmetrics_float(bound);
+    if written == normalized {
+        format!("le={}", promql_string(&written))
+    } else {
+        // `[.]` rather than a backslash, which a PromQL string would need
+        // doubled.
+        let escape = |s: &str| s.replace('.', "[.]").replace('+', "[+]");
+        format!("le=~\"{}|{}\"", escape(&written), escape(&normalized))
+    }
+}
+
+#[cfg(test)]
+mod le_tests {
+    use super::*;
+
+    #[test]
+    fn bucket_bounds_match_as_written_and_as_prometheus_3_spells_them() {
+        assert_eq!(openmetrics_float(1.0), "1.0");
+        assert_eq!(openmetrics_float(30.0), "30.0");
+        assert_eq!(openmetrics_float(0.25), "0.25");
+        assert_eq!(openmetrics_float(0.0005), "0.0005");
+        assert_eq!(openmetrics_float(0.00005), "5e-05");
+        assert_eq!(openmetrics_float(2_500_000.0), "2.5e+06");
+        assert_eq!(le_matcher(0.25), "le=\"0.25\"");
+        assert_eq!(le_matcher(1.0), "le=~\"1|1[.]0\"");
+        assert_eq!(le_matcher(0.00005), "le=~\"0[.]00005|5e-05\"");
+        assert_eq!(le_matcher(2_500_000.0), "le=~\"2500000|2[.]5e[+]06\"");
+    }
+}
+
+/// `bound` as Prometheus 3 normalizes a bucket bound: Go's shortest `%g`
+/// (an exponent for numbers below 1e-4 and from 1e6 on, written with a sign
+/// and at least two digits), with `.0` added to a whole number.
+fn openmetrics_float(bound: f64) -> String {
+    if bound == 0.0 {
+        return "0.0".to_owned();
+    }
+    // Rust's shortest round-trip digits, in scientific form: `2.5e-1`.
+    let scientific = format!("{bound:e}");
+    let (mantissa, exponent) = scientific.split_once('e').expect("`{:e}` has an exponent");
+    let exponent: i32 = exponent.parse().expect("a decimal exponent");
+    let go = if !(-4..6).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
+    } else {
+        bound.to_string()
+    };
+    if go.contains(['e', '.']) {
+        go
+    } else {
+        format!("{go}.0")
     }
 }
 
