@@ -57,6 +57,13 @@ fn submit(order: u32, slow: bool) -> Result<(), Declined> {
     Ok(())
 }
 
+/// An order waiting for payment for as long as the test browses: a call
+/// running, never ended while the pages are read.
+#[observe(span = "Payment.Await")]
+fn await_payment(paid: std::sync::mpsc::Receiver<()>) {
+    let _ = paid.recv();
+}
+
 /// chromedriver on a port of its own, stopped with the test.
 struct Driver(Child);
 
@@ -146,6 +153,8 @@ fn metric_to_trace_to_log_lines_in_a_browser() {
     }
     let _ = submit(200, false);
     assert!(observe_runtime::force_flush(Duration::from_secs(10)));
+    let (pay, paid) = std::sync::mpsc::channel();
+    let waiting = std::thread::spawn(move || await_payment(paid));
 
     let driver_port = free_addr().port();
     let _driver = Driver::start(driver_port);
@@ -164,6 +173,8 @@ fn metric_to_trace_to_log_lines_in_a_browser() {
             std::panic::resume_unwind(panic);
         }
     });
+    pay.send(()).unwrap();
+    waiting.join().unwrap();
 }
 
 async fn click_through(client: &Client, addr: SocketAddr) {
@@ -313,6 +324,21 @@ async fn click_through(client: &Client, addr: SocketAddr) {
         .await
         .unwrap();
     assert_eq!(errors.text().await.unwrap(), "1");
+    let running = |name: &'static str| async move {
+        client
+            .find(Locator::Css(&format!(
+                "#span-names tr[data-name='{name}'] td.running"
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("no running count for {name}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    };
+    // Every charge has ended; the payment being awaited is running, listed
+    // though no span of its name has ended.
+    assert_eq!(running("Card.Charge").await, "0");
+    assert_eq!(running("Payment.Await").await, "1");
     errors.click().await.unwrap();
     let sample = client
         .wait()
