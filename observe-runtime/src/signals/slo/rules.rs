@@ -117,25 +117,6 @@ pub(crate) fn le_matcher(bound: f64) -> String {
     }
 }
 
-#[cfg(test)]
-mod le_tests {
-    use super::*;
-
-    #[test]
-    fn bucket_bounds_match_as_written_and_as_prometheus_3_spells_them() {
-        assert_eq!(openmetrics_float(1.0), "1.0");
-        assert_eq!(openmetrics_float(30.0), "30.0");
-        assert_eq!(openmetrics_float(0.25), "0.25");
-        assert_eq!(openmetrics_float(0.0005), "0.0005");
-        assert_eq!(openmetrics_float(0.00005), "5e-05");
-        assert_eq!(openmetrics_float(2_500_000.0), "2.5e+06");
-        assert_eq!(le_matcher(0.25), "le=\"0.25\"");
-        assert_eq!(le_matcher(1.0), "le=~\"1|1[.]0\"");
-        assert_eq!(le_matcher(0.00005), "le=~\"0[.]00005|5e-05\"");
-        assert_eq!(le_matcher(2_500_000.0), "le=~\"2500000|2[.]5e[+]06\"");
-    }
-}
-
 /// `bound` as Prometheus 3 normalizes a bucket bound: Go's shortest `%g`
 /// (an exponent for numbers below 1e-4 and from 1e6 on, written with a sign
 /// and at least two digits), with `.0` added to a whole number.
@@ -354,4 +335,23 @@ pub(crate) fn expressions(objectives: &[Resolved]) -> Vec<String> {
     }
     all.extend(HEALTH_ALERTS.iter().map(HealthAlert::expr));
     all
+}
+
+#[cfg(test)]
+mod le_tests {
+    use super::*;
+
+    #[test]
+    fn bucket_bounds_match_as_written_and_as_prometheus_3_spells_them() {
+        assert_eq!(openmetrics_float(1.0), "1.0");
+        assert_eq!(openmetrics_float(30.0), "30.0");
+        assert_eq!(openmetrics_float(0.25), "0.25");
+        assert_eq!(openmetrics_float(0.0005), "0.0005");
+        assert_eq!(openmetrics_float(0.00005), "5e-05");
+        assert_eq!(openmetrics_float(2_500_000.0), "2.5e+06");
+        assert_eq!(le_matcher(0.25), "le=\"0.25\"");
+        assert_eq!(le_matcher(1.0), "le=~\"1|1[.]0\"");
+        assert_eq!(le_matcher(0.00005), "le=~\"0[.]00005|5e-05\"");
+        assert_eq!(le_matcher(2_500_000.0), "le=~\"2500000|2[.]5e[+]06\"");
+    }
 }
