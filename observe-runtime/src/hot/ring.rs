@@ -147,19 +147,36 @@ pub(crate) fn set_drainer(thread: std::thread::Thread) {
     *DRAINER.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
 }
 
-/// Called by the drain thread: sleeps until woken or `timeout`.
+/// Called by the drain thread: sleeps until woken or `timeout`, unless a
+/// ring is half full already.
 pub(crate) fn park_drainer(timeout: std::time::Duration) {
     DRAINER_PARKED.store(true, Ordering::SeqCst);
-    std::thread::park_timeout(timeout);
+    // A ring that reached half while the drainer was awake sent no
+    // wake-up; sleeping through the timeout would let a busy thread fill it.
+    // The fence pairs with `wake_drainer`'s: either the producer sees the
+    // flag and wakes the drainer, or the drainer sees the ring's length.
+    std::sync::atomic::fence(Ordering::SeqCst);
+    if !any_ring_half_full() {
+        std::thread::park_timeout(timeout);
+    }
     DRAINER_PARKED.store(false, Ordering::Relaxed);
+}
+
+fn any_ring_half_full() -> bool {
+    RINGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|(ring, _)| ring.len() >= ring.capacity() / 2)
 }
 
 #[cold]
 #[inline(never)]
 pub(crate) fn wake_drainer() {
-    // A drainer that is awake collects soon anyway (it drains every
-    // millisecond while spans keep arriving); a missed wake-up costs at most
-    // its `timeout`.
+    // A drainer that is awake checks the rings before it sleeps
+    // (`park_drainer`), after this fence orders the ring's new length
+    // before the flag's read.
+    std::sync::atomic::fence(Ordering::SeqCst);
     if DRAINER_PARKED.load(Ordering::Relaxed) && DRAINER_PARKED.swap(false, Ordering::AcqRel) {
         if let Some(thread) = DRAINER.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             thread.unpark();
