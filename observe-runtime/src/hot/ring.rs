@@ -3,8 +3,9 @@
 //! Each thread owns a bounded single-producer ring of ended spans. Pushing is
 //! a slot write and one release store; a full ring drops the span and counts
 //! it, so an observed call never waits on export. The drain thread (in
-//! `export/`) empties every ring. A ring outlives its thread until drained,
-//! so spans from short-lived threads still arrive.
+//! `export/`), and the export task between batches, empty every ring. A
+//! ring outlives its thread until drained, so spans from short-lived threads
+//! still arrive.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
