@@ -486,3 +486,48 @@ fn throttling_is_retried_after_the_delay_the_collector_asks_for() {
         drop(guard);
     }
 }
+
+/// A burst of several batches arrives whole and in call order, in requests
+/// of at most `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` spans each.
+#[test]
+fn a_burst_arrives_in_requests_of_at_most_a_batch() {
+    let _serial = serial();
+    let receiver = OtlpReceiver::start();
+    let lookup = |key: &str| (key == "OTEL_BSP_MAX_EXPORT_BATCH_SIZE").then(|| "100".to_owned());
+    let guard = observe_runtime::init(
+        Config::from_lookup(&lookup)
+            .service_name("batch-test")
+            .logs(LogOutput::Off)
+            .otlp(receiver.grpc_endpoint(), ExportProtocol::Grpc),
+    )
+    .expect("init");
+    let called: Vec<Vec<u8>> = (0..1_050)
+        .map(|_| plain().span_id.to_be_bytes().to_vec())
+        .collect();
+    assert!(observe_runtime::force_flush(Duration::from_secs(10)));
+    let requests = receiver.requests();
+    let sizes: Vec<usize> = requests
+        .iter()
+        .map(|r| {
+            r.request
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len())
+                .sum()
+        })
+        .collect();
+    assert!(
+        sizes.iter().all(|&n| (1..=100).contains(&n)),
+        "request sizes {sizes:?}"
+    );
+    let received: Vec<Vec<u8>> = requests
+        .iter()
+        .flat_map(|r| &r.request.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .map(|span| span.span_id.clone())
+        .collect();
+    assert_eq!(received, called, "every span once, in call order");
+    drop(guard);
+}

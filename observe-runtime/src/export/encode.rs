@@ -88,30 +88,30 @@ const fn key(tag: u32, wire: WireType) -> u8 {
     (tag << 3) as u8 | wire as u8
 }
 
-/// A few fields written by plain stores into a stack buffer, then copied
-/// into the request in one go: the per-span part of the encoding.
-struct Fixed<const N: usize> {
-    bytes: [u8; N],
-    len: usize,
-}
+/// Writes into room the request buffer has reserved for it, by plain
+/// stores and without a capacity check per field: a span is written in one
+/// go once its length is known.
+struct Cursor(*mut u8);
 
-impl<const N: usize> Fixed<N> {
+impl Cursor {
+    /// # Safety
+    /// The room written by this and the calls below is reserved.
     #[inline(always)]
-    fn new() -> Self {
-        Fixed {
-            bytes: [0; N],
-            len: 0,
+    unsafe fn byte(&mut self, byte: u8) {
+        self.0.write(byte);
+        self.0 = self.0.add(1);
+    }
+
+    /// # Safety
+    /// As [`Cursor::byte`].
+    #[inline(always)]
+    unsafe fn varint(&mut self, mut value: u64) {
+        // A span's length takes two bytes but for the smallest and the
+        // largest spans: one store, no loop.
+        if (0x80..0x4000).contains(&value) {
+            self.array([value as u8 | 0x80, (value >> 7) as u8]);
+            return;
         }
-    }
-
-    #[inline(always)]
-    fn byte(&mut self, byte: u8) {
-        self.bytes[self.len] = byte;
-        self.len += 1;
-    }
-
-    #[inline(always)]
-    fn varint(&mut self, mut value: u64) {
         while value >= 0x80 {
             self.byte(value as u8 | 0x80);
             value >>= 7;
@@ -119,18 +119,20 @@ impl<const N: usize> Fixed<N> {
         self.byte(value as u8);
     }
 
+    /// # Safety
+    /// As [`Cursor::byte`].
     #[inline(always)]
-    fn array<const M: usize>(&mut self, array: [u8; M]) {
-        self.bytes[self.len..self.len + M].copy_from_slice(&array);
-        self.len += M;
+    unsafe fn array<const M: usize>(&mut self, array: [u8; M]) {
+        self.0.cast::<[u8; M]>().write_unaligned(array);
+        self.0 = self.0.add(M);
     }
 
-    /// Appends the fields to `out`: the whole buffer, a copy of a size
-    /// known at compile time (no call to `memcpy`), then cut to length.
+    /// # Safety
+    /// As [`Cursor::byte`].
     #[inline(always)]
-    fn put(&self, out: &mut BytesMut) {
-        out.extend_from_slice(&self.bytes);
-        out.truncate(out.len() - (N - self.len));
+    unsafe fn slice(&mut self, bytes: &[u8]) {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.0, bytes.len());
+        self.0 = self.0.add(bytes.len());
     }
 }
 
@@ -395,11 +397,11 @@ impl Encoder {
         // Room for the header, whose lengths are known once the spans are
         // written.
         self.out.put_bytes(0, room);
-        // Read in place; the records are dropped together afterwards.
-        for record in records.iter() {
-            self.span(record);
+        // Each record is moved out and dropped as it is written, so the
+        // check for anything to free is the one `span` makes anyway.
+        for record in records.drain(..) {
+            self.span(&record);
         }
-        records.clear();
         let spans_len = self.out.len() - room;
         let scope_spans_len = self.scope.len() + spans_len;
         let resource_spans_len =
@@ -425,6 +427,7 @@ impl Encoder {
         request.freeze()
     }
 
+    #[inline(always)]
     fn span(&mut self, record: &SpanRecord) {
         let callsite = record.callsite();
         let outcome = record.outcome();
@@ -435,50 +438,65 @@ impl Encoder {
             clock,
             ..
         } = self;
+        let start = clock.unix_nanos(record.start);
         let end = clock.unix_nanos(record.end);
-        scratch.clear();
-        if record.extra.is_some() || outcome != OutcomeKind::Ok {
+        let variable: &[u8] = if record.extra.is_some() || outcome != OutcomeKind::Ok {
+            scratch.clear();
             put_variable(record.extra.as_deref(), outcome, end, scratch);
-        }
+            scratch
+        } else {
+            &[]
+        };
         let shared = shared_fields(callsites, callsite);
+        let parent = record.parent_span_id != 0;
+        // An error writes its status with the variable part; any other
+        // outcome an unset one (as other OTLP exporters write it).
+        let status = !is_error(outcome);
 
-        // After the shared fields: times, flags and, unless the outcome
-        // writes one, an unset status (as other OTLP exporters write it).
-        let mut tail = Fixed::<32>::new();
-        tail.byte(key(tag::START_TIME, WireType::SixtyFourBit));
-        tail.array(clock.unix_nanos(record.start).to_le_bytes());
-        tail.byte(key(tag::END_TIME, WireType::SixtyFourBit));
-        tail.array(end.to_le_bytes());
-        tail.array(FLAGS_KEY);
+        // The ids (trace, span and parent, each with its key and length),
+        // the times with their keys, the flags with theirs, the status.
+        let len = if parent { 38 } else { 28 }
+            + shared.len()
+            + 24
+            + if status { 2 } else { 0 }
+            + variable.len();
+        // And before it all the span's key and its length's varint (at most
+        // ten bytes).
+        out.reserve(11 + len);
         let flags = if record.random() { 0x03 } else { 0x01 }
             | HAS_IS_REMOTE
             | if record.parent_remote() { IS_REMOTE } else { 0 };
-        tail.array(flags.to_le_bytes());
-        if !is_error(outcome) {
-            tail.array([key(tag::STATUS, WireType::LengthDelimited), 0]);
-        }
-
-        let ids_len = if record.parent_span_id != 0 { 38 } else { 28 };
-        let len = ids_len + shared.len() + tail.len + scratch.len();
-        // The span's key and length, then its ids.
-        let mut front = Fixed::<64>::new();
-        front.byte(key(tag::SPANS, WireType::LengthDelimited));
-        front.varint(len as u64);
-        front.array([key(tag::TRACE_ID, WireType::LengthDelimited), 16]);
-        front.array(record.trace_id.to_be_bytes());
-        front.array([key(tag::SPAN_ID, WireType::LengthDelimited), 8]);
-        front.array(record.span_id.to_be_bytes());
-        if record.parent_span_id != 0 {
-            front.array([key(tag::PARENT_SPAN_ID, WireType::LengthDelimited), 8]);
-            front.array(record.parent_span_id.to_be_bytes());
-        }
-
-        out.reserve(front.bytes.len() + len + tail.bytes.len());
-        front.put(out);
-        out.extend_from_slice(shared);
-        tail.put(out);
-        if !scratch.is_empty() {
-            out.extend_from_slice(scratch);
+        // SAFETY: `reserve` made room for the key, the varint and `len`
+        // bytes, and `set_len` covers exactly the bytes written.
+        unsafe {
+            let base = out.as_mut_ptr().add(out.len());
+            let mut at = Cursor(base);
+            at.byte(key(tag::SPANS, WireType::LengthDelimited));
+            at.varint(len as u64);
+            at.array([key(tag::TRACE_ID, WireType::LengthDelimited), 16]);
+            at.array(record.trace_id.to_be_bytes());
+            at.array([key(tag::SPAN_ID, WireType::LengthDelimited), 8]);
+            at.array(record.span_id.to_be_bytes());
+            if parent {
+                at.array([key(tag::PARENT_SPAN_ID, WireType::LengthDelimited), 8]);
+                at.array(record.parent_span_id.to_be_bytes());
+            }
+            at.slice(shared);
+            at.byte(key(tag::START_TIME, WireType::SixtyFourBit));
+            at.array(start.to_le_bytes());
+            at.byte(key(tag::END_TIME, WireType::SixtyFourBit));
+            at.array(end.to_le_bytes());
+            at.array(FLAGS_KEY);
+            at.array(flags.to_le_bytes());
+            if status {
+                at.array([key(tag::STATUS, WireType::LengthDelimited), 0]);
+            }
+            if !variable.is_empty() {
+                at.slice(variable);
+            }
+            let written = at.0.offset_from(base) as usize;
+            debug_assert!(written <= 11 + len);
+            out.set_len(out.len() + written);
         }
     }
 }

@@ -19,8 +19,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use super::exporter::DynExporter;
 use crate::core::error::InitError;
 use crate::core::health::health;
-use crate::hot::ring;
-use crate::hot::span::SpanRecord;
+use crate::hot::ring::{self, Chunk};
 
 enum Command {
     Flush(oneshot::Sender<()>),
@@ -120,31 +119,38 @@ impl ExportSettings {
 /// `max_queue` spans and three quarters of `max_queue_bytes` (the rings hold
 /// the other quarter); what does not fit is dropped and counted.
 static PENDING: Mutex<Pending> = Mutex::new(Pending {
-    records: VecDeque::new(),
+    chunks: VecDeque::new(),
+    len: 0,
     bytes: 0,
 });
 
 struct Pending {
-    records: VecDeque<SpanRecord>,
-    /// What `records` and the batch out for export hold, by
-    /// [`SpanRecord::bytes`]: the batch stays counted until its export
-    /// returns, since a stalled export call keeps it in memory.
+    /// Oldest first, each of at most `max_batch` records: the drain thread
+    /// fills the last, the export task takes the first as its batch.
+    chunks: VecDeque<Chunk>,
+    /// The records in `chunks`.
+    len: usize,
+    /// What `chunks` and the batch out for export hold, by
+    /// [`crate::hot::span::SpanRecord::bytes`]: the batch stays counted
+    /// until its export returns, since a stalled export call keeps it in
+    /// memory.
     bytes: usize,
 }
 
 impl Pending {
-    /// Takes up to `n` records from the front, and their bytes (still
-    /// counted in `self.bytes` until [`Pending::release`]).
-    fn take(&mut self, n: usize) -> (Vec<SpanRecord>, usize) {
-        let n = n.min(self.records.len());
-        let taken: Vec<SpanRecord> = if n == self.records.len() {
-            // The whole queue: its buffer becomes the batch, no record moved.
-            Vec::from(std::mem::take(&mut self.records))
-        } else {
-            self.records.drain(..n).collect()
-        };
-        let bytes = taken.iter().map(SpanRecord::bytes).sum::<usize>();
-        (taken, bytes)
+    /// Takes the oldest chunk, of at most `max_batch` records, and its bytes
+    /// (still counted in `self.bytes` until [`Pending::release`]).
+    fn take(&mut self) -> Chunk {
+        let chunk = self.chunks.pop_front().unwrap_or_default();
+        self.len -= chunk.records.len();
+        chunk
+    }
+
+    /// Whether the oldest chunk holds a full batch.
+    fn front_is_full(&self, max_batch: usize) -> bool {
+        self.chunks
+            .front()
+            .is_some_and(|chunk| chunk.records.len() >= max_batch)
     }
 
     /// A batch's export returned: its bytes are free.
@@ -153,8 +159,9 @@ impl Pending {
     }
 
     fn clear(&mut self) -> usize {
-        let n = self.records.len();
-        self.records.clear();
+        let n = self.len;
+        self.chunks.clear();
+        self.len = 0;
         self.bytes = 0;
         n
     }
@@ -206,7 +213,8 @@ fn final_count() -> u64 {
     let mut flight = in_flight();
     flight.finished = true;
     let mut pending = pending();
-    ring::drain_all(&mut pending.records, usize::MAX);
+    let pending = &mut *pending;
+    pending.len += ring::drain_all(&mut pending.chunks, usize::MAX, usize::MAX).records;
     let left = pending.clear() as u64 + std::mem::take(&mut flight.spans);
     health().queue_depth.set(0);
     count_dropped("shutdown_timeout", left);
@@ -217,19 +225,30 @@ fn final_count() -> u64 {
 /// fit is counted as `queue_full`); how many records it moved.
 fn collect(settings: &ExportSettings) -> usize {
     let mut pending = pending();
-    let before = pending.records.len();
-    let moved = ring::drain_all(&mut pending.records, settings.max_queue);
-    let added: usize = pending.records.range(before..).map(SpanRecord::bytes).sum();
-    pending.bytes += added;
+    let pending = &mut *pending;
+    let room = settings.max_queue.saturating_sub(pending.len);
+    let drained = ring::drain_all(&mut pending.chunks, settings.max_batch, room);
+    let moved = drained.records;
+    pending.len += moved;
+    pending.bytes += drained.bytes;
     let mut over = 0;
-    while pending.bytes > settings.queue_bytes() && pending.records.len() > before {
-        if let Some(newest) = pending.records.pop_back() {
-            pending.bytes -= newest.bytes();
-            over += 1;
+    while pending.bytes > settings.queue_bytes() && over < moved {
+        let Some(newest) = pending.chunks.back_mut().and_then(Chunk::pop) else {
+            break;
+        };
+        pending.bytes -= newest.bytes();
+        pending.len -= 1;
+        over += 1;
+        if pending
+            .chunks
+            .back()
+            .is_some_and(|chunk| chunk.records.is_empty())
+        {
+            pending.chunks.pop_back();
         }
     }
-    count_dropped("queue_full", over);
-    moved - over as usize
+    count_dropped("queue_full", over as u64);
+    moved - over
 }
 
 /// Moves ended spans from the per-thread rings to the pending queue: often
@@ -243,7 +262,7 @@ fn drain_loop(settings: Arc<ExportSettings>, stop: Arc<AtomicBool>) {
         ring::park_drainer(wait);
         let moved = collect(&settings);
         wait = if moved > 0 { BUSY_INTERVAL } else { idle };
-        let pending = pending().records.len();
+        let pending = pending().len;
         // The gauge is written here, by the export side, so the metrics layer
         // reads it like any other counter and never calls into export.
         health()
@@ -300,8 +319,11 @@ async fn export_pending(
     deadline: Option<Instant>,
 ) {
     let health = health();
+    // What is queued now is exported whole; what arrives meanwhile, only in
+    // full batches (the rest waits for the next wake-up, flush or tick).
+    let mut owed = None;
     loop {
-        let records: Vec<SpanRecord> = {
+        let Chunk { records, .. } = {
             let mut flight = in_flight();
             if flight.finished {
                 return;
@@ -313,16 +335,21 @@ async fn export_pending(
                 count_dropped("shutdown_timeout", pending.clear() as u64);
                 return;
             }
-            let (records, bytes) = pending.take(settings.max_batch);
+            let owed = owed.get_or_insert(pending.len);
+            if *owed == 0 && !pending.front_is_full(settings.max_batch) {
+                return;
+            }
+            let batch = pending.take();
+            *owed = owed.saturating_sub(batch.records.len());
             if exporter.is_some() {
-                flight.spans = records.len() as u64;
-                flight.bytes = bytes;
+                flight.spans = batch.records.len() as u64;
+                flight.bytes = batch.bytes;
             } else {
                 // `OTEL_TRACES_EXPORTER=none`: recorded, and sent nowhere.
-                count_dropped("exporter_none", records.len() as u64);
-                pending.release(bytes);
+                count_dropped("exporter_none", batch.records.len() as u64);
+                pending.release(batch.bytes);
             }
-            records
+            batch
         };
         if records.is_empty() {
             return;
@@ -360,6 +387,11 @@ async fn export_pending(
                 count_dropped("export_failed", n);
             }
         }
+        // While this task is busy it moves the rings' spans itself: on a
+        // core it shares with the drain thread, the rings would otherwise
+        // wait for the scheduler to switch threads, and a fast caller fills
+        // its ring in a third of a millisecond.
+        collect(settings);
         // An exporter that never waits (the console's) would otherwise keep
         // the runtime's worker to itself while batches keep coming.
         tokio::task::yield_now().await;

@@ -107,36 +107,75 @@ pub(crate) fn to_system_time(raw: u64) -> SystemTime {
     }
 }
 
-/// Raw readings to Unix nanoseconds, for the OTLP encoder: the clock and
-/// the anchor copied once, so a conversion is a subtraction and a scaling.
+/// Raw readings to Unix nanoseconds, for the OTLP encoder: the anchor
+/// copied once, and quanta's scaling (a multiply and a shift by the shift
+/// its calibration chose) as one multiply by a factor in 24.40 fixed point
+/// and a constant shift, which gives the same nanoseconds to the unit.
 pub(crate) struct UnixClock {
-    clock: quanta::Clock,
     wall: u64,
     anchor: u64,
+    /// Nanoseconds per tick, times 2^40.
+    scale: u64,
+    /// quanta's clock, when the factor above does not reproduce it (a
+    /// calibration shift past 40 bits, which quanta does not choose in
+    /// practice).
+    fallback: Option<quanta::Clock>,
 }
+
+/// The fixed-point shift of [`UnixClock::scale`].
+const SCALE_SHIFT: u32 = 40;
 
 impl UnixClock {
     pub(crate) fn new() -> UnixClock {
         let (wall, anchor) = *ANCHOR_NANOS;
+        // quanta scales a delta d to `(d * factor) >> shift`; for a shift
+        // up to 40 this is `(d * (factor << (40 - shift))) >> 40`, and
+        // `factor << (40 - shift)` is what it gives for d = 2^40 (the plain
+        // monotonic clock gives 2^40 itself: a factor of one).
+        let scale = CLOCK.delta_as_nanos(0, 1 << SCALE_SHIFT);
+        let probes = [
+            1,
+            999,
+            1 << 20,
+            (1 << 32) + 12_345,
+            3_000_000_000_017,
+            u64::MAX / 3,
+        ];
+        let exact = probes
+            .iter()
+            .all(|&d| scaled(d, scale) == CLOCK.delta_as_nanos(0, d));
         UnixClock {
-            clock: CLOCK.clone(),
             wall,
             anchor,
+            scale,
+            fallback: (!exact).then(|| CLOCK.clone()),
+        }
+    }
+
+    /// Nanoseconds for `delta` ticks, as `delta_nanos` gives them.
+    #[inline(always)]
+    fn nanos(&self, delta: u64) -> u64 {
+        match &self.fallback {
+            None => scaled(delta, self.scale),
+            Some(clock) => clock.delta_as_nanos(0, delta),
         }
     }
 
     /// The wall-clock time of a raw reading, in nanoseconds since the Unix
-    /// epoch.
-    #[inline]
+    /// epoch: what [`to_system_time`] gives, to the nanosecond.
+    #[inline(always)]
     pub(crate) fn unix_nanos(&self, raw: u64) -> u64 {
         if raw >= self.anchor {
-            self.wall
-                .saturating_add(self.clock.delta_as_nanos(self.anchor, raw))
+            self.wall.saturating_add(self.nanos(raw - self.anchor))
         } else {
-            self.wall
-                .saturating_sub(self.clock.delta_as_nanos(raw, self.anchor))
+            self.wall.saturating_sub(self.nanos(self.anchor - raw))
         }
     }
+}
+
+#[inline(always)]
+fn scaled(delta: u64, scale: u64) -> u64 {
+    ((u128::from(delta) * u128::from(scale)) >> SCALE_SHIFT) as u64
 }
 
 #[cfg(test)]
@@ -153,5 +192,31 @@ mod tests {
             .duration_since(super::to_system_time(start))
             .expect("later reading, later time");
         assert!(wall >= std::time::Duration::from_millis(2));
+    }
+
+    /// The encoder's conversion gives the nanoseconds `to_system_time`
+    /// gives, before and after the anchor, near it and far from it.
+    #[test]
+    fn unix_nanos_agree_with_to_system_time() {
+        super::calibrate();
+        let clock = super::UnixClock::new();
+        let (_, anchor) = *super::ANCHOR;
+        let now = super::raw();
+        let readings = [
+            anchor,
+            anchor + 1,
+            anchor - 1,
+            now,
+            now + 123_456_789,
+            anchor.saturating_sub(987_654_321_012),
+            now + (1 << 45),
+        ];
+        for raw in readings {
+            let expected = super::to_system_time(raw)
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("after 1970")
+                .as_nanos() as u64;
+            assert_eq!(clock.unix_nanos(raw), expected, "reading {raw}");
+        }
     }
 }

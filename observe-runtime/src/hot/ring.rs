@@ -3,8 +3,9 @@
 //! Each thread owns a bounded single-producer ring of ended spans. Pushing is
 //! a slot write and one release store; a full ring drops the span and counts
 //! it, so an observed call never waits on export. The drain thread (in
-//! `export/`) empties every ring. A ring outlives its thread until drained,
-//! so spans from short-lived threads still arrive.
+//! `export/`), and the export task between batches, empty every ring. A
+//! ring outlives its thread until drained, so spans from short-lived threads
+//! still arrive.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -147,19 +148,36 @@ pub(crate) fn set_drainer(thread: std::thread::Thread) {
     *DRAINER.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
 }
 
-/// Called by the drain thread: sleeps until woken or `timeout`.
+/// Called by the drain thread: sleeps until woken or `timeout`, unless a
+/// ring is half full already.
 pub(crate) fn park_drainer(timeout: std::time::Duration) {
     DRAINER_PARKED.store(true, Ordering::SeqCst);
-    std::thread::park_timeout(timeout);
+    // A ring that reached half while the drainer was awake sent no
+    // wake-up; sleeping through the timeout would let a busy thread fill it.
+    // The fence pairs with `wake_drainer`'s: either the producer sees the
+    // flag and wakes the drainer, or the drainer sees the ring's length.
+    std::sync::atomic::fence(Ordering::SeqCst);
+    if !any_ring_half_full() {
+        std::thread::park_timeout(timeout);
+    }
     DRAINER_PARKED.store(false, Ordering::Relaxed);
+}
+
+fn any_ring_half_full() -> bool {
+    RINGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|(ring, _)| ring.len() >= ring.capacity() / 2)
 }
 
 #[cold]
 #[inline(never)]
 pub(crate) fn wake_drainer() {
-    // A drainer that is awake collects soon anyway (it drains every
-    // millisecond while spans keep arriving); a missed wake-up costs at most
-    // its `timeout`.
+    // A drainer that is awake checks the rings before it sleeps
+    // (`park_drainer`), after this fence orders the ring's new length
+    // before the flag's read.
+    std::sync::atomic::fence(Ordering::SeqCst);
     if DRAINER_PARKED.load(Ordering::Relaxed) && DRAINER_PARKED.swap(false, Ordering::AcqRel) {
         if let Some(thread) = DRAINER.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             thread.unpark();
@@ -302,22 +320,33 @@ impl<T> Ring<T> {
         dropped.store(dropped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
-    /// Consumer side: moves every published record into `out`.
-    fn drain_into(&self, out: &mut impl Extend<T>) {
+    /// Consumer side: moves up to `max` published records, oldest first,
+    /// to the end of `out`; how many it moved.
+    fn drain_into(&self, out: &mut Vec<T>, max: usize) -> usize {
         let _consumer = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
         let head = self.head.0.load(Ordering::Relaxed);
         let tail = self.producer.0.tail.load(Ordering::Acquire);
-        let mut at = head;
-        out.extend(std::iter::from_fn(|| {
-            (at != tail).then(|| {
-                let slot = &self.slots[at & self.mask];
-                at = at.wrapping_add(1);
-                // SAFETY: the slot is inside `head..tail`: initialised by the
-                // producer and not yet read; advancing `head` hands it back.
-                unsafe { slot.0.with_mut(|slot| (*slot).assume_init_read()) }
-            })
-        }));
-        self.head.0.store(tail, Ordering::Release);
+        let n = tail.wrapping_sub(head).min(max);
+        out.reserve(n);
+        let len = out.len();
+        // Each slot copied straight into the room `reserve` made: no
+        // capacity check or iterator step per record.
+        let to = out.as_mut_ptr();
+        for i in 0..n {
+            // SAFETY: `mask` is `slots.len() - 1`, so the index is in
+            // bounds; the slot is inside `head..tail`: initialised by the
+            // producer and not yet read, and advancing `head` below hands it
+            // back. `reserve` made room for `n` records after `len`.
+            unsafe {
+                let slot = self.slots.get_unchecked(head.wrapping_add(i) & self.mask);
+                slot.0
+                    .with_mut(|slot| to.add(len + i).write((*slot).assume_init_read()));
+            }
+        }
+        // SAFETY: the `n` records after `len` were written above.
+        unsafe { out.set_len(len + n) };
+        self.head.0.store(head.wrapping_add(n), Ordering::Release);
+        n
     }
 
     fn len(&self) -> usize {
@@ -329,7 +358,7 @@ impl<T> Ring<T> {
 impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
         let mut rest = Vec::new();
-        self.drain_into(&mut rest);
+        self.drain_into(&mut rest, usize::MAX);
     }
 }
 
@@ -451,31 +480,95 @@ fn grow_or_drop(capacity: usize, record: SpanRecord) {
     }
 }
 
-/// Moves every ended span out of every ring into `out`, keeping `out` within
-/// `cap` (the excess is dropped and counted as `queue_full`); forgets rings
-/// whose thread has exited once they are empty. Returns how many were moved.
-pub(crate) fn drain_all(out: &mut VecDeque<SpanRecord>, cap: usize) -> usize {
+/// Ended spans moved out of the rings together, in order, and what they
+/// hold in bytes ([`SpanRecord::bytes`]): one batch for the exporter.
+#[derive(Default)]
+pub(crate) struct Chunk {
+    pub(crate) records: Vec<SpanRecord>,
+    pub(crate) bytes: usize,
+}
+
+impl Chunk {
+    /// Takes the newest record out; the export queue's byte cap lets go of
+    /// it.
+    pub(crate) fn pop(&mut self) -> Option<SpanRecord> {
+        let record = self.records.pop()?;
+        self.bytes -= record.bytes();
+        Some(record)
+    }
+}
+
+/// What [`drain_all`] kept.
+pub(crate) struct Drained {
+    pub(crate) records: usize,
+    /// What the records kept hold, by [`SpanRecord::bytes`].
+    pub(crate) bytes: usize,
+}
+
+/// Moves every ended span out of every ring to the end of `out`: into its
+/// last chunk until that holds `chunk` records, then into new ones, so the
+/// records are copied once on their way to the exporter, which takes a
+/// chunk as its batch. At most `room` records are kept; the rest (the
+/// newest) are dropped and counted as `queue_full`. Forgets rings whose
+/// thread has exited once they are empty.
+pub(crate) fn drain_all(out: &mut VecDeque<Chunk>, chunk: usize, room: usize) -> Drained {
+    let chunk = chunk.max(1);
     let mut rings = RINGS.lock().unwrap_or_else(|e| e.into_inner());
     let dropped = health().spans_dropped.with_label_values(&["queue_full"]);
-    let before = out.len();
-    // Straight into the queue, each record copied once; what passes `cap`
-    // (the newest) is cut off after.
+    let mut kept = 0;
+    let mut over = Vec::new();
+    let mut released = 0;
+    let mut bytes = 0;
     rings.retain_mut(|(ring, counted)| {
-        ring.drain_into(out);
+        // What the ring holds now; what its thread pushes meanwhile waits
+        // for the next round.
+        let mut left = ring.len();
+        while left > 0 {
+            if kept == room {
+                // Past the queue's cap: out of the ring all the same.
+                ring.drain_into(&mut over, left);
+                break;
+            }
+            if out.back().is_none_or(|last| last.records.len() >= chunk) {
+                out.push_back(Chunk {
+                    records: Vec::with_capacity(chunk.min(4096)),
+                    bytes: 0,
+                });
+            }
+            let last = out.back_mut().expect("pushed above");
+            let from = last.records.len();
+            let moved =
+                ring.drain_into(&mut last.records, (chunk - from).min(room - kept).min(left));
+            kept += moved;
+            left -= moved;
+            // One pass over what arrived: the bytes the rings' budget gets
+            // back and the bytes the chunk holds.
+            let (mut held, mut plain) = (0, 0);
+            for record in &last.records[from..] {
+                match record.held_bytes() {
+                    0 => plain += 1,
+                    bytes => held += bytes,
+                }
+            }
+            released += held;
+            // A record that holds nothing beyond its slot counts its slot.
+            let arrived = held + plain * std::mem::size_of::<SpanRecord>();
+            last.bytes += arrived;
+            bytes += arrived;
+        }
         let total = ring.dropped.0.load(Ordering::Relaxed);
         dropped.inc_by(total - *counted);
         *counted = total;
         // The thread-local holds the other reference while its thread lives.
         Arc::strong_count(ring) > 1 || ring.len() > 0
     });
-    release(out.range(before..).map(SpanRecord::held_bytes).sum());
-    let room = cap.saturating_sub(before);
-    let drained = out.len() - before;
-    if drained > room {
-        dropped.inc_by((drained - room) as u64);
-        out.truncate(before + room);
+    released += over.iter().map(SpanRecord::held_bytes).sum::<usize>();
+    release(released);
+    dropped.inc_by(over.len() as u64);
+    Drained {
+        records: kept,
+        bytes,
     }
-    out.len() - before
 }
 
 /// Ended spans still in the rings.
@@ -535,9 +628,10 @@ mod tests {
         let mut seen = Vec::new();
         for _ in 0..1_000 {
             let mut out = VecDeque::new();
-            drain_all(&mut out, usize::MAX);
+            drain_all(&mut out, 512, usize::MAX);
             seen.extend(
                 out.into_iter()
+                    .flat_map(|chunk| chunk.records)
                     .filter(|r| r.trace_id == test)
                     .map(|r| r.span_id),
             );
@@ -572,7 +666,7 @@ mod tests {
         };
         let mut received = Vec::with_capacity(N as usize);
         while received.len() < N as usize {
-            ring.drain_into(&mut received);
+            ring.drain_into(&mut received, usize::MAX);
             std::hint::spin_loop();
         }
         let full = producer.join().expect("the producer ends");
@@ -595,7 +689,7 @@ mod tests {
         assert_eq!(ring.push(8), Err(8), "full: the record comes back");
         assert_eq!(ring.len(), 8);
         let mut out = Vec::new();
-        ring.drain_into(&mut out);
+        ring.drain_into(&mut out, usize::MAX);
         assert_eq!(out, (0..8).collect::<Vec<_>>());
         assert!(ring.push(9).is_ok(), "drained: room again");
     }
@@ -650,6 +744,52 @@ mod tests {
     }
 
     #[test]
+    fn drained_records_come_in_chunks_of_the_batch_size_and_past_the_room_are_counted() {
+        const TEST: u128 = 0x5249_4e47_0003;
+        let _turn = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        let queue_full = health().spans_dropped.with_label_values(&["queue_full"]);
+        std::thread::spawn(|| {
+            for n in 0..1_000 {
+                submit(record(TEST, n));
+            }
+        })
+        .join()
+        .expect("the producer ends");
+        let before = queue_full.get();
+        // A partly filled chunk from an earlier round is filled up first.
+        let mut out = VecDeque::from([Chunk {
+            records: vec![record(TEST, 5_000)],
+            bytes: 64,
+        }]);
+        let drained = drain_all(&mut out, 300, 700);
+        let lens: Vec<usize> = out.iter().map(|chunk| chunk.records.len()).collect();
+        assert_eq!(lens, [300, 300, 101]);
+        assert_eq!(drained.records, 700);
+        let ours: Vec<u64> = out
+            .iter()
+            .flat_map(|chunk| &chunk.records)
+            .map(|r| r.span_id)
+            .collect();
+        assert_eq!(ours[0], 5_000);
+        assert!(
+            ours[1..].iter().copied().eq(0..700),
+            "oldest first, in order"
+        );
+        for chunk in &out {
+            assert_eq!(
+                chunk.bytes,
+                chunk.records.iter().map(SpanRecord::bytes).sum::<usize>()
+            );
+        }
+        assert_eq!(
+            drained.bytes,
+            700 * std::mem::size_of::<SpanRecord>(),
+            "the bytes of what arrived"
+        );
+        assert_eq!(queue_full.get() - before, 300, "the newest, past the room");
+    }
+
+    #[test]
     fn a_thread_that_ends_before_its_ring_is_drained_loses_nothing() {
         const TEST: u128 = 0x5249_4e47_0002;
         let _turn = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
@@ -674,7 +814,7 @@ mod tests {
         assert_eq!(seen, expected);
         // Drained and ownerless, the rings are forgotten.
         let mut out = VecDeque::new();
-        drain_all(&mut out, usize::MAX);
+        drain_all(&mut out, 512, usize::MAX);
         let rings = RINGS.lock().unwrap_or_else(|e| e.into_inner());
         assert!(rings.iter().all(|(ring, _)| Arc::strong_count(ring) > 1));
     }
@@ -705,9 +845,9 @@ mod loom_tests {
                 })
             };
             let mut received = Vec::new();
-            ring.drain_into(&mut received);
+            ring.drain_into(&mut received, usize::MAX);
             let kept = producer.join().unwrap();
-            ring.drain_into(&mut received);
+            ring.drain_into(&mut received, usize::MAX);
             let mut all: Vec<u32> = received.iter().map(|b| **b).collect();
             // What was handed back for want of room is what did not arrive.
             all.extend(kept);
@@ -729,7 +869,7 @@ mod loom_tests {
                 })
             };
             let mut received = Vec::new();
-            ring.drain_into(&mut received);
+            ring.drain_into(&mut received, usize::MAX);
             producer.join().unwrap();
             // The rest is dropped with the ring; a double read would free a
             // box twice.
