@@ -219,28 +219,28 @@ where
         if *event.metadata().level() == tracing::Level::ERROR && ids.is_valid() {
             failure::note_error_logged(ids.span_id);
         }
-        let mut keep = true;
-        let mut summary = None;
-        if let Some(decision) = log_sampling::decide(event.metadata(), &ids) {
-            keep = decision.keep;
-            summary = decision.summary;
-        }
-        if !keep && summary.is_none() {
+        let verdict = log_sampling::decide(event.metadata(), &ids);
+        if !verdict.keep && !verdict.summaries {
             return;
         }
+        let summaries = if verdict.summaries {
+            log_sampling::take_summaries()
+        } else {
+            Vec::new()
+        };
         let destination = DESTINATION.read().unwrap_or_else(|e| e.into_inner());
         let otlp = match &*destination {
             Destination::Nothing => return,
             Destination::Otlp(logger) if !OBSERVE_THREAD.with(Cell::get) => Some(logger),
             Destination::Json | Destination::Otlp(_) => None,
         };
-        if let Some(summary) = summary {
+        for summary in &summaries {
             match otlp {
-                Some(logger) => emit_summary(logger, &summary),
-                None => self.write_line(render_summary(&summary)),
+                Some(logger) => emit_summary(logger, summary),
+                None => self.write_line(render_summary(summary)),
             }
         }
-        if keep {
+        if verdict.keep {
             // The debug pages' store keeps the lines of sampled traces.
             let stored = store::is_on() && ids.is_valid() && ids.sampled();
             let level = event.metadata().level().as_str();
