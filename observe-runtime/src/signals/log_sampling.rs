@@ -9,6 +9,7 @@
 //! clock (a thread that bumps a counter every sixteenth of the interval).
 
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::thread::Thread;
@@ -286,25 +287,47 @@ pub(crate) fn decide(meta: &'static Metadata<'static>, ids: &Ids) -> Verdict {
     if !ENABLED.load(Ordering::Acquire) {
         return Verdict::KEEP;
     }
-    TABLE.with(|table| {
-        let table = &mut *table.borrow_mut();
-        if level_rank(*meta.level()) <= KEEP_RANK.load(Ordering::Relaxed)
-            || (ids.is_valid() && ids.sampled())
-        {
-            // Kept; a tick still makes this event write the summaries due
-            // on this thread, whichever callsite they count.
-            if table.tick != TICK.load(Ordering::Relaxed) {
-                return table.on_tick(None);
-            }
-            return Verdict::KEEP;
-        }
-        table.decide(meta, ids)
-    })
+    if *meta.level() <= keep_level() || (ids.is_valid() && ids.sampled()) {
+        // Kept; a tick still makes this event write the summaries due on
+        // this thread, whichever callsite they count.
+        return table().borrow_mut().kept();
+    }
+    table().borrow_mut().decide(meta, ids)
+}
+
+/// This thread's [`Table`].
+///
+/// Only the address is taken inside `LocalKey::with`, as `state::local`
+/// does: a closure that small is always inlined, so the access is an
+/// offset from the thread pointer rather than an out-of-line `with` and an
+/// indirect call to the key's accessor.
+#[inline(always)]
+fn table() -> &'static RefCell<Table> {
+    let table: *const RefCell<Table> = TABLE.with(|table| table as *const RefCell<Table>);
+    // SAFETY: `TABLE` is `const`-initialised and has no destructor, so its
+    // storage is valid for as long as this thread runs, and the reference
+    // cannot leave the thread: `RefCell` is not `Sync`, so `&RefCell` is not
+    // `Send`.
+    unsafe { &*table }
+}
+
+/// The least severe level always kept (a load and an index, where a match
+/// on the level would be a jump table).
+#[inline(always)]
+fn keep_level() -> Level {
+    const LEVELS: [Level; 5] = [
+        Level::ERROR,
+        Level::WARN,
+        Level::INFO,
+        Level::DEBUG,
+        Level::TRACE,
+    ];
+    LEVELS[usize::from(KEEP_RANK.load(Ordering::Relaxed)).min(4)]
 }
 
 /// The summaries a [`Verdict`] announced, oldest first.
 pub(crate) fn take_summaries() -> Vec<Summary> {
-    TABLE.with(|table| std::mem::take(&mut table.borrow_mut().summaries))
+    std::mem::take(&mut *table().borrow_mut().summaries)
 }
 
 /// One callsite's state on one thread.
@@ -322,15 +345,19 @@ struct Callsite {
 /// addressing table (a multiply and one compare on a hit, where a
 /// `HashMap` probes a group of control bytes), and a generator for events
 /// outside any trace.
+///
+/// The vectors are `ManuallyDrop` so that the thread-local has no
+/// destructor, and its access compiles to an offset from the thread
+/// pointer rather than a call; [`Owner`] frees them when the thread ends.
 struct Table {
     generation: u32,
     /// The [`TICK`] this thread last looked for summaries at.
     tick: u64,
     /// A power of two long, or empty; at most half full.
-    slots: Vec<Option<Callsite>>,
+    slots: ManuallyDrop<Vec<Option<Callsite>>>,
     len: usize,
     random: u64,
-    summaries: Vec<Summary>,
+    summaries: ManuallyDrop<Vec<Summary>>,
 }
 
 thread_local! {
@@ -338,12 +365,30 @@ thread_local! {
         RefCell::new(Table {
             generation: u32::MAX,
             tick: u64::MAX,
-            slots: Vec::new(),
+            slots: ManuallyDrop::new(Vec::new()),
             len: 0,
             random: 0,
-            summaries: Vec::new(),
+            summaries: ManuallyDrop::new(Vec::new()),
         })
     };
+    /// Registered when the table first allocates; frees it when the thread
+    /// ends.
+    static OWNER: Owner = const { Owner };
+}
+
+struct Owner;
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = TABLE.try_with(|table| {
+            if let Ok(mut table) = table.try_borrow_mut() {
+                let table = &mut *table;
+                drop(std::mem::take(&mut *table.slots));
+                drop(std::mem::take(&mut *table.summaries));
+                table.len = 0;
+            }
+        });
+    }
 }
 
 /// Where the search for `meta` starts in a table of `2^bits` slots: a
@@ -357,6 +402,15 @@ fn home(meta: &'static Metadata<'static>, mask: usize) -> usize {
 }
 
 impl Table {
+    /// An event kept whatever the sampling.
+    #[inline(always)]
+    fn kept(&mut self) -> Verdict {
+        if self.tick != TICK.load(Ordering::Relaxed) {
+            return self.on_tick(None);
+        }
+        Verdict::KEEP
+    }
+
     /// An event below the always-kept level, outside any sampled trace.
     #[inline(always)]
     fn decide(&mut self, meta: &'static Metadata<'static>, ids: &Ids) -> Verdict {
@@ -399,6 +453,12 @@ impl Table {
     #[cold]
     fn insert(&mut self, meta: &'static Metadata<'static>, random: u64) -> Verdict {
         if (self.len + 1) * 2 > self.slots.len() {
+            // Past the end of the thread (an event from another
+            // thread-local's destructor) nothing would free a new table:
+            // such an event is kept.
+            if OWNER.try_with(|_| ()).is_err() {
+                return Verdict::KEEP;
+            }
             self.grow();
         }
         let now = clock::raw();
@@ -426,7 +486,7 @@ impl Table {
     }
 
     fn grow(&mut self) {
-        let slots = std::mem::take(&mut self.slots);
+        let slots = std::mem::take(&mut *self.slots);
         let len = (slots.len() * 2).max(16);
         self.slots.resize_with(len, || None);
         let mask = len - 1;
