@@ -18,6 +18,7 @@
 #   bash benches/callgrind.sh                 # N=100000, modes below
 #   N=100000 MODES="unsampled sampled encoded" bash benches/callgrind.sh
 #   MODES="encoded fastrace otel_sdk tracing_otel" bash benches/callgrind.sh
+#   MODES="log_quiet log_suppressed log_nothing_layer" bash benches/callgrind.sh  # issue 22
 #
 # PROFILE_BIN names a prebuilt driver (to compare two commits' binaries);
 # otherwise the driver is built here.
@@ -65,6 +66,8 @@ entered() {
     fastrace) echo 'profile::fastraced*' ;;
     tracing_otel) echo 'profile::traced*' ;;
     otel_sdk) echo '*in_span*' ;;
+    log_quiet) echo 'profile::without_event*' ;;
+    log_*) echo 'profile::with_event*' ;;
     *) echo 'observe_benches::observed*' ;;
   esac
 }

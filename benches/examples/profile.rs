@@ -14,7 +14,12 @@
 //! Modes: `bare`, `uninit`, `unsampled`, `sampled` (`SpanData` into an
 //! exporter that counts), `encoded` (the OTLP encoder up to the request
 //! bytes), `async`, and the floor
-//! rows `prototype` and `prototype_sampled` (`observe_benches::prototype`).
+//! rows `prototype` and `prototype_sampled` (`observe_benches::prototype`);
+//! and for the log events of `benches/benches/log_events.rs` (issue 22),
+//! each an unsampled observed call with observe's JSON layer as the
+//! thread's subscriber and log sampling at a ratio of 0: `log_quiet` (no
+//! event), `log_suppressed` (a `tracing::info!` that sampling suppresses),
+//! and `log_nothing_layer` (the event, to a layer that does nothing).
 //! Every mode makes the same number of calls, so instruction counts divide
 //! by it.
 //!
@@ -48,6 +53,47 @@ fn fastraced(x: u64) -> Result<u64, BenchError> {
 #[inline(never)]
 fn traced(x: u64) -> Result<u64, BenchError> {
     body(x)
+}
+
+#[observe_runtime::observe(span = "Bench.Event")]
+#[inline(never)]
+fn with_event(i: u64) -> u64 {
+    tracing::info!(order.id = i, "order accepted");
+    i
+}
+
+#[observe_runtime::observe(span = "Bench.Quiet")]
+#[inline(never)]
+fn without_event(i: u64) -> u64 {
+    i
+}
+
+/// A layer that takes every event and does nothing with it.
+struct NothingLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NothingLayer {}
+
+/// The log modes: `f` called `n` times, observe unsampled with log
+/// sampling suppressing every event below WARN, under `subscriber`.
+fn log_calls(
+    n: u64,
+    subscriber: impl tracing::Subscriber + Send + Sync + 'static,
+    f: fn(u64) -> u64,
+) {
+    let config = observe_config(Sampler::AlwaysOff, NoopExporter)
+        .log_sampling(observe_runtime::LogSampling::new().ratio(0.0).burst(0));
+    let _guard = observe_runtime::init(config).expect("observe starts");
+    let _default = tracing::subscriber::set_default(subscriber);
+    calls(n, |i| {
+        black_box(f(i));
+    });
+}
+
+/// observe's JSON layer, writing to a sink that keeps nothing.
+fn observe_layer() -> impl tracing::Subscriber + Send + Sync + 'static {
+    let output =
+        observe_runtime::LogOutput::Writer(Arc::new(std::sync::Mutex::new(std::io::sink())));
+    tracing_subscriber::registry().with(observe_runtime::logs::layer_with(&output))
 }
 
 /// A fastrace reporter that counts the spans it gets.
@@ -227,10 +273,18 @@ fn main() {
             assert_eq!(exporter.exported(), n, "every span exported");
             let _ = provider.shutdown();
         }
+        "log_quiet" => log_calls(n, observe_layer(), without_event),
+        "log_suppressed" => log_calls(n, observe_layer(), with_event),
+        "log_nothing_layer" => log_calls(
+            n,
+            tracing_subscriber::registry().with(NothingLayer),
+            with_event,
+        ),
         other => {
             eprintln!(
                 "unknown mode `{other}`, expected one of bare, uninit, unsampled, sampled, encoded, async, \
-                 prototype, prototype_sampled, fastrace, otel_sdk, tracing_otel"
+                 prototype, prototype_sampled, fastrace, otel_sdk, tracing_otel, log_quiet, \
+                 log_suppressed, log_nothing_layer"
             );
             std::process::exit(2);
         }

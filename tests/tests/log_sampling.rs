@@ -195,3 +195,102 @@ fn a_hot_line_outside_sampled_traces_is_held_to_its_burst() {
         "the bucket refilled"
     );
 }
+
+#[observe(span = "Sampling.Quiet")]
+fn quiet(i: u64) {
+    tracing::info!(i, "quiet");
+}
+
+#[test]
+fn a_summary_is_written_at_the_next_event_of_any_callsite() {
+    let (_serial, capture) = setup();
+    let start = capture.json_lines().len();
+    let interval = Duration::from_millis(200);
+    let guard = observe_runtime::init(
+        Config::default()
+            .service_name("log-sampling-any")
+            .logs(LogOutput::Off)
+            .spans(observe_runtime::SpanOutput::None)
+            .sampler(Sampler::AlwaysOff)
+            .log_sampling(LogSampling::new().ratio(0.0).interval(interval)),
+    )
+    .expect("init");
+    for i in 0..500 {
+        quiet(i);
+    }
+    std::thread::sleep(interval + Duration::from_millis(50));
+    // Another callsite, kept: `quiet` never logs again.
+    tracing::warn!("elsewhere");
+    let lines = lines_since(&capture, start);
+    drop(guard);
+
+    assert!(
+        lines.iter().all(|l| l["message"] != "quiet"),
+        "a ratio of 0 keeps nothing"
+    );
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, [SUMMARY, "elsewhere"], "the summary comes first");
+    let summaries = summaries(&lines);
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    let (callsite, suppressed) = summaries.into_iter().next().unwrap();
+    assert!(
+        callsite.starts_with("log_sampling tests/tests/log_sampling.rs:"),
+        "{callsite}"
+    );
+    assert_eq!(suppressed, 500);
+    assert_eq!(suppressed_counter(&callsite), 500);
+}
+
+/// Forty callsites (on one line), the `n`th logging `n` times.
+fn forty_callsites(round: u64) {
+    macro_rules! callsites {
+        ($($n:literal)*) => {$(
+            for _ in 0..$n {
+                tracing::info!(round, callsite = $n, "many");
+            }
+        )*};
+    }
+    callsites!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20
+        21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40);
+}
+
+#[test]
+fn many_callsites_are_counted_apart() {
+    let (_serial, capture) = setup();
+    let start = capture.json_lines().len();
+    let interval = Duration::from_millis(200);
+    let guard = observe_runtime::init(
+        Config::default()
+            .service_name("log-sampling-many")
+            .logs(LogOutput::Off)
+            .spans(observe_runtime::SpanOutput::None)
+            .sampler(Sampler::AlwaysOff)
+            .log_sampling(LogSampling::new().ratio(0.0).interval(interval)),
+    )
+    .expect("init");
+    for round in 0..3 {
+        forty_callsites(round);
+    }
+    std::thread::sleep(interval + Duration::from_millis(50));
+    tracing::warn!("elsewhere");
+    let lines = lines_since(&capture, start);
+    drop(guard);
+
+    // The callsites share a line, so a name: one summary line each.
+    let mut counts: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["message"] == SUMMARY)
+        .map(|l| l["suppressed"].as_u64().unwrap())
+        .collect();
+    counts.sort_unstable();
+    let expected: Vec<u64> = (1..=40).map(|n| 3 * n).collect();
+    assert_eq!(counts, expected, "callsite n logged 3 n times");
+    let summaries = summaries(&lines);
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    let (callsite, suppressed) = summaries.into_iter().next().unwrap();
+    assert_eq!(suppressed, expected.iter().sum::<u64>());
+    assert_eq!(suppressed_counter(&callsite), suppressed);
+}

@@ -1,15 +1,18 @@
 //! Trace-aware sampling of log events, opt-in ([`LogSampling`]).
 //!
 //! The decision per event reads a few read-mostly atomics and this thread's
-//! own table keyed by the callsite; nothing shared is written per event.
-//! Suppressed events are counted on the thread, and handed to the shared
-//! counter (`observe_log_events_suppressed_total{callsite}`) once per
-//! interval, with one summary line.
+//! own table keyed by the callsite; nothing shared is written per event, and
+//! an event the ratio suppresses reads no clock. Suppressed events are
+//! counted on the thread, and handed to the shared counter
+//! (`observe_log_events_suppressed_total{callsite}`) once per interval, with
+//! one summary line, at the thread's first event after a tick of a coarse
+//! clock (a thread that bumps a counter every sixteenth of the interval).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::OnceLock;
+use std::thread::Thread;
 use std::time::Duration;
 
 use tracing::{Level, Metadata};
@@ -35,8 +38,10 @@ use crate::hot::context::Ids;
 ///
 /// Suppressed events are counted per callsite in
 /// `observe_log_events_suppressed_total{callsite}`, and once per interval
-/// the callsite's next event writes one summary line,
-/// `log events suppressed by sampling`, with `callsite` and `suppressed`.
+/// one summary line per callsite, `log events suppressed by sampling`, with
+/// `callsite` and `suppressed`, is written before the next event on the
+/// thread that suppressed them (of any callsite, kept or not), at most a
+/// sixteenth of the interval (and 250 ms) after the interval ends.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LogSampling {
     always_keep: Level,
@@ -167,6 +172,14 @@ static BURST: AtomicU32 = AtomicU32::new(0);
 static INTERVAL_NANOS: AtomicU64 = AtomicU64::new(0);
 /// Bumped by every `configure`, so threads start their tables afresh.
 static GENERATION: AtomicU32 = AtomicU32::new(0);
+/// A coarse clock: bumped by the ticker thread every sixteenth of the
+/// interval (and by `configure`). A thread reads the TSC and looks for
+/// summaries due only at its first event after a tick, so a suppressed
+/// event reads no clock.
+static TICK: AtomicU64 = AtomicU64::new(0);
+/// Set when the ticker thread could not be started: every event then looks
+/// for summaries due, reading the TSC.
+static NO_TICKER: AtomicBool = AtomicBool::new(false);
 
 /// 0 for ERROR up to 4 for TRACE.
 fn level_rank(level: Level) -> u8 {
@@ -184,6 +197,7 @@ pub(crate) fn configure(sampling: Option<LogSampling>) {
     GENERATION.fetch_add(1, Ordering::Relaxed);
     let Some(sampling) = sampling else {
         ENABLED.store(false, Ordering::Release);
+        TICK.fetch_add(1, Ordering::Release);
         return;
     };
     KEEP_RANK.store(level_rank(sampling.always_keep), Ordering::Relaxed);
@@ -199,91 +213,217 @@ pub(crate) fn configure(sampling: Option<LogSampling>) {
         Ordering::Relaxed,
     );
     ENABLED.store(true, Ordering::Release);
+    // Every thread passes through `Table::on_tick` at its next event, and
+    // sees the new generation there.
+    TICK.fetch_add(1, Ordering::Release);
+    start_ticker();
+}
+
+/// The ticker's period: a sixteenth of the interval, from 1 ms to 250 ms,
+/// so a summary comes at most that late.
+fn tick_period() -> Duration {
+    let interval = Duration::from_nanos(INTERVAL_NANOS.load(Ordering::Relaxed));
+    (interval / 16).clamp(Duration::from_millis(1), Duration::from_millis(250))
+}
+
+/// Starts the ticker thread once, or wakes it: it bumps [`TICK`] while
+/// sampling is on and parks while it is off.
+fn start_ticker() {
+    static TICKER: OnceLock<Option<Thread>> = OnceLock::new();
+    let ticker = TICKER.get_or_init(|| {
+        let spawned = std::thread::Builder::new()
+            .name("observe-log-sampling".into())
+            .spawn(|| loop {
+                if ENABLED.load(Ordering::Acquire) {
+                    std::thread::sleep(tick_period());
+                    TICK.fetch_add(1, Ordering::Release);
+                } else {
+                    std::thread::park();
+                }
+            });
+        match spawned {
+            Ok(handle) => Some(handle.thread().clone()),
+            Err(_) => {
+                NO_TICKER.store(true, Ordering::Relaxed);
+                None
+            }
+        }
+    });
+    if let Some(thread) = ticker {
+        thread.unpark();
+    }
 }
 
 /// What the layer does with an event under sampling.
-pub(crate) struct Decision {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Verdict {
+    /// Write the event.
     pub(crate) keep: bool,
-    /// A summary to write first: this callsite's events suppressed on this
-    /// thread since the last one.
-    pub(crate) summary: Option<Summary>,
+    /// Write the summaries of [`take_summaries`] first.
+    pub(crate) summaries: bool,
 }
 
+impl Verdict {
+    const KEEP: Verdict = Verdict {
+        keep: true,
+        summaries: false,
+    };
+    const DROP: Verdict = Verdict {
+        keep: false,
+        summaries: false,
+    };
+}
+
+/// A callsite's events suppressed on this thread since its last summary.
 pub(crate) struct Summary {
     pub(crate) callsite: String,
     pub(crate) suppressed: u64,
 }
 
-/// `None` when sampling is off (one relaxed load).
+/// Whether to write the event, and whether summaries are waiting on this
+/// thread. With sampling off, one load and `keep`.
 #[inline]
-pub(crate) fn decide(meta: &'static Metadata<'static>, ids: &Ids) -> Option<Decision> {
+pub(crate) fn decide(meta: &'static Metadata<'static>, ids: &Ids) -> Verdict {
     if !ENABLED.load(Ordering::Acquire) {
-        return None;
+        return Verdict::KEEP;
     }
-    let keep = Decision {
-        keep: true,
-        summary: None,
-    };
-    if level_rank(*meta.level()) <= KEEP_RANK.load(Ordering::Relaxed)
-        || (ids.is_valid() && ids.sampled())
-    {
-        return Some(keep);
+    if *meta.level() <= keep_level() || (ids.is_valid() && ids.sampled()) {
+        // Kept; a tick still makes this event write the summaries due on
+        // this thread, whichever callsite they count.
+        return table().borrow_mut().kept();
     }
-    Some(TABLE.with(|table| table.borrow_mut().decide(meta, ids)))
+    table().borrow_mut().decide(meta, ids)
 }
 
-/// A hasher for the callsites' addresses: they are unique and aligned, so
-/// a multiply spreads them well enough, at a fraction of SipHash's cost.
-#[derive(Default)]
-struct AddressHasher(u64);
+/// This thread's [`Table`].
+///
+/// Only the address is taken inside `LocalKey::with`, as `state::local`
+/// does: a closure that small is always inlined, so the access is an
+/// offset from the thread pointer rather than an out-of-line `with` and an
+/// indirect call to the key's accessor.
+#[inline(always)]
+fn table() -> &'static RefCell<Table> {
+    let table: *const RefCell<Table> = TABLE.with(|table| table as *const RefCell<Table>);
+    // SAFETY: `TABLE` is `const`-initialised and has no destructor, so its
+    // storage is valid for as long as this thread runs, and the reference
+    // cannot leave the thread: `RefCell` is not `Sync`, so `&RefCell` is not
+    // `Send`.
+    unsafe { &*table }
+}
 
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(26);
-    }
+/// The least severe level always kept (a load and an index, where a match
+/// on the level would be a jump table).
+#[inline(always)]
+fn keep_level() -> Level {
+    const LEVELS: [Level; 5] = [
+        Level::ERROR,
+        Level::WARN,
+        Level::INFO,
+        Level::DEBUG,
+        Level::TRACE,
+    ];
+    LEVELS[usize::from(KEEP_RANK.load(Ordering::Relaxed)).min(4)]
+}
+
+/// The summaries a [`Verdict`] announced, oldest first.
+pub(crate) fn take_summaries() -> Vec<Summary> {
+    std::mem::take(&mut *table().borrow_mut().summaries)
 }
 
 /// One callsite's state on one thread.
 struct Callsite {
+    meta: &'static Metadata<'static>,
     /// Tokens, in thousandths.
     tokens: u64,
+    /// Raw clock readings.
     refilled: u64,
     window_start: u64,
     suppressed: u64,
 }
 
-/// This thread's callsites, and a generator for events outside any trace.
+/// This thread's callsites, by the address of their metadata in an open
+/// addressing table (a multiply and one compare on a hit, where a
+/// `HashMap` probes a group of control bytes), and a generator for events
+/// outside any trace.
+///
+/// The vectors are `ManuallyDrop` so that the thread-local has no
+/// destructor, and its access compiles to an offset from the thread
+/// pointer rather than a call; [`Owner`] frees them when the thread ends.
 struct Table {
     generation: u32,
-    callsites: HashMap<usize, Callsite, BuildHasherDefault<AddressHasher>>,
+    /// The [`TICK`] this thread last looked for summaries at.
+    tick: u64,
+    /// A power of two long, or empty; at most half full.
+    slots: ManuallyDrop<Vec<Option<Callsite>>>,
+    len: usize,
     random: u64,
+    summaries: ManuallyDrop<Vec<Summary>>,
 }
 
 thread_local! {
-    static TABLE: RefCell<Table> = RefCell::new(Table {
-        generation: u32::MAX,
-        callsites: HashMap::default(),
-        random: 0,
-    });
+    static TABLE: RefCell<Table> = const {
+        RefCell::new(Table {
+            generation: u32::MAX,
+            tick: u64::MAX,
+            slots: ManuallyDrop::new(Vec::new()),
+            len: 0,
+            random: 0,
+            summaries: ManuallyDrop::new(Vec::new()),
+        })
+    };
+    /// Registered when the table first allocates; frees it when the thread
+    /// ends.
+    static OWNER: Owner = const { Owner };
+}
+
+struct Owner;
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = TABLE.try_with(|table| {
+            if let Ok(mut table) = table.try_borrow_mut() {
+                let table = &mut *table;
+                drop(std::mem::take(&mut *table.slots));
+                drop(std::mem::take(&mut *table.summaries));
+                table.len = 0;
+            }
+        });
+    }
+}
+
+/// Where the search for `meta` starts in a table of `2^bits` slots: a
+/// Fibonacci hash of its address (unique and aligned, so the high bits of
+/// the product spread them).
+#[inline(always)]
+fn home(meta: &'static Metadata<'static>, mask: usize) -> usize {
+    let address = meta as *const Metadata<'static> as u64;
+    let spread = address.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (spread >> 32) as usize & mask
 }
 
 impl Table {
-    fn decide(&mut self, meta: &'static Metadata<'static>, ids: &Ids) -> Decision {
-        let generation = GENERATION.load(Ordering::Relaxed);
-        if self.generation != generation {
-            self.generation = generation;
-            self.callsites.clear();
+    /// An event kept whatever the sampling.
+    #[inline(always)]
+    fn kept(&mut self) -> Verdict {
+        if self.tick != TICK.load(Ordering::Relaxed) {
+            return self.on_tick(None);
         }
+        Verdict::KEEP
+    }
+
+    /// An event below the always-kept level, outside any sampled trace.
+    #[inline(always)]
+    fn decide(&mut self, meta: &'static Metadata<'static>, ids: &Ids) -> Verdict {
+        if self.tick != TICK.load(Ordering::Relaxed) {
+            return self.on_tick(Some((meta, ids)));
+        }
+        self.count(meta, ids)
+    }
+
+    /// [`Table::decide`] past the tick: by ratio, then by the callsite's
+    /// token bucket; a suppressed event is counted.
+    #[inline(always)]
+    fn count(&mut self, meta: &'static Metadata<'static>, ids: &Ids) -> Verdict {
         let random = if ids.is_valid() {
             // The trace id's low bits are random (W3C level 2): the lines of
             // one unsampled trace are kept or dropped together.
@@ -291,43 +431,145 @@ impl Table {
         } else {
             self.next_random()
         };
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = home(meta, mask);
+        loop {
+            match self.slots.get_mut(i) {
+                Some(Some(callsite)) if std::ptr::eq(callsite.meta, meta) => {
+                    if random >= THRESHOLD.load(Ordering::Relaxed) {
+                        callsite.suppressed += 1;
+                        return Verdict::DROP;
+                    }
+                    return self.take_token(i);
+                }
+                Some(Some(_)) => i = (i + 1) & mask,
+                // An empty slot, or no table yet.
+                _ => return self.insert(meta, random),
+            }
+        }
+    }
+
+    /// This callsite's first event on this thread (or since `configure`).
+    #[cold]
+    fn insert(&mut self, meta: &'static Metadata<'static>, random: u64) -> Verdict {
+        if (self.len + 1) * 2 > self.slots.len() {
+            // Past the end of the thread (an event from another
+            // thread-local's destructor) nothing would free a new table:
+            // such an event is kept.
+            if OWNER.try_with(|_| ()).is_err() {
+                return Verdict::KEEP;
+            }
+            self.grow();
+        }
+        let now = clock::raw();
+        let burst = u64::from(BURST.load(Ordering::Relaxed)) * 1000;
+        let mask = self.slots.len() - 1;
+        let mut i = home(meta, mask);
+        while self.slots[i].is_some() {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = Some(Callsite {
+            meta,
+            tokens: burst,
+            refilled: now,
+            window_start: now,
+            suppressed: 0,
+        });
+        self.len += 1;
+        if random >= THRESHOLD.load(Ordering::Relaxed) {
+            if let Some(callsite) = &mut self.slots[i] {
+                callsite.suppressed += 1;
+            }
+            return Verdict::DROP;
+        }
+        self.take_token(i)
+    }
+
+    fn grow(&mut self) {
+        let slots = std::mem::take(&mut *self.slots);
+        let len = (slots.len() * 2).max(16);
+        self.slots.resize_with(len, || None);
+        let mask = len - 1;
+        for callsite in slots.into_iter().flatten() {
+            let mut i = home(callsite.meta, mask);
+            while self.slots[i].is_some() {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = Some(callsite);
+        }
+    }
+
+    /// An event the ratio kept: it is written if the callsite's token
+    /// bucket has a token, else counted; and the callsite's summary is
+    /// written when due, since the clock was read anyway.
+    fn take_token(&mut self, i: usize) -> Verdict {
+        let Some(callsite) = &mut self.slots[i] else {
+            return Verdict::DROP;
+        };
         let now = clock::raw();
         let interval = INTERVAL_NANOS.load(Ordering::Relaxed);
         let burst = u64::from(BURST.load(Ordering::Relaxed)) * 1000;
-        let callsite = self
-            .callsites
-            .entry(meta as *const Metadata<'static> as usize)
-            .or_insert(Callsite {
-                tokens: burst,
-                refilled: now,
-                window_start: now,
-                suppressed: 0,
-            });
-        let mut keep = random < THRESHOLD.load(Ordering::Relaxed);
-        if keep {
-            // Refill `burst` tokens per interval, up to `burst`.
-            let elapsed = clock::delta_nanos(callsite.refilled, now);
-            let refill =
-                (u128::from(elapsed) * u128::from(burst) / u128::from(interval.max(1))) as u64;
-            if refill > 0 {
-                callsite.tokens = (callsite.tokens + refill).min(burst);
-                callsite.refilled = now;
-            }
-            keep = callsite.tokens >= 1000;
-            if keep {
-                callsite.tokens -= 1000;
-            }
+        // Refill `burst` tokens per interval, up to `burst`.
+        let elapsed = clock::delta_nanos(callsite.refilled, now);
+        let refill = (u128::from(elapsed) * u128::from(burst) / u128::from(interval.max(1))) as u64;
+        if refill > 0 {
+            callsite.tokens = (callsite.tokens + refill).min(burst);
+            callsite.refilled = now;
         }
-        if !keep {
+        let keep = callsite.tokens >= 1000;
+        if keep {
+            callsite.tokens -= 1000;
+        } else {
             callsite.suppressed += 1;
         }
-        let mut summary = None;
-        if callsite.suppressed > 0 && clock::delta_nanos(callsite.window_start, now) >= interval {
+        let summaries =
+            callsite.suppressed > 0 && clock::delta_nanos(callsite.window_start, now) >= interval;
+        if summaries {
             let suppressed = std::mem::take(&mut callsite.suppressed);
             callsite.window_start = now;
-            summary = Some(summary_of(meta, suppressed));
+            let summary = summary_of(callsite.meta, suppressed);
+            self.summaries.push(summary);
         }
-        Decision { keep, summary }
+        Verdict { keep, summaries }
+    }
+
+    /// The first event on this thread since a tick: starts afresh after
+    /// `configure`, decides `event` (the sampled one, if any), then writes
+    /// the summary of every callsite whose interval has passed, so a
+    /// callsite's count does not wait for its own next event.
+    #[cold]
+    #[inline(never)]
+    fn on_tick(&mut self, event: Option<(&'static Metadata<'static>, &Ids)>) -> Verdict {
+        let generation = GENERATION.load(Ordering::Relaxed);
+        if self.generation != generation {
+            self.generation = generation;
+            self.slots.clear();
+            self.len = 0;
+            self.summaries.clear();
+        }
+        // Without a ticker, every event looks (a TSC read per event).
+        self.tick = if NO_TICKER.load(Ordering::Relaxed) {
+            u64::MAX
+        } else {
+            TICK.load(Ordering::Acquire)
+        };
+        // Counted first, so that the summaries include it.
+        let mut verdict = match event {
+            Some((meta, ids)) => self.count(meta, ids),
+            None => Verdict::KEEP,
+        };
+        let now = clock::raw();
+        let interval = INTERVAL_NANOS.load(Ordering::Relaxed);
+        for callsite in self.slots.iter_mut().flatten() {
+            if callsite.suppressed > 0 && clock::delta_nanos(callsite.window_start, now) >= interval
+            {
+                let suppressed = std::mem::take(&mut callsite.suppressed);
+                callsite.window_start = now;
+                self.summaries.push(summary_of(callsite.meta, suppressed));
+            }
+        }
+        verdict.summaries |= !self.summaries.is_empty();
+        verdict
     }
 
     /// xorshift64*, seeded from the thread's first use.

@@ -43,6 +43,7 @@
 //! the `tracing` target as the scope name, and the service identity in the
 //! resource the spans carry.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
@@ -219,28 +220,28 @@ where
         if *event.metadata().level() == tracing::Level::ERROR && ids.is_valid() {
             failure::note_error_logged(ids.span_id);
         }
-        let mut keep = true;
-        let mut summary = None;
-        if let Some(decision) = log_sampling::decide(event.metadata(), &ids) {
-            keep = decision.keep;
-            summary = decision.summary;
-        }
-        if !keep && summary.is_none() {
+        let verdict = log_sampling::decide(event.metadata(), &ids);
+        if !verdict.keep && !verdict.summaries {
             return;
         }
+        let summaries = if verdict.summaries {
+            log_sampling::take_summaries()
+        } else {
+            Vec::new()
+        };
         let destination = DESTINATION.read().unwrap_or_else(|e| e.into_inner());
         let otlp = match &*destination {
             Destination::Nothing => return,
             Destination::Otlp(logger) if !OBSERVE_THREAD.with(Cell::get) => Some(logger),
             Destination::Json | Destination::Otlp(_) => None,
         };
-        if let Some(summary) = summary {
+        for summary in &summaries {
             match otlp {
-                Some(logger) => emit_summary(logger, &summary),
-                None => self.write_line(render_summary(&summary)),
+                Some(logger) => emit_summary(logger, summary),
+                None => self.write_line(render_summary(summary)),
             }
         }
-        if keep {
+        if verdict.keep {
             // The debug pages' store keeps the lines of sampled traces.
             let stored = store::is_on() && ids.is_valid() && ids.sampled();
             let level = event.metadata().level().as_str();
@@ -285,14 +286,16 @@ fn emit(logger: &SdkLogger, event: &Event<'_>) {
     record.set_severity_number(number);
     record.set_severity_text(text);
     record.set_target(meta.target());
-    let mut fields = JsonFields(Map::new());
+    let mut fields = JsonFields::default();
     event.record(&mut fields);
-    let mut fields = fields.0;
     if let Some(Value::String(message)) = fields.remove("message") {
         record.set_body(AnyValue::String(message.into()));
     }
-    for (key, value) in fields {
-        record.add_attribute(key, any_value(value));
+    for (key, value) in fields.0 {
+        match key {
+            Cow::Borrowed(key) => record.add_attribute(key, any_value(value)),
+            Cow::Owned(key) => record.add_attribute(key, any_value(value)),
+        }
     }
     baggage::with_current(|baggage| {
         if let Some(baggage) = baggage {
@@ -391,9 +394,8 @@ fn any_value(value: Value) -> AnyValue {
 
 fn render(event: &Event<'_>) -> String {
     let meta = event.metadata();
-    let mut fields = JsonFields(Map::new());
+    let mut fields = JsonFields::default();
     event.record(&mut fields);
-    let mut fields = fields.0;
     let message = fields
         .remove("message")
         .unwrap_or(Value::String(String::new()));
@@ -402,7 +404,7 @@ fn render(event: &Event<'_>) -> String {
     baggage::with_current(|baggage| {
         if let Some(baggage) = baggage {
             baggage::allowlisted(baggage, |key, value| {
-                fields.insert(key.into(), Value::String(value.to_owned()));
+                fields.insert(Cow::Owned(key.to_owned()), Value::String(value.to_owned()));
             });
         }
     });
@@ -417,8 +419,8 @@ fn render(event: &Event<'_>) -> String {
     json_str(&mut line, meta.target());
     line.extend_from_slice(b",\"message\":");
     json(&mut line, &message);
-    for (key, value) in &fields {
-        if !LINE_KEYS.contains(&key.as_str()) {
+    for (key, value) in &fields.0 {
+        if !LINE_KEYS.contains(&key.as_ref()) {
             line.push(b',');
             json_str(&mut line, key);
             line.push(b':');
@@ -478,7 +480,12 @@ fn json(line: &mut Vec<u8>, value: &Value) {
     let _ = serde_json::to_writer(line, value);
 }
 
-struct JsonFields(Map<String, Value>);
+/// An event's fields in the order recorded, by name: a name recorded
+/// again keeps its place and takes the new value, as a map would. A line
+/// has a handful of fields, so a scan beats hashing each name into a map
+/// and allocating it as a key.
+#[derive(Default)]
+struct JsonFields(Vec<(Cow<'static, str>, Value)>);
 
 /// Masks the values of event fields that hold personal data (on by
 /// default; `Config::log_redaction`).
@@ -489,6 +496,19 @@ pub(crate) fn set_redaction(on: bool) {
 }
 
 impl JsonFields {
+    fn insert(&mut self, key: Cow<'static, str>, value: Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(field) => field.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    /// The value under `key`, taken out; the last field takes its place.
+    fn remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.swap_remove(i).1)
+    }
+
     /// A text value, masked when its key names personal data; a marked
     /// type's `[REDACTED]` is counted as masked too.
     fn text(&mut self, field: &Field, text: String) {
@@ -502,7 +522,7 @@ impl JsonFields {
         } else {
             text
         };
-        self.0.insert(name.into(), Value::String(value));
+        self.insert(Cow::Borrowed(name), Value::String(value));
     }
 
     /// A number, masked like text under a key that names personal data (a
@@ -511,9 +531,9 @@ impl JsonFields {
         if sensitive(field.name()) {
             redacted();
             let masked = pii::mask(value.to_string().as_str()).to_string();
-            self.0.insert(field.name().into(), Value::String(masked));
+            self.insert(Cow::Borrowed(field.name()), Value::String(masked));
         } else {
-            self.0.insert(field.name().into(), value.into());
+            self.insert(Cow::Borrowed(field.name()), value.into());
         }
     }
 }
@@ -568,7 +588,7 @@ impl Visit for JsonFields {
     }
     // A bool cannot carry personal data (`email_verified = true`).
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), value.into());
+        self.insert(Cow::Borrowed(field.name()), value.into());
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.text(field, value.to_string());
@@ -587,5 +607,24 @@ mod tests {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(&rfc3339(leap)[..10], "2000-02-29");
+    }
+
+    /// A field recorded twice is written once, with its last value, and the
+    /// message is not repeated among the fields.
+    #[test]
+    fn a_line_has_each_key_once() {
+        let capture = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let output = LogOutput::Writer(capture.clone());
+        let subscriber = tracing_subscriber::registry().with(layer_with(&output));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(sku = "A-1", qty = 1, qty = 2, "reserving");
+        });
+        let line = String::from_utf8(capture.lock().unwrap().clone()).unwrap();
+        assert_eq!(line.matches("\"qty\":").count(), 1, "{line}");
+        assert_eq!(line.matches("\"message\":").count(), 1, "{line}");
+        let value: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["qty"], 2, "{line}");
+        assert_eq!(value["sku"], "A-1", "{line}");
+        assert_eq!(value["message"], "reserving", "{line}");
     }
 }
