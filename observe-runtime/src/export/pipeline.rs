@@ -254,6 +254,11 @@ fn collect_for_caller() -> bool {
         return false;
     };
     let room = settings.max_queue.saturating_sub(pending.len);
+    if room == 0 {
+        // The queue is full: the export task is behind, not the drain
+        // thread, and moving the rings would only drop their spans here.
+        return false;
+    }
     let Some(drained) = ring::try_drain_all(&mut pending.chunks, settings.max_batch, room) else {
         return false;
     };
