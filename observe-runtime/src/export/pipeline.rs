@@ -58,6 +58,8 @@ impl Pipeline {
         };
         ring::set_drainer(drainer.thread().clone());
         ring::set_byte_cap(settings.ring_bytes());
+        ring::set_overflow(collect_for_caller);
+        pending().settings = Some(Arc::clone(&settings));
         runtime.spawn(export_loop(exporter, receiver, settings));
         Ok(Pipeline {
             commands,
@@ -122,6 +124,7 @@ static PENDING: Mutex<Pending> = Mutex::new(Pending {
     chunks: VecDeque::new(),
     len: 0,
     bytes: 0,
+    settings: None,
 });
 
 struct Pending {
@@ -135,6 +138,9 @@ struct Pending {
     /// until its export returns, since a stalled export call keeps it in
     /// memory.
     bytes: usize,
+    /// The running pipeline's settings, for a caller that collects the
+    /// rings itself ([`collect_for_caller`]); `None` when none runs.
+    settings: Option<Arc<ExportSettings>>,
 }
 
 impl Pending {
@@ -214,6 +220,7 @@ fn final_count() -> u64 {
     flight.finished = true;
     let mut pending = pending();
     let pending = &mut *pending;
+    pending.settings = None;
     pending.len += ring::drain_all(&mut pending.chunks, usize::MAX, usize::MAX).records;
     let left = pending.clear() as u64 + std::mem::take(&mut flight.spans);
     health().queue_depth.set(0);
@@ -225,9 +232,46 @@ fn final_count() -> u64 {
 /// fit is counted as `queue_full`); how many records it moved.
 fn collect(settings: &ExportSettings) -> usize {
     let mut pending = pending();
-    let pending = &mut *pending;
     let room = settings.max_queue.saturating_sub(pending.len);
     let drained = ring::drain_all(&mut pending.chunks, settings.max_batch, room);
+    settle(&mut pending, settings, drained)
+}
+
+/// What a thread whose ring is full at its largest runs before it drops a
+/// span (`hot/ring.rs`): the export side is late (on a shared core the
+/// drain thread may wait for the scheduler longer than a fast caller takes
+/// to fill its ring), so the caller moves what the rings hold into the
+/// queue itself, the drain thread's work done on its thread once. It never
+/// waits: if the queue or the rings are locked, someone is collecting them
+/// already, and it gives up. Whether it moved anything.
+fn collect_for_caller() -> bool {
+    let mut pending = match PENDING.try_lock() {
+        Ok(pending) => pending,
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return false,
+    };
+    let Some(settings) = pending.settings.clone() else {
+        return false;
+    };
+    let room = settings.max_queue.saturating_sub(pending.len);
+    if room == 0 {
+        // The queue is full: the export task is behind, not the drain
+        // thread, and moving the rings would only drop their spans here.
+        return false;
+    }
+    let Some(drained) = ring::try_drain_all(&mut pending.chunks, settings.max_batch, room) else {
+        return false;
+    };
+    let moved = settle(&mut pending, &settings, drained);
+    if pending.len >= settings.max_batch {
+        EXPORT_WAKE.notify_one();
+    }
+    moved > 0
+}
+
+/// Takes in what `drained` moved into the queue: counted, and the newest
+/// let go past the queue's byte cap. How many records it kept.
+fn settle(pending: &mut Pending, settings: &ExportSettings, drained: ring::Drained) -> usize {
     let moved = drained.records;
     pending.len += moved;
     pending.bytes += drained.bytes;

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use once_cell::sync::Lazy;
 
@@ -459,13 +459,33 @@ fn submit_first(record: SpanRecord) {
     }
 }
 
+/// What a thread whose ring is full at [`RING_MAX`] runs before it drops a
+/// span: set by the export side (`export/pipeline.rs`) to move what the
+/// rings hold into its queue, without waiting for a lock; whether it moved
+/// anything.
+static OVERFLOW: OnceLock<fn() -> bool> = OnceLock::new();
+
+pub(crate) fn set_overflow(collect: fn() -> bool) {
+    let _ = OVERFLOW.set(collect);
+}
+
 #[cold]
 #[inline(never)]
 fn grow_or_drop(capacity: usize, record: SpanRecord) {
     if capacity >= RING_MAX {
         let ring = state::with_local(|local| local.ring.get());
         // SAFETY: the full ring `submit` just used, still owned by `OWNER`.
-        unsafe { (*ring).count_drop() };
+        let ring = unsafe { &*ring };
+        // The drain thread is late: collect the rings here, once, and try
+        // again. Only a record that still finds no room is dropped.
+        let record = match OVERFLOW.get() {
+            Some(collect) if collect() => match ring.push(record) {
+                Ok(()) => return,
+                Err(record) => record,
+            },
+            _ => record,
+        };
+        ring.count_drop();
         release(record.held_bytes());
         return;
     }
@@ -512,8 +532,32 @@ pub(crate) struct Drained {
 /// newest) are dropped and counted as `queue_full`. Forgets rings whose
 /// thread has exited once they are empty.
 pub(crate) fn drain_all(out: &mut VecDeque<Chunk>, chunk: usize, room: usize) -> Drained {
-    let chunk = chunk.max(1);
     let mut rings = RINGS.lock().unwrap_or_else(|e| e.into_inner());
+    drain_locked(&mut rings, out, chunk, room)
+}
+
+/// [`drain_all`] unless another thread holds the rings' list: `None` then,
+/// without waiting.
+pub(crate) fn try_drain_all(
+    out: &mut VecDeque<Chunk>,
+    chunk: usize,
+    room: usize,
+) -> Option<Drained> {
+    let mut rings = match RINGS.try_lock() {
+        Ok(rings) => rings,
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return None,
+    };
+    Some(drain_locked(&mut rings, out, chunk, room))
+}
+
+fn drain_locked(
+    rings: &mut Vec<Registered>,
+    out: &mut VecDeque<Chunk>,
+    chunk: usize,
+    room: usize,
+) -> Drained {
+    let chunk = chunk.max(1);
     let dropped = health().spans_dropped.with_label_values(&["queue_full"]);
     let mut kept = 0;
     let mut over = Vec::new();
@@ -741,6 +785,54 @@ mod tests {
             "every record that fitted arrives, in order"
         );
         assert_eq!(queue_full.get() - before, extra, "the rest is counted");
+    }
+
+    #[test]
+    fn a_full_ring_at_its_largest_is_collected_by_its_own_thread_before_any_drop() {
+        const TEST: u128 = 0x5249_4e47_0004;
+        static ACTIVE: AtomicBool = AtomicBool::new(false);
+        static COLLECTED: Mutex<VecDeque<Chunk>> = Mutex::new(VecDeque::new());
+        /// The export side's part, as `export/pipeline.rs` plays it: the
+        /// rings into a queue, never waiting for their lock.
+        fn collect_for_test() -> bool {
+            if !ACTIVE.load(Ordering::Acquire) {
+                return false;
+            }
+            let mut queue = COLLECTED.lock().unwrap_or_else(|e| e.into_inner());
+            try_drain_all(&mut queue, 512, usize::MAX).is_some_and(|d| d.records > 0)
+        }
+        let _turn = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        // No pipeline runs in this process's tests: the collector is this.
+        set_overflow(collect_for_test);
+        let held: u64 =
+            std::iter::successors(Some(RING_INITIAL), |&c| (c < RING_MAX).then_some(c * 2))
+                .map(|c| c as u64)
+                .sum();
+        // Past what the rings hold: the thread collects once its largest
+        // ring is full, and nothing is dropped.
+        let calls = held + 3 * RING_MAX as u64;
+        let queue_full = health().spans_dropped.with_label_values(&["queue_full"]);
+        let before = queue_full.get();
+        ACTIVE.store(true, Ordering::Release);
+        std::thread::spawn(move || {
+            for n in 0..calls {
+                submit(record(TEST, n));
+            }
+        })
+        .join()
+        .expect("the burst ends");
+        ACTIVE.store(false, Ordering::Release);
+        let mut seen: Vec<u64> = std::mem::take(&mut *COLLECTED.lock().unwrap())
+            .into_iter()
+            .flat_map(|chunk| chunk.records)
+            .filter(|r| r.trace_id == TEST)
+            .map(|r| r.span_id)
+            .collect();
+        assert!(seen.len() >= RING_MAX, "collected by the calling thread");
+        let left = calls as usize - seen.len();
+        seen.extend(drain_test(TEST, left));
+        assert!(seen.iter().copied().eq(0..calls), "every record, in order");
+        assert_eq!(queue_full.get() - before, 0, "nothing dropped");
     }
 
     #[test]
