@@ -3,6 +3,7 @@
 //! at ERROR itself or the event is turned off, globally or per function
 //! (`log_errors = false`).
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use observe_runtime::{observe, Config, LogOutput};
@@ -43,6 +44,23 @@ fn logged() -> Result<(), std::io::Error> {
 async fn fetch() -> Result<(), std::io::Error> {
     tokio::task::yield_now().await;
     Err(std::io::Error::other("timed out"))
+}
+
+/// Logs at ERROR, then waits once: the test polls it on one thread and
+/// finishes it on another, as a multi-threaded runtime may.
+#[observe(span = "Failure.Moved")]
+async fn moved() -> Result<(), std::io::Error> {
+    tracing::error!("the user's own record, before the await");
+    let mut waited = false;
+    std::future::poll_fn(|_| {
+        if std::mem::replace(&mut waited, true) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    Err(std::io::Error::other("logged on another thread"))
 }
 
 #[observe(span = "Failure.Panic")]
@@ -92,6 +110,20 @@ fn each_failed_call_writes_one_failure_record_with_its_ids() {
         .unwrap()
         .block_on(fetch())
         .unwrap_err();
+    // Polled first on a thread of its own, finished on this one.
+    let mut call = Box::pin(moved());
+    let mut call = std::thread::spawn(move || {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        call
+    })
+    .join()
+    .unwrap();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(matches!(
+        call.as_mut().poll(&mut cx),
+        std::task::Poll::Ready(Err(_))
+    ));
     std::panic::catch_unwind(explode).unwrap_err();
     lookup().unwrap_err();
     std::panic::catch_unwind(explode_quietly).unwrap_err();
@@ -106,8 +138,8 @@ fn each_failed_call_writes_one_failure_record_with_its_ids() {
     assert_eq!(
         names,
         ["Failure.Charge", "Failure.Async", "Failure.Panic"],
-        "one per failed call, none for a success, a call that logged at ERROR or a \
-         function with `log_errors = false`: {failures:#?}"
+        "one per failed call, none for a success, a call that logged at ERROR (on \
+         any thread) or a function with `log_errors = false`: {failures:#?}"
     );
     // The quiet functions' spans still fail.
     for quiet in ["Failure.Quiet", "Failure.QuietPanic"] {

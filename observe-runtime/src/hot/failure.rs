@@ -5,8 +5,7 @@
 //! Only the error and panic paths come here: a call that succeeds does no
 //! work for it.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::context::SpanContext;
 
@@ -21,21 +20,30 @@ pub(crate) fn enabled() -> bool {
     ON.load(Ordering::Relaxed)
 }
 
-thread_local! {
-    /// The span id current when this thread last logged at ERROR.
-    static ERROR_LOGGED: Cell<u64> = const { Cell::new(0) };
+/// Spans inside which an ERROR event was logged, by their id's low bits
+/// (span ids are random): shared by every thread, so an async call that
+/// logged on one worker and fails on another is still known. Two spans in
+/// one slot keep only the later; the earlier's failure event is then
+/// written although the user logged one (a duplicate, never a loss). Only
+/// ERROR events and failures write here.
+static ERROR_LOGGED: [AtomicU64; 1024] = [const { AtomicU64::new(0) }; 1024];
+
+fn slot(span_id: u64) -> &'static AtomicU64 {
+    &ERROR_LOGGED[span_id as usize % ERROR_LOGGED.len()]
 }
 
 /// The log layer saw an ERROR event inside the span `span_id`: its
 /// failure needs no event of observe's own.
 pub(crate) fn note_error_logged(span_id: u64) {
-    let _ = ERROR_LOGGED.try_with(|logged| logged.set(span_id));
+    if span_id != 0 {
+        slot(span_id).store(span_id, Ordering::Relaxed);
+    }
 }
 
 /// Writes `observe.failure` for the span `context`, at WARN for an `Err`
 /// and at ERROR for a panic, with the span current so the event carries
-/// its ids; nothing when the user already logged at ERROR inside it (on
-/// this thread).
+/// its ids; nothing when the user already logged at ERROR inside it, on
+/// whichever thread.
 #[cold]
 #[inline(never)]
 pub(crate) fn record(
@@ -45,10 +53,9 @@ pub(crate) fn record(
     message: &str,
     panic: bool,
 ) {
-    let logged = ERROR_LOGGED
-        .try_with(|logged| logged.replace(0))
-        .unwrap_or(0);
-    if logged == context.span_id {
+    let id = context.span_id;
+    let logged = slot(id).compare_exchange(id, 0, Ordering::Relaxed, Ordering::Relaxed);
+    if id != 0 && logged.is_ok() {
         return;
     }
     let _current = context.attach();
