@@ -233,3 +233,56 @@ fn a_down_collector_loses_records_counted_without_blocking() {
     assert!(counter("observe_logs_dropped_total{reason=\"queue_full\"}") > full_before);
     assert_eq!(counter("observe_logs_exported_total"), exported_before);
 }
+
+#[observe(span = "Large.Item")]
+fn large_item(i: u32, blob: &str) {
+    tracing::info!(i, blob, "large");
+}
+
+/// Records are bounded by bytes as well as by count: a burst of large
+/// events past `max_log_queue_bytes` drops what does not fit, counted as
+/// `queue_full`, while the same burst under the default cap loses nothing.
+#[test]
+fn large_records_past_the_byte_cap_are_dropped_and_counted() {
+    let (_serial, _capture) = setup();
+    const EVENTS: u64 = 100;
+    let blob = "x".repeat(16 << 10);
+    for cap in [None, Some(64 << 10)] {
+        let receiver = OtlpReceiver::start();
+        // A slow collector: the burst waits in the queue.
+        receiver.set_delay(Duration::from_millis(100));
+        let full_before = counter("observe_logs_dropped_total{reason=\"queue_full\"}");
+        let mut config = Config::default()
+            .service_name("otlp-logs-bytes")
+            .logs(LogOutput::Off)
+            .spans(observe_runtime::SpanOutput::None)
+            .max_log_queue(10_000)
+            .shutdown_timeout(Duration::from_secs(20))
+            .otlp_logs(receiver.grpc_endpoint(), ExportProtocol::Grpc);
+        if let Some(cap) = cap {
+            config = config.max_log_queue_bytes(cap);
+        }
+        let guard = observe_runtime::init(config).expect("init");
+        for i in 0..EVENTS as u32 {
+            large_item(i, &blob);
+        }
+        drop(guard);
+        let received = by_body(&receiver.logs(), "large").len() as u64;
+        let full = counter("observe_logs_dropped_total{reason=\"queue_full\"}") - full_before;
+        assert_eq!(
+            received + full,
+            EVENTS,
+            "cap {cap:?}: every record accounted for"
+        );
+        match cap {
+            None => assert_eq!(full, 0, "16 MiB holds the burst"),
+            Some(_) => {
+                assert!(
+                    full > EVENTS / 2,
+                    "64 KiB holds a few 16 KiB records: {full}"
+                );
+                assert!(received > 0, "what fitted is exported");
+            }
+        }
+    }
+}

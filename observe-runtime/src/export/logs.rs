@@ -3,13 +3,14 @@
 //! batches the queue and hands the batches to opentelemetry-otlp's log
 //! exporter.
 //!
-//! The caller never waits: a full queue drops the record and counts it in
-//! `observe_logs_dropped_total{reason="queue_full"}`. Every record taken
+//! The caller never waits: a full queue, by records or by bytes, drops the
+//! record and counts it in `observe_logs_dropped_total{reason="queue_full"}`. Every record taken
 //! into the queue is accounted for, as exported
 //! (`observe_logs_exported_total`) or dropped by reason (`export_failed`,
 //! `shutdown_timeout`).
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,9 @@ pub enum LogExport {
 pub(crate) struct LogSettings {
     /// Records waiting for export before new ones are dropped.
     pub(crate) max_queue: usize,
+    /// What they may hold, by [`record_bytes`], queued and in the batch out
+    /// for export.
+    pub(crate) max_queue_bytes: usize,
     pub(crate) max_batch: usize,
     /// How long a partial batch waits for more records.
     pub(crate) schedule_delay: Duration,
@@ -97,6 +101,34 @@ pub(crate) struct QueueProcessor {
     commands: mpsc::UnboundedSender<Command>,
     in_flight: Arc<Mutex<InFlight>>,
     receiver: Arc<Mutex<Option<mpsc::Receiver<SdkLogRecord>>>>,
+    /// What the queued records and the batch out for export hold.
+    held: Arc<AtomicUsize>,
+    max_queue_bytes: usize,
+}
+
+/// What a record holds, roughly: its own size, its body and its
+/// attributes' keys and values. The queue's byte cap counts this.
+pub(crate) fn record_bytes(record: &SdkLogRecord) -> usize {
+    std::mem::size_of::<SdkLogRecord>()
+        + record.body().map_or(0, any_value_bytes)
+        + record
+            .attributes_iter()
+            .map(|(key, value)| key.as_str().len() + any_value_bytes(value))
+            .sum::<usize>()
+}
+
+fn any_value_bytes(value: &opentelemetry::logs::AnyValue) -> usize {
+    use opentelemetry::logs::AnyValue;
+    match value {
+        AnyValue::String(s) => s.as_str().len(),
+        AnyValue::Bytes(b) => b.len(),
+        AnyValue::ListAny(list) => list.iter().map(any_value_bytes).sum(),
+        AnyValue::Map(map) => map
+            .iter()
+            .map(|(key, value)| key.as_str().len() + any_value_bytes(value))
+            .sum(),
+        _ => std::mem::size_of::<AnyValue>(),
+    }
 }
 
 impl fmt::Debug for QueueProcessor {
@@ -147,11 +179,13 @@ impl QueueProcessor {
         // The task takes the receiver from here; shutdown's final count
         // finds it here when the task never got to it.
         let receiver = Arc::new(Mutex::new(Some(receiver)));
+        let held = Arc::new(AtomicUsize::new(0));
         runtime.spawn(export_loop(
             exporter,
             Arc::clone(&receiver),
             command_receiver,
             Arc::clone(&in_flight),
+            Arc::clone(&held),
             settings,
         ));
         QueueProcessor {
@@ -159,6 +193,8 @@ impl QueueProcessor {
             commands,
             in_flight,
             receiver,
+            held,
+            max_queue_bytes: settings.max_queue_bytes,
         }
     }
 
@@ -177,13 +213,21 @@ fn lock(in_flight: &Mutex<InFlight>) -> std::sync::MutexGuard<'_, InFlight> {
 
 impl LogProcessor for QueueProcessor {
     fn emit(&self, record: &mut SdkLogRecord, _scope: &InstrumentationScope) {
-        match self.records.try_send(record.clone()) {
-            Ok(()) => {}
+        let bytes = record_bytes(record);
+        if self.held.fetch_add(bytes, Ordering::Relaxed) + bytes > self.max_queue_bytes {
+            self.held.fetch_sub(bytes, Ordering::Relaxed);
+            count_dropped("queue_full", 1);
+            return;
+        }
+        let refused = match self.records.try_send(record.clone()) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(_)) => "queue_full",
             // Closed: shut down, its count made; a late record is lost the
             // same way as one the deadline left.
-            Err(mpsc::error::TrySendError::Full(_)) => count_dropped("queue_full", 1),
-            Err(mpsc::error::TrySendError::Closed(_)) => count_dropped("shutdown_timeout", 1),
-        }
+            Err(mpsc::error::TrySendError::Closed(_)) => "shutdown_timeout",
+        };
+        self.held.fetch_sub(bytes, Ordering::Relaxed);
+        count_dropped(refused, 1);
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -215,6 +259,7 @@ impl LogProcessor for QueueProcessor {
                 left += 1;
             }
         }
+        self.held.store(0, Ordering::Relaxed);
         count_dropped("shutdown_timeout", left);
         if done && left == 0 {
             Ok(())
@@ -237,6 +282,7 @@ async fn export_loop<E: LogExporter>(
     receiver: Arc<Mutex<Option<mpsc::Receiver<SdkLogRecord>>>>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     in_flight: Arc<Mutex<InFlight>>,
+    held: Arc<AtomicUsize>,
     settings: LogSettings,
 ) {
     let Some(mut records) = receiver.lock().unwrap_or_else(|e| e.into_inner()).take() else {
@@ -307,6 +353,9 @@ async fn export_loop<E: LogExporter>(
             }
             start = end;
         }
+        // Exported or dropped and counted: the queue's bytes are free.
+        let freed: usize = batch.iter().map(record_bytes).sum();
+        held.fetch_sub(freed.min(held.load(Ordering::Relaxed)), Ordering::Relaxed);
         batch.clear();
         match command {
             None => {}

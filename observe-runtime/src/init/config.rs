@@ -117,6 +117,8 @@ pub struct Config {
     /// `None`: the spans' `export_timeout`.
     pub(crate) log_export_timeout: Option<Duration>,
     pub(crate) max_log_queue: usize,
+    /// Bytes the log records waiting for OTLP export may hold.
+    pub(crate) max_log_queue_bytes: usize,
     /// How long a partial batch of log records waits for more.
     pub(crate) log_schedule_delay: Duration,
     /// Log records per OTLP export call, at most.
@@ -167,6 +169,7 @@ impl Default for Config {
             log_export: LogExport::Json,
             log_export_timeout: None,
             max_log_queue: 2048,
+            max_log_queue_bytes: 16 << 20,
             log_schedule_delay: Duration::from_millis(200),
             max_log_batch: 512,
             log_sampling: None,
@@ -490,6 +493,9 @@ impl Config {
         if let Some(v) = env("OBSERVE_MAX_QUEUE_BYTES") {
             self.max_queue_bytes = parse_positive("OBSERVE_MAX_QUEUE_BYTES", &v)?;
         }
+        if let Some(v) = env("OBSERVE_MAX_LOG_QUEUE_BYTES") {
+            self.max_log_queue_bytes = parse_positive("OBSERVE_MAX_LOG_QUEUE_BYTES", &v)?;
+        }
         Ok(())
     }
 
@@ -685,6 +691,17 @@ impl Config {
     /// 2048 by default (`OTEL_BLRP_MAX_QUEUE_SIZE`).
     pub fn max_log_queue(mut self, records: usize) -> Self {
         self.max_log_queue = records.max(1);
+        self
+    }
+
+    /// How many bytes the log records waiting for OTLP export may hold (their
+    /// bodies, attribute keys and values, and each record's own size) before
+    /// new ones are dropped and counted in
+    /// `observe_logs_dropped_total{reason="queue_full"}`, so a burst of large
+    /// events cannot grow memory past it; 16 MiB by default
+    /// (`OBSERVE_MAX_LOG_QUEUE_BYTES`).
+    pub fn max_log_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_log_queue_bytes = bytes.max(1);
         self
     }
 
@@ -1110,6 +1127,7 @@ mod tests {
             ("OTEL_SPAN_EVENT_COUNT_LIMIT", "0"),
             ("OTEL_SPAN_LINK_COUNT_LIMIT", "3"),
             ("OBSERVE_MAX_QUEUE_BYTES", "1048576"),
+            ("OBSERVE_MAX_LOG_QUEUE_BYTES", "65536"),
         ]);
         assert!(c.errors.is_empty(), "{:?}", c.errors);
         assert_eq!(
@@ -1123,6 +1141,7 @@ mod tests {
             "the OTEL_SPAN_ spelling wins"
         );
         assert_eq!(c.max_queue_bytes, 1 << 20);
+        assert_eq!(c.max_log_queue_bytes, 1 << 16);
         assert_eq!(config(&[]).span_limits, SpanLimits::default());
         let bad = config(&[("OTEL_SPAN_LINK_COUNT_LIMIT", "many")]);
         assert_eq!(error_vars(&bad), ["OTEL_SPAN_LINK_COUNT_LIMIT"]);

@@ -242,6 +242,7 @@ fn start(config: Config) -> Result<Guard, InitError> {
                 &resource,
                 LogSettings {
                     max_queue: config.max_log_queue,
+                    max_queue_bytes: config.max_log_queue_bytes,
                     max_batch: config.max_log_batch.min(config.max_log_queue),
                     schedule_delay: config.log_schedule_delay,
                     timeout,
