@@ -487,12 +487,22 @@ fn start_entered_in_current(callsite: &'static Callsite, out: &mut MaybeUninit<A
 #[inline(never)]
 fn start_entered_slow(callsite: &'static Callsite, out: &mut MaybeUninit<ActiveSpan>) {
     let local = state::local();
-    local.tsc.set(state::hot().direct_tsc());
-    running::republish(local);
+    take_clock_decision(local, state::hot());
     let parent = local.current.get();
     let state = start_in(callsite, parent, local, Entered::over(parent));
     local.current.set(state.ids());
     out.write(ActiveSpan { inner: Some(state) });
+}
+
+/// Copies the process's "the hot path reads the TSC" into this thread's
+/// block (a clock other than the TSC leaves it `false`, and every call on
+/// the portable path), with the synchronous start's bound that depends on
+/// it.
+#[cold]
+#[inline(never)]
+fn take_clock_decision(local: &state::Local, hot: &state::Hot) {
+    local.tsc.set(hot.direct_tsc());
+    running::republish(local);
 }
 
 #[inline(always)]
@@ -503,6 +513,12 @@ fn start_in(
     entered: Entered,
 ) -> SpanState {
     let hot = state::hot();
+    if !local.tsc.get() && hot.direct_tsc() {
+        // The thread's first span of any kind takes the clock decision, so
+        // that a thread running only futures ends them on `finish_ok`'s
+        // path too, not the portable one.
+        take_clock_decision(local, hot);
+    }
     running::started(local, callsite);
     let (rng, ids) = child_or_root(hot, parent, ids::seeded(local));
     local.rng.set(rng);

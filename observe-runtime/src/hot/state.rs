@@ -25,9 +25,9 @@ pub(crate) struct Local {
     /// The id generator's state (see `ids.rs`); `0` until the first id.
     pub(crate) rng: Cell<u64>,
     /// This thread's copy of [`Hot`]'s "the hot path reads the TSC", taken
-    /// by its first synchronous span (`false` until then, which only sends
-    /// calls down the portable path): the per-call path reads it next to
-    /// the generator, not through the process-wide static.
+    /// by its first span (`false` until then, which only sends calls down
+    /// the portable path): the per-call path reads it next to the
+    /// generator, not through the process-wide static.
     pub(crate) tsc: Cell<bool>,
     /// This thread's export ring, or null before its first sampled span and
     /// once the ring's owner (a thread-local of `export.rs`) is destroyed.
