@@ -196,6 +196,20 @@ fn a_hot_line_outside_sampled_traces_is_held_to_its_burst() {
     );
 }
 
+/// observe with no trace sampled and log sampling keeping nothing below
+/// WARN, summarising every `interval`.
+fn suppressing_everything(service: &str, interval: Duration) -> observe_runtime::Guard {
+    observe_runtime::init(
+        Config::default()
+            .service_name(service)
+            .logs(LogOutput::Off)
+            .spans(observe_runtime::SpanOutput::None)
+            .sampler(Sampler::AlwaysOff)
+            .log_sampling(LogSampling::new().ratio(0.0).interval(interval)),
+    )
+    .expect("init")
+}
+
 #[observe(span = "Sampling.Quiet")]
 fn quiet(i: u64) {
     tracing::info!(i, "quiet");
@@ -206,15 +220,7 @@ fn a_summary_is_written_at_the_next_event_of_any_callsite() {
     let (_serial, capture) = setup();
     let start = capture.json_lines().len();
     let interval = Duration::from_millis(200);
-    let guard = observe_runtime::init(
-        Config::default()
-            .service_name("log-sampling-any")
-            .logs(LogOutput::Off)
-            .spans(observe_runtime::SpanOutput::None)
-            .sampler(Sampler::AlwaysOff)
-            .log_sampling(LogSampling::new().ratio(0.0).interval(interval)),
-    )
-    .expect("init");
+    let guard = suppressing_everything("log-sampling-any", interval);
     for i in 0..500 {
         quiet(i);
     }
@@ -262,15 +268,7 @@ fn many_callsites_are_counted_apart() {
     let (_serial, capture) = setup();
     let start = capture.json_lines().len();
     let interval = Duration::from_millis(200);
-    let guard = observe_runtime::init(
-        Config::default()
-            .service_name("log-sampling-many")
-            .logs(LogOutput::Off)
-            .spans(observe_runtime::SpanOutput::None)
-            .sampler(Sampler::AlwaysOff)
-            .log_sampling(LogSampling::new().ratio(0.0).interval(interval)),
-    )
-    .expect("init");
+    let guard = suppressing_everything("log-sampling-many", interval);
     for round in 0..3 {
         forty_callsites(round);
     }
