@@ -137,13 +137,7 @@ fn a_sampled_trace_keeps_every_line_and_the_rest_is_counted() {
         .count();
     assert_eq!(warns as u64, CALLS / 1000, "every WARN is kept");
 
-    let summaries = summaries(&lines);
-    assert_eq!(summaries.len(), 1, "{summaries:?}");
-    let (callsite, suppressed) = summaries.into_iter().next().unwrap();
-    assert!(
-        callsite.starts_with("log_sampling tests/tests/log_sampling.rs:"),
-        "{callsite}"
-    );
+    let (callsite, suppressed) = only_summary(&lines);
     assert_eq!(suppressed, calls - hot_lines.len() as u64);
     assert_eq!(suppressed_counter(&callsite), suppressed);
 }
@@ -196,10 +190,28 @@ fn a_hot_line_outside_sampled_traces_is_held_to_its_burst() {
     );
 }
 
-/// observe with no trace sampled and log sampling keeping nothing below
-/// WARN, summarising every `interval`.
-fn suppressing_everything(service: &str, interval: Duration) -> observe_runtime::Guard {
-    observe_runtime::init(
+/// The one summary line among `lines`, of a callsite in this file: its
+/// callsite and how many events it says were suppressed.
+fn only_summary(lines: &[serde_json::Value]) -> (String, u64) {
+    let summaries = summaries(lines);
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    let (callsite, suppressed) = summaries.into_iter().next().unwrap();
+    assert!(
+        callsite.starts_with("log_sampling tests/tests/log_sampling.rs:"),
+        "{callsite}"
+    );
+    (callsite, suppressed)
+}
+
+/// Runs `events` under observe with no trace sampled and log sampling
+/// keeping nothing below WARN, waits past the summary interval, logs one
+/// WARN from a callsite of its own (`elsewhere`), and returns the lines
+/// written meanwhile.
+fn suppressed_then_elsewhere(service: &str, events: impl FnOnce()) -> Vec<serde_json::Value> {
+    let (_serial, capture) = setup();
+    let start = capture.json_lines().len();
+    let interval = Duration::from_millis(200);
+    let guard = observe_runtime::init(
         Config::default()
             .service_name(service)
             .logs(LogOutput::Off)
@@ -207,7 +219,13 @@ fn suppressing_everything(service: &str, interval: Duration) -> observe_runtime:
             .sampler(Sampler::AlwaysOff)
             .log_sampling(LogSampling::new().ratio(0.0).interval(interval)),
     )
-    .expect("init")
+    .expect("init");
+    events();
+    std::thread::sleep(interval + Duration::from_millis(50));
+    tracing::warn!("elsewhere");
+    let lines = lines_since(&capture, start);
+    drop(guard);
+    lines
 }
 
 #[observe(span = "Sampling.Quiet")]
@@ -217,18 +235,12 @@ fn quiet(i: u64) {
 
 #[test]
 fn a_summary_is_written_at_the_next_event_of_any_callsite() {
-    let (_serial, capture) = setup();
-    let start = capture.json_lines().len();
-    let interval = Duration::from_millis(200);
-    let guard = suppressing_everything("log-sampling-any", interval);
-    for i in 0..500 {
-        quiet(i);
-    }
-    std::thread::sleep(interval + Duration::from_millis(50));
-    // Another callsite, kept: `quiet` never logs again.
-    tracing::warn!("elsewhere");
-    let lines = lines_since(&capture, start);
-    drop(guard);
+    // `quiet` never logs again: the summary comes at another callsite.
+    let lines = suppressed_then_elsewhere("log-sampling-any", || {
+        for i in 0..500 {
+            quiet(i);
+        }
+    });
 
     assert!(
         lines.iter().all(|l| l["message"] != "quiet"),
@@ -239,13 +251,7 @@ fn a_summary_is_written_at_the_next_event_of_any_callsite() {
         .map(|l| l["message"].as_str().unwrap())
         .collect();
     assert_eq!(messages, [SUMMARY, "elsewhere"], "the summary comes first");
-    let summaries = summaries(&lines);
-    assert_eq!(summaries.len(), 1, "{summaries:?}");
-    let (callsite, suppressed) = summaries.into_iter().next().unwrap();
-    assert!(
-        callsite.starts_with("log_sampling tests/tests/log_sampling.rs:"),
-        "{callsite}"
-    );
+    let (callsite, suppressed) = only_summary(&lines);
     assert_eq!(suppressed, 500);
     assert_eq!(suppressed_counter(&callsite), 500);
 }
@@ -265,17 +271,11 @@ fn forty_callsites(round: u64) {
 
 #[test]
 fn many_callsites_are_counted_apart() {
-    let (_serial, capture) = setup();
-    let start = capture.json_lines().len();
-    let interval = Duration::from_millis(200);
-    let guard = suppressing_everything("log-sampling-many", interval);
-    for round in 0..3 {
-        forty_callsites(round);
-    }
-    std::thread::sleep(interval + Duration::from_millis(50));
-    tracing::warn!("elsewhere");
-    let lines = lines_since(&capture, start);
-    drop(guard);
+    let lines = suppressed_then_elsewhere("log-sampling-many", || {
+        for round in 0..3 {
+            forty_callsites(round);
+        }
+    });
 
     // The callsites share a line, so a name: one summary line each.
     let mut counts: Vec<u64> = lines
