@@ -366,6 +366,15 @@ impl OtlpReceiver {
         format!("http://{}", self.http)
     }
 
+    /// The endpoint for `protocol`: [`OtlpReceiver::grpc_endpoint`] or
+    /// [`OtlpReceiver::http_endpoint`].
+    pub fn endpoint(&self, protocol: observe_runtime::ExportProtocol) -> String {
+        match protocol {
+            observe_runtime::ExportProtocol::Grpc => self.grpc_endpoint(),
+            observe_runtime::ExportProtocol::HttpProtobuf => self.http_endpoint(),
+        }
+    }
+
     /// Every trace request received so far, as it arrived.
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         self.shared.requests.lock().unwrap().clone()
@@ -824,6 +833,32 @@ pub fn init_for_process(
     .expect("init");
     std::mem::forget(guard);
     (exporter, capture)
+}
+
+/// The HTTP server attributes a `GET /orders/42` over HTTP/1.1 to `addr`,
+/// routed as `/orders/{id}`, gives its span (the layer's and
+/// `#[observe(server, ..)]`'s alike), as exported.
+pub fn order_request_attributes(addr: SocketAddr) -> Vec<(&'static str, String)> {
+    vec![
+        ("http.request.method", "GET".into()),
+        ("http.route", "/orders/{id}".into()),
+        ("url.scheme", "http".into()),
+        ("url.path", "/orders/42".into()),
+        ("server.address", "127.0.0.1".into()),
+        ("server.port", addr.port().to_string()),
+        ("network.protocol.version", "1.1".into()),
+    ]
+}
+
+/// Serves `app` on a loopback port of its own from the current tokio
+/// runtime, for as long as that runtime runs; its address.
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("bound");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
 }
 
 /// A two-worker tokio runtime for the whole test process: servers spawned

@@ -23,10 +23,7 @@ fn reserve(id: u64) -> Result<(), std::io::Error> {
 
 fn round_trip(protocol: ExportProtocol) {
     let receiver = OtlpReceiver::start();
-    let endpoint = match protocol {
-        ExportProtocol::Grpc => receiver.grpc_endpoint(),
-        ExportProtocol::HttpProtobuf => receiver.http_endpoint(),
-    };
+    let endpoint = receiver.endpoint(protocol);
     let guard = observe_runtime::init(
         Config::default()
             .service_name("otlp-test")

@@ -100,10 +100,7 @@ fn assert_code(span: &Span, function: &str) {
 
 fn round_trip(protocol: ExportProtocol, gzip: bool) {
     let receiver = OtlpReceiver::start();
-    let endpoint = match protocol {
-        ExportProtocol::Grpc => receiver.grpc_endpoint(),
-        ExportProtocol::HttpProtobuf => receiver.http_endpoint(),
-    };
+    let endpoint = receiver.endpoint(protocol);
     let guard = observe_runtime::init(
         Config::default()
             .service_name("encoded-test")
@@ -349,19 +346,8 @@ fn exported() -> u64 {
 fn a_partial_success_counts_the_rejected_spans() {
     let _serial = serial();
     for protocol in [ExportProtocol::Grpc, ExportProtocol::HttpProtobuf] {
-        let receiver = OtlpReceiver::start();
+        let (receiver, guard) = exporting_to_a_receiver("partial-test", protocol);
         receiver.set_partial_success(Some((2, "two spans over quota")));
-        let endpoint = match protocol {
-            ExportProtocol::Grpc => receiver.grpc_endpoint(),
-            ExportProtocol::HttpProtobuf => receiver.http_endpoint(),
-        };
-        let guard = observe_runtime::init(
-            Config::default()
-                .service_name("partial-test")
-                .logs(LogOutput::Off)
-                .otlp(endpoint, protocol),
-        )
-        .expect("init");
         let (rejected_before, exported_before) = (rejected(), exported());
         for _ in 0..5 {
             plain();
@@ -393,10 +379,7 @@ fn exporting_to_a_receiver(
     protocol: ExportProtocol,
 ) -> (OtlpReceiver, observe_runtime::Guard) {
     let receiver = OtlpReceiver::start();
-    let endpoint = match protocol {
-        ExportProtocol::Grpc => receiver.grpc_endpoint(),
-        ExportProtocol::HttpProtobuf => receiver.http_endpoint(),
-    };
+    let endpoint = receiver.endpoint(protocol);
     let guard = observe_runtime::init(
         Config::default()
             .service_name(service)

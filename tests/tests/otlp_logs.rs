@@ -67,10 +67,7 @@ fn round_trip(protocol: ExportProtocol) {
     let (_serial, capture) = setup();
     let lines_before = capture.text().len();
     let receiver = OtlpReceiver::start();
-    let endpoint = match protocol {
-        ExportProtocol::Grpc => receiver.grpc_endpoint(),
-        ExportProtocol::HttpProtobuf => receiver.http_endpoint(),
-    };
+    let endpoint = receiver.endpoint(protocol);
     let guard = observe_runtime::init(
         Config::default()
             .service_name("otlp-logs-test")

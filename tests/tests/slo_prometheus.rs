@@ -76,10 +76,7 @@ fn server(fail: Arc<AtomicBool>) -> (std::net::SocketAddr, tokio::runtime::Runti
         let app = Router::new()
             .route("/orders/{id}", get(order))
             .layer(ObserveLayer::new());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        addr
+        observe_tests::serve(app).await
     });
     (addr, runtime)
 }

@@ -330,9 +330,7 @@ pub(crate) fn expressions(objectives: &[Resolved]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use super::super::{Objective, Rules};
+    use super::super::{orders_api_route, Rules};
     use serde_json::Value;
 
     /// The panel titled `title`, and its targets' expressions and whether
@@ -358,13 +356,7 @@ mod tests {
 
     #[test]
     fn a_route_objective_gets_red_panels_for_its_route() {
-        let rules = Rules::new().objective(
-            Objective::new("orders-api")
-                .http_route("/orders/{id}")
-                .http_method("GET")
-                .success(99.9)
-                .latency(Duration::from_millis(250), 99.0),
-        );
+        let rules = Rules::new().objective(orders_api_route());
         let dashboard: Value = serde_json::from_str(&rules.dashboard().unwrap()).unwrap();
         let selector = "http_route=\"/orders/{id}\",http_request_method=\"GET\"";
         assert_eq!(

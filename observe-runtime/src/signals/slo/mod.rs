@@ -609,6 +609,17 @@ fn regex_escape(text: &str) -> String {
     out
 }
 
+/// The route objective the unit tests share: `GET /orders/{id}`, 99.9 %
+/// successful, 99 % within 250 ms.
+#[cfg(test)]
+pub(crate) fn orders_api_route() -> Objective {
+    Objective::new("orders-api")
+        .http_route("/orders/{id}")
+        .http_method("GET")
+        .success(99.9)
+        .latency(Duration::from_millis(250), 99.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,13 +681,7 @@ mod tests {
 
     #[test]
     fn a_route_objective_counts_the_routes_requests() {
-        let rules = Rules::new().objective(
-            Objective::new("orders-api")
-                .http_route("/orders/{id}")
-                .http_method("GET")
-                .success(99.9)
-                .latency(Duration::from_millis(250), 99.0),
-        );
+        let rules = Rules::new().objective(orders_api_route());
         let resolved = rules.resolve().unwrap();
         assert_eq!(resolved[0].family, "http_server_request_duration_seconds");
         assert!(matches!(resolved[0].slis[1].kind, SliKind::Latency(b) if b == 0.25));
