@@ -59,6 +59,7 @@ impl Pipeline {
         ring::set_drainer(drainer.thread().clone());
         ring::set_byte_cap(settings.ring_bytes());
         ring::set_overflow(collect_for_caller);
+        ring::set_spare_cap(settings.max_queue);
         pending().settings = Some(Arc::clone(&settings));
         runtime.spawn(export_loop(exporter, receiver, settings));
         Ok(Pipeline {
@@ -115,11 +116,24 @@ impl ExportSettings {
     fn queue_bytes(&self) -> usize {
         self.max_queue_bytes - self.ring_bytes()
     }
+
+    /// Below this many queued spans the export task collects the rings
+    /// after each batch.
+    fn low_queue(&self) -> usize {
+        4 * self.max_batch
+    }
+
+    /// From this many queued spans on, the drain thread leaves the rings
+    /// to their threads and the export task.
+    fn deep_queue(&self) -> usize {
+        (16 * self.max_batch).min(self.max_queue / 2).max(1)
+    }
 }
 
 /// Ended spans collected from the rings, waiting for the exporter. Bounded by
 /// `max_queue` spans and three quarters of `max_queue_bytes` (the rings hold
-/// the other quarter); what does not fit is dropped and counted.
+/// the other quarter): spans past `max_queue` wait in their rings, and
+/// bytes past the cap are dropped and counted.
 static PENDING: Mutex<Pending> = Mutex::new(Pending {
     chunks: VecDeque::new(),
     len: 0,
@@ -221,6 +235,7 @@ fn final_count() -> u64 {
     let mut pending = pending();
     let pending = &mut *pending;
     pending.settings = None;
+    ring::set_spare_cap(0);
     pending.len += ring::drain_all(&mut pending.chunks, usize::MAX, usize::MAX).records;
     let left = pending.clear() as u64 + std::mem::take(&mut flight.spans);
     health().queue_depth.set(0);
@@ -229,7 +244,7 @@ fn final_count() -> u64 {
 }
 
 /// Moves what the rings hold into the queue, within its caps (what does not
-/// fit is counted as `queue_full`); how many records it moved.
+/// fit waits in the rings); how many records it moved.
 fn collect(settings: &ExportSettings) -> usize {
     let mut pending = pending();
     let room = settings.max_queue.saturating_sub(pending.len);
@@ -250,15 +265,16 @@ fn collect_for_caller() -> bool {
         Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         Err(std::sync::TryLockError::WouldBlock) => return false,
     };
-    let Some(settings) = pending.settings.clone() else {
+    let Some(max_queue) = pending.settings.as_ref().map(|s| s.max_queue) else {
         return false;
     };
-    let room = settings.max_queue.saturating_sub(pending.len);
+    let room = max_queue.saturating_sub(pending.len);
     if room == 0 {
         // The queue is full: the export task is behind, not the drain
-        // thread, and moving the rings would only drop their spans here.
+        // thread.
         return false;
     }
+    let settings = Arc::clone(pending.settings.as_ref().expect("read above"));
     let Some(drained) = ring::try_drain_all(&mut pending.chunks, settings.max_batch, room) else {
         return false;
     };
@@ -302,9 +318,26 @@ fn settle(pending: &mut Pending, settings: &ExportSettings, drained: ring::Drain
 fn drain_loop(settings: Arc<ExportSettings>, stop: Arc<AtomicBool>) {
     let idle = settings.schedule_delay.min(Duration::from_millis(100));
     let mut wait = idle;
+    let mut deep = false;
     while !stop.load(Ordering::Acquire) {
-        ring::park_drainer(wait);
-        let moved = collect(&settings);
+        if deep {
+            // The rings are left to fill: no early wake-up for a half-full
+            // one.
+            std::thread::park_timeout(BUSY_INTERVAL);
+        } else {
+            ring::park_drainer(wait);
+        }
+        // A deep queue keeps the export task busy for a while: moving more
+        // spans into it would only take the core from encoding (the two
+        // threads often share one). A thread whose ring fills meanwhile
+        // moves the rings itself, or sets its ring aside.
+        deep = pending().len >= settings.deep_queue();
+        let moved = if deep {
+            ring::count_drops();
+            0
+        } else {
+            collect(&settings)
+        };
         wait = if moved > 0 { BUSY_INTERVAL } else { idle };
         let pending = pending().len;
         // The gauge is written here, by the export side, so the metrics layer
@@ -431,11 +464,15 @@ async fn export_pending(
                 count_dropped("export_failed", n);
             }
         }
-        // While this task is busy it moves the rings' spans itself: on a
-        // core it shares with the drain thread, the rings would otherwise
-        // wait for the scheduler to switch threads, and a fast caller fills
-        // its ring in a third of a millisecond.
-        collect(settings);
+        // While this task is busy it moves the rings' spans itself once the
+        // queue runs low: on a core it shares with the drain thread, the
+        // rings would otherwise wait for the scheduler to switch threads,
+        // and a fast caller fills its ring in a third of a millisecond.
+        // Not before: with a backlog, its time goes to encoding, which is
+        // what shortens it.
+        if pending().len < settings.low_queue() {
+            collect(settings);
+        }
         // An exporter that never waits (the console's) would otherwise keep
         // the runtime's worker to itself while batches keep coming.
         tokio::task::yield_now().await;

@@ -6,11 +6,17 @@
 //! `export/`), and the export task between batches, empty every ring. A
 //! ring outlives its thread until drained, so spans from short-lived threads
 //! still arrive.
+//!
+//! No step of a producer takes a lock another thread may hold: a new ring
+//! is published on a lock-free list the drain side adopts, and a thread
+//! whose ring is full while the export side is late (its threads
+//! descheduled, or its queue full) sets the ring aside for it and carries
+//! on in a fresh one, within a budget of spare slots.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use once_cell::sync::Lazy;
@@ -97,8 +103,13 @@ impl ByteBudget {
 
     /// Takes `bytes`; `false`, taking nothing, when they do not fit.
     fn charge(&self, bytes: usize) -> bool {
+        let cap = self.cap.load(Ordering::Relaxed);
+        // Once full it stays so for a while: no write to find that out.
+        if self.held.load(Ordering::Relaxed) + bytes > cap {
+            return false;
+        }
         let held = self.held.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        if held <= self.cap.load(Ordering::Relaxed) {
+        if held <= cap {
             return true;
         }
         self.held.fetch_sub(bytes, Ordering::Relaxed);
@@ -137,6 +148,17 @@ fn release(bytes: usize) {
     HELD.release(bytes);
 }
 
+/// Slots of rings set aside by their thread for the drain side
+/// ([`grow_or_drop`]), and the most they may hold together: the export
+/// queue's `max_queue` while a pipeline runs ([`set_spare_cap`]), none
+/// otherwise. Counted in slots, by the same budget type.
+static SPARE: ByteBudget = ByteBudget::new(0);
+
+/// Sets the slots the rings set aside may hold together.
+pub(crate) fn set_spare_cap(slots: usize) {
+    SPARE.cap.store(slots, Ordering::Relaxed);
+}
+
 /// The drain thread; a producer unparks it when its ring reaches half.
 static DRAINER: Mutex<Option<std::thread::Thread>> = Mutex::new(None);
 /// Set by the drain thread while it sleeps: a producer takes the `DRAINER`
@@ -164,9 +186,7 @@ pub(crate) fn park_drainer(timeout: std::time::Duration) {
 }
 
 fn any_ring_half_full() -> bool {
-    RINGS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    rings()
         .iter()
         .any(|(ring, _)| ring.len() >= ring.capacity() / 2)
 }
@@ -218,6 +238,10 @@ pub(crate) struct Ring<T = SpanRecord> {
     dropped: Padded<AtomicU64>,
     /// Serialises consumers (the export task and `force_flush`).
     consumer: sync::Mutex<()>,
+    /// The slots this ring holds of [`SPARE`]'s budget, once its thread set
+    /// it aside; given back when it is dropped. std's atomic even under
+    /// loom, like the budget.
+    spare: std::sync::atomic::AtomicUsize,
 }
 
 // SAFETY: a slot is written only by the producer while it is outside
@@ -241,6 +265,7 @@ impl<T> Ring<T> {
             }),
             dropped: Padded(AtomicU64::new(0)),
             consumer: sync::Mutex::new(()),
+            spare: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -359,6 +384,7 @@ impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
         let mut rest = Vec::new();
         self.drain_into(&mut rest, usize::MAX);
+        SPARE.release(*self.spare.get_mut());
     }
 }
 
@@ -367,6 +393,60 @@ impl<T> Drop for Ring<T> {
 type Registered = (Arc<Ring>, u64);
 
 static RINGS: Lazy<Mutex<Vec<Registered>>> = Lazy::new(Default::default);
+
+/// A ring installed since the drain side last looked: a node of a
+/// lock-free stack, so that a producer registers a ring without the
+/// `RINGS` lock, which a descheduled drain thread may hold.
+struct Installed {
+    ring: Arc<Ring>,
+    next: *mut Installed,
+}
+
+static INSTALLED: AtomicPtr<Installed> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Puts `ring` on the [`INSTALLED`] stack.
+fn publish(ring: Arc<Ring>) {
+    let node = Box::into_raw(Box::new(Installed {
+        ring,
+        next: std::ptr::null_mut(),
+    }));
+    let mut head = INSTALLED.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: `node` is not shared until the exchange below succeeds.
+        unsafe { (*node).next = head };
+        match INSTALLED.compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(now) => head = now,
+        }
+    }
+}
+
+/// Moves the rings published since the last call to the end of `rings`,
+/// oldest first, so a thread's full ring still comes before the one that
+/// took over from it. The whole stack is taken at once, so no node is read
+/// while another thread could free it.
+fn adopt(rings: &mut Vec<Registered>) {
+    let mut node = INSTALLED.swap(std::ptr::null_mut(), Ordering::Acquire);
+    if node.is_null() {
+        return;
+    }
+    let from = rings.len();
+    while !node.is_null() {
+        // SAFETY: each node was leaked by `publish`, and the swap above made
+        // this thread the only one to see it.
+        let installed = unsafe { Box::from_raw(node) };
+        node = installed.next;
+        rings.push((installed.ring, 0));
+    }
+    rings[from..].reverse();
+}
+
+/// Every registered ring, the newly published ones included.
+fn rings() -> std::sync::MutexGuard<'static, Vec<Registered>> {
+    let mut rings = RINGS.lock().unwrap_or_else(|e| e.into_inner());
+    adopt(&mut rings);
+    rings
+}
 
 /// Keeps this thread's ring alive while the thread lives; the per-call path
 /// reaches the ring through the raw pointer in `state::Local`, which this
@@ -384,15 +464,13 @@ thread_local! {
 }
 
 /// Registers a new ring of `capacity` for this thread and makes it the one
-/// `submit` writes to. `None` while the thread's locals are being torn down.
+/// `submit` writes to, without waiting for any lock. `None` while the
+/// thread's locals are being torn down.
 fn install(capacity: usize) -> Option<*const Ring> {
     OWNER
         .try_with(|owner| {
             let ring = Arc::new(Ring::new(capacity));
-            RINGS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((Arc::clone(&ring), 0));
+            publish(Arc::clone(&ring));
             let ptr = Arc::as_ptr(&ring);
             owner.borrow_mut().0 = Some(ring);
             state::with_local(|local| local.ring.set(ptr));
@@ -459,10 +537,9 @@ fn submit_first(record: SpanRecord) {
     }
 }
 
-/// What a thread whose ring is full at [`RING_MAX`] runs before it drops a
-/// span: set by the export side (`export/pipeline.rs`) to move what the
-/// rings hold into its queue, without waiting for a lock; whether it moved
-/// anything.
+/// What a thread whose ring is full at [`RING_MAX`] runs first: set by the
+/// export side (`export/pipeline.rs`) to move what the rings hold into its
+/// queue, without waiting for a lock; whether it moved anything.
 static OVERFLOW: OnceLock<fn() -> bool> = OnceLock::new();
 
 pub(crate) fn set_overflow(collect: fn() -> bool) {
@@ -477,7 +554,7 @@ fn grow_or_drop(capacity: usize, record: SpanRecord) {
         // SAFETY: the full ring `submit` just used, still owned by `OWNER`.
         let ring = unsafe { &*ring };
         // The drain thread is late: collect the rings here, once, and try
-        // again. Only a record that still finds no room is dropped.
+        // again.
         let record = match OVERFLOW.get() {
             Some(collect) if collect() => match ring.push(record) {
                 Ok(()) => return,
@@ -485,6 +562,21 @@ fn grow_or_drop(capacity: usize, record: SpanRecord) {
             },
             _ => record,
         };
+        // Nothing moved: the export side's lock is held (by a thread the
+        // scheduler may have stopped) or its queue is full. The full ring is
+        // set aside for the drain side and a fresh one takes over, while the
+        // spare budget lasts; only then is the span dropped.
+        if SPARE.charge(capacity) {
+            ring.spare.store(capacity, Ordering::Relaxed);
+            if let Some(fresh) = install(capacity) {
+                wake_drainer();
+                // SAFETY: as in `submit_first`.
+                let _ = unsafe { &*fresh }.push(record);
+                return;
+            }
+            ring.spare.store(0, Ordering::Relaxed);
+            SPARE.release(capacity);
+        }
         ring.count_drop();
         release(record.held_bytes());
         return;
@@ -525,15 +617,15 @@ pub(crate) struct Drained {
     pub(crate) bytes: usize,
 }
 
-/// Moves every ended span out of every ring to the end of `out`: into its
-/// last chunk until that holds `chunk` records, then into new ones, so the
-/// records are copied once on their way to the exporter, which takes a
-/// chunk as its batch. At most `room` records are kept; the rest (the
-/// newest) are dropped and counted as `queue_full`. Forgets rings whose
+/// Moves ended spans out of the rings, oldest ring first, to the end of
+/// `out`: into its last chunk until that holds `chunk` records, then into
+/// new ones, so the records are copied once on their way to the exporter,
+/// which takes a chunk as its batch. At most `room` records move; the rest
+/// wait in their rings for the next round (a thread whose ring is full
+/// meanwhile sets it aside or drops, and counts). Forgets rings whose
 /// thread has exited once they are empty.
 pub(crate) fn drain_all(out: &mut VecDeque<Chunk>, chunk: usize, room: usize) -> Drained {
-    let mut rings = RINGS.lock().unwrap_or_else(|e| e.into_inner());
-    drain_locked(&mut rings, out, chunk, room)
+    drain_locked(&mut rings(), out, chunk, room)
 }
 
 /// [`drain_all`] unless another thread holds the rings' list: `None` then,
@@ -548,6 +640,7 @@ pub(crate) fn try_drain_all(
         Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         Err(std::sync::TryLockError::WouldBlock) => return None,
     };
+    adopt(&mut rings);
     Some(drain_locked(&mut rings, out, chunk, room))
 }
 
@@ -560,19 +653,13 @@ fn drain_locked(
     let chunk = chunk.max(1);
     let dropped = health().spans_dropped.with_label_values(&["queue_full"]);
     let mut kept = 0;
-    let mut over = Vec::new();
     let mut released = 0;
     let mut bytes = 0;
     rings.retain_mut(|(ring, counted)| {
         // What the ring holds now; what its thread pushes meanwhile waits
         // for the next round.
         let mut left = ring.len();
-        while left > 0 {
-            if kept == room {
-                // Past the queue's cap: out of the ring all the same.
-                ring.drain_into(&mut over, left);
-                break;
-            }
+        while left > 0 && kept < room {
             if out.back().is_none_or(|last| last.records.len() >= chunk) {
                 out.push_back(Chunk {
                     records: Vec::with_capacity(chunk.min(4096)),
@@ -600,29 +687,37 @@ fn drain_locked(
             last.bytes += arrived;
             bytes += arrived;
         }
-        let total = ring.dropped.0.load(Ordering::Relaxed);
-        dropped.inc_by(total - *counted);
-        *counted = total;
+        fold_drops(ring, counted, &dropped);
         // The thread-local holds the other reference while its thread lives.
         Arc::strong_count(ring) > 1 || ring.len() > 0
     });
-    released += over.iter().map(SpanRecord::held_bytes).sum::<usize>();
     release(released);
-    dropped.inc_by(over.len() as u64);
     Drained {
         records: kept,
         bytes,
     }
 }
 
+/// Adds what `ring` dropped since the last time to the `queue_full` counter.
+fn fold_drops(ring: &Ring, counted: &mut u64, queue_full: &prometheus::IntCounter) {
+    let total = ring.dropped.0.load(Ordering::Relaxed);
+    queue_full.inc_by(total - *counted);
+    *counted = total;
+}
+
+/// Adds the spans every ring dropped to `observe_spans_dropped_total`, as
+/// a collection does on its way: for the rounds in which the drain thread
+/// leaves the rings to fill.
+pub(crate) fn count_drops() {
+    let queue_full = health().spans_dropped.with_label_values(&["queue_full"]);
+    for (ring, counted) in rings().iter_mut() {
+        fold_drops(ring, counted, &queue_full);
+    }
+}
+
 /// Ended spans still in the rings.
 pub(crate) fn ring_depth() -> usize {
-    RINGS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .map(|(ring, _)| ring.len())
-        .sum()
+    rings().iter().map(|(ring, _)| ring.len()).sum()
 }
 
 #[cfg(all(test, not(observe_loom)))]
@@ -836,7 +931,44 @@ mod tests {
     }
 
     #[test]
-    fn drained_records_come_in_chunks_of_the_batch_size_and_past_the_room_are_counted() {
+    fn a_full_ring_that_cannot_be_collected_is_set_aside_within_the_spare_budget() {
+        const TEST: u128 = 0x5249_4e47_0005;
+        let _turn = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        // Room for two rings at their largest; no collector answers (none
+        // is set, or the other test's is inactive), as when the export
+        // side's lock is held by a descheduled thread.
+        set_spare_cap(2 * RING_MAX);
+        let held: u64 =
+            std::iter::successors(Some(RING_INITIAL), |&c| (c < RING_MAX).then_some(c * 2))
+                .map(|c| c as u64)
+                .sum();
+        let fits = held + 2 * RING_MAX as u64;
+        let extra = 100;
+        let queue_full = health().spans_dropped.with_label_values(&["queue_full"]);
+        let before = queue_full.get();
+        std::thread::spawn(move || {
+            for n in 0..fits + extra {
+                submit(record(TEST, n));
+            }
+        })
+        .join()
+        .expect("the burst ends");
+        set_spare_cap(0);
+        let seen = drain_test(TEST, fits as usize);
+        assert!(
+            seen.iter().copied().eq(0..fits),
+            "every record the rings set aside held arrives, in order"
+        );
+        assert_eq!(queue_full.get() - before, extra, "past the budget, counted");
+        assert_eq!(
+            SPARE.held.load(Ordering::Relaxed),
+            0,
+            "drained, the rings set aside give their slots back"
+        );
+    }
+
+    #[test]
+    fn drained_records_come_in_chunks_of_the_batch_size_and_past_the_room_wait_in_their_ring() {
         const TEST: u128 = 0x5249_4e47_0003;
         let _turn = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
         let queue_full = health().spans_dropped.with_label_values(&["queue_full"]);
@@ -878,7 +1010,11 @@ mod tests {
             700 * std::mem::size_of::<SpanRecord>(),
             "the bytes of what arrived"
         );
-        assert_eq!(queue_full.get() - before, 300, "the newest, past the room");
+        assert_eq!(queue_full.get() - before, 0, "nothing dropped");
+        assert!(
+            drain_test(TEST, 300).into_iter().eq(700..1_000),
+            "the newest, past the room, come in the next round"
+        );
     }
 
     #[test]
@@ -907,7 +1043,7 @@ mod tests {
         // Drained and ownerless, the rings are forgotten.
         let mut out = VecDeque::new();
         drain_all(&mut out, 512, usize::MAX);
-        let rings = RINGS.lock().unwrap_or_else(|e| e.into_inner());
+        let rings = rings();
         assert!(rings.iter().all(|(ring, _)| Arc::strong_count(ring) > 1));
     }
 }
