@@ -397,10 +397,17 @@ impl Encoder {
         // Room for the header, whose lengths are known once the spans are
         // written.
         self.out.put_bytes(0, room);
-        // Each record is moved out and dropped as it is written, so the
-        // check for anything to free is the one `span` makes anyway.
-        for record in records.drain(..) {
+        // Each record is moved out and let go as it is written: only what
+        // its `extra` holds needs freeing, behind one test written here, so
+        // the drop of a plain record is not left to the inliner's choice
+        // (once out of line, it cost 13 instructions per span).
+        for mut record in records.drain(..) {
             self.span(&record);
+            if let Some(extra) = record.extra.take() {
+                drop_extra(extra);
+            }
+            // Nothing left that owns memory.
+            std::mem::forget(record);
         }
         let spans_len = self.out.len() - room;
         let scope_spans_len = self.scope.len() + spans_len;
@@ -520,6 +527,14 @@ fn is_error(outcome: OutcomeKind) -> bool {
 /// What a span carries beyond its ids, times and callsite: its trace's
 /// `tracestate`, attributes, the outcome's attributes, event and status, and
 /// links.
+/// Frees what a record's `extra` held (attributes, a message, links), out
+/// of the encoding loop.
+#[cold]
+#[inline(never)]
+fn drop_extra(extra: Box<SpanExtra>) {
+    drop(extra);
+}
+
 fn put_variable(extra: Option<&SpanExtra>, outcome: OutcomeKind, end: u64, buf: &mut Vec<u8>) {
     static NONE: SpanExtra = SpanExtra::EMPTY;
     let extra = extra.unwrap_or(&NONE);
