@@ -177,7 +177,7 @@ impl Default for Config {
             export_timeout: Duration::from_secs(10),
             schedule_delay: Duration::from_millis(500),
             max_batch: 512,
-            max_queue: 32_768,
+            max_queue: 131_072,
             max_queue_bytes: 64 << 20,
             span_limits: SpanLimits::default(),
             shutdown_timeout: Duration::from_secs(5),
@@ -791,8 +791,13 @@ impl Config {
         self
     }
 
-    /// How many ended spans may wait for export before new ones are dropped
-    /// (and counted).
+    /// How many ended spans the export queue holds; 131 072 by default
+    /// (`OTEL_BSP_MAX_QUEUE_SIZE`). Past it, spans wait in their threads'
+    /// rings, which may set aside as many again while the export side is
+    /// late, before new ones are dropped (and counted). The default holds
+    /// about 4 ms of one thread ending 30 M sampled spans a second, longer
+    /// than the export core was seen to lose to the scheduler here
+    /// (BENCHMARKS.md, "Steady state").
     pub fn max_queue(mut self, spans: usize) -> Self {
         self.max_queue = spans.max(1);
         self
