@@ -301,8 +301,31 @@ pub(crate) fn cached_shard<'a>(
     callsite: &'static Callsite,
     labels: u32,
 ) -> Option<&'a Shard> {
+    cached_shard_below(local, local.shards_len.get(), callsite, labels)
+}
+
+/// [`cached_shard`] for a thread that reads the TSC only: `None` on any
+/// other (its bound is `0`), so a success tells both apart with one
+/// compare.
+#[inline(always)]
+pub(crate) fn cached_shard_tsc<'a>(
+    local: &'a state::Local,
+    callsite: &'static Callsite,
+    labels: u32,
+) -> Option<&'a Shard> {
+    cached_shard_below(local, local.shards_fast_len.get(), callsite, labels)
+}
+
+#[inline(always)]
+fn cached_shard_below<'a>(
+    local: &'a state::Local,
+    len: usize,
+    callsite: &'static Callsite,
+    labels: u32,
+) -> Option<&'a Shard> {
     let index = callsite.index_if_registered() as usize;
-    if index >= local.shards_len.get() {
+    // `len` is `shards_len` or `0`.
+    if index >= len {
         return None;
     }
     // SAFETY: `shards` points at `shards_len` entries of this thread's
@@ -346,10 +369,7 @@ impl LocalShards {
                 shard: NonNull::from(&**shard),
             };
             let (table, len) = (self.cache.as_ptr(), self.cache.len());
-            state::with_local(|local| {
-                local.shards.set(table);
-                local.shards_len.set(len);
-            });
+            state::with_local(|local| publish(local, table, len));
             shard
         } else {
             match self.other.iter().position(|(k, _)| *k == key) {
@@ -365,10 +385,7 @@ impl LocalShards {
 
 impl Drop for LocalShards {
     fn drop(&mut self) {
-        state::with_local(|local| {
-            local.shards.set(std::ptr::null());
-            local.shards_len.set(0);
-        });
+        state::with_local(|local| publish(local, std::ptr::null(), 0));
         let mut series = SERIES.lock().unwrap_or_else(|e| e.into_inner());
         let ok = self.ok.iter().flatten().flatten();
         let other = self.other.iter().map(|(_, shard)| shard);
@@ -409,6 +426,23 @@ fn new_shard(
 
 thread_local! {
     static LOCAL: RefCell<LocalShards> = RefCell::new(LocalShards::default());
+}
+
+/// Points this thread's [`state::Local`] block at its shard cache; the
+/// success's own bound is the cache's length only on a thread that has
+/// decided to read the TSC.
+fn publish(local: &state::Local, table: *const ShardCache, len: usize) {
+    local.shards.set(table);
+    local.shards_len.set(len);
+    local
+        .shards_fast_len
+        .set(if local.tsc.get() { len } else { 0 });
+}
+
+/// Re-reads this thread's bound for a success, after its first span
+/// decided `tsc`.
+pub(crate) fn republish(local: &state::Local) {
+    publish(local, local.shards.get(), local.shards_len.get());
 }
 
 /// Records one ended call in its callsite's histogram: the path of errors,

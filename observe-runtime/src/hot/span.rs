@@ -496,13 +496,14 @@ fn start_entered_slow(callsite: &'static Callsite, out: &mut MaybeUninit<ActiveS
 
 /// Copies the process's "the hot path reads the TSC" into this thread's
 /// block (a clock other than the TSC leaves it `false`, and every call on
-/// the portable path), with the synchronous start's bound that depends on
-/// it.
+/// the portable path), with the synchronous start's and the success's
+/// bounds that depend on it.
 #[cold]
 #[inline(never)]
 fn take_clock_decision(local: &state::Local, hot: &state::Hot) {
     local.tsc.set(hot.direct_tsc());
     running::republish(local);
+    histogram::republish(local);
 }
 
 #[inline(always)]
@@ -658,14 +659,12 @@ impl ActiveSpan {
 #[inline(never)]
 fn finish_ok(state: &mut SpanState) {
     let local = state::local();
-    if !local.tsc.get() {
-        return finish_ok_portable(state);
-    }
     let end = clock::tsc();
     state.restore_parent(local);
-    // A callsite without a histogram never has a cached shard, so one
-    // lookup tells both apart.
-    let Some(shard) = histogram::cached_shard(local, state.callsite, state.labels) else {
+    // A callsite without a histogram never has a cached shard, and a thread
+    // whose clock is not the TSC finds none, so one lookup tells all three
+    // apart.
+    let Some(shard) = histogram::cached_shard_tsc(local, state.callsite, state.labels) else {
         return finish_ok_uncached(state, end);
     };
     let exemplar = shard.count(histogram::duration_ticks(state.start, end));
@@ -686,19 +685,20 @@ fn discard_extra(state: &mut SpanState) {
     state.extra = None;
 }
 
-/// [`finish_ok`] with a clock other than the TSC.
-#[cold]
-#[inline(never)]
-fn finish_ok_portable(state: &mut SpanState) {
-    end(state, OutcomeKind::Ok, "", None);
-}
-
 /// [`finish_ok`] after the parent is back, when the histogram's shard is not
 /// in the thread's cache: every success of a callsite without a histogram
-/// (its end is counted for the calls in flight instead), and a callsite's
-/// first success on this thread, or a new label combination.
+/// (its end is counted for the calls in flight instead), a callsite's
+/// first success on this thread, or a new label combination, and every
+/// success on a thread whose clock is not the TSC.
 #[inline(never)]
 fn finish_ok_uncached(state: &mut SpanState, end: u64) {
+    // `finish_ok` read the TSC; elsewhere on x86_64 the clock is another
+    // one (on other targets `clock::tsc` read that one already).
+    let end = if cfg!(target_arch = "x86_64") && !state::local().tsc.get() {
+        clock::raw()
+    } else {
+        end
+    };
     if state.callsite.metric.is_some() {
         return end_after_parent(state, OutcomeKind::Ok, "", None, end);
     }
@@ -920,5 +920,74 @@ impl<F: Future> Future for Instrumented<F> {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hot::callsite::{Metric, SpanKind};
+    use crate::hot::running;
+
+    static METRIC: Metric = Metric::latency(&[]);
+    static PORTABLE: Callsite = Callsite::new(
+        "Span.Portable",
+        SpanKind::Internal,
+        "portable",
+        "observe_runtime::hot::span::tests",
+        file!(),
+        line!(),
+        Some(&METRIC),
+    );
+
+    /// The successes `callsite`'s histogram counted, over every thread, and
+    /// the sum of their durations in nanoseconds.
+    fn successes(callsite: &'static Callsite) -> (u64, u64) {
+        histogram::snapshot()
+            .iter()
+            .filter(|s| std::ptr::eq(s.callsite, callsite) && s.outcome == OutcomeKind::Ok)
+            .fold((0, 0), |(calls, nanos), s| {
+                (
+                    calls + s.totals.counts.iter().sum::<u64>(),
+                    nanos + clock::delta_nanos(0, s.totals.sum_ticks),
+                )
+            })
+    }
+
+    /// A thread that decided not to read the TSC (the process's clock is
+    /// another one) finds no cached shard on the success's one compare and
+    /// ends on the other clock: every call counted once, with its duration,
+    /// and none left running.
+    #[test]
+    fn a_thread_whose_clock_is_not_the_tsc_ends_its_successes_on_the_other_clock() {
+        state::set_enabled(true);
+        let direct = state::hot().direct_tsc();
+        state::set_direct_tsc(false);
+        std::thread::spawn(|| {
+            for _ in 0..3 {
+                let mut span = start_entered(&PORTABLE);
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                span.finish(Outcome::Ok);
+            }
+            let local = state::local();
+            assert!(!local.tsc.get(), "the thread took the portable clock");
+            assert_eq!(local.shards_fast_len.get(), 0, "no success's fast path");
+            assert!(local.shards_len.get() > 0, "its shards are cached");
+            assert_eq!(local.current.get().trace_id, 0, "each parent put back");
+        })
+        .join()
+        .expect("the calls end");
+        state::set_direct_tsc(direct);
+        let (calls, nanos) = successes(&PORTABLE);
+        assert_eq!(calls, 3);
+        assert!(
+            (6_000_000..6_000_000_000).contains(&nanos),
+            "three sleeps of 2 ms took {nanos} ns"
+        );
+        let running = running::in_flight()
+            .into_iter()
+            .find(|(callsite, _)| std::ptr::eq(*callsite, &PORTABLE))
+            .map_or(0, |(_, n)| n);
+        assert_eq!(running, 0, "every start ended");
     }
 }

@@ -38,6 +38,10 @@ pub(crate) struct Local {
     /// destroyed.
     pub(crate) shards: Cell<*const ShardCache>,
     pub(crate) shards_len: Cell<usize>,
+    /// `shards_len` once `tsc` is decided and true, `0` otherwise: a
+    /// success's one compare, which sends both a thread whose clock is not
+    /// the TSC and a shard not cached yet down the slow path.
+    pub(crate) shards_fast_len: Cell<usize>,
     /// This thread's calls started, by callsite index (see `running.rs`): a
     /// table owned by a thread-local there, null and `0` before this
     /// thread's first call and once it is destroyed.
@@ -59,6 +63,7 @@ thread_local! {
             ring: Cell::new(std::ptr::null()),
             shards: Cell::new(std::ptr::null()),
             shards_len: Cell::new(0),
+            shards_fast_len: Cell::new(0),
             started: Cell::new(std::ptr::null()),
             started_len: Cell::new(0),
             started_fast_len: Cell::new(0),
