@@ -293,38 +293,24 @@ impl ShardCache {
 }
 
 /// The shard cached for a success of `callsite` with `labels`, without
-/// borrowing `LOCAL`. A callsite without an index yet reads an index past
+/// borrowing `LOCAL`. With `TSC_ONLY`, looked up below the success's own
+/// bound (`shards_fast_len`, `0` on a thread that does not read the TSC),
+/// so one compare tells that thread from a cached shard; otherwise below
+/// the cache's length. A callsite without an index yet reads an index past
 /// any table's end.
 #[inline(always)]
-pub(crate) fn cached_shard<'a>(
+pub(crate) fn cached_shard<'a, const TSC_ONLY: bool>(
     local: &'a state::Local,
-    callsite: &'static Callsite,
-    labels: u32,
-) -> Option<&'a Shard> {
-    cached_shard_below(local, local.shards_len.get(), callsite, labels)
-}
-
-/// [`cached_shard`] for a thread that reads the TSC only: `None` on any
-/// other (its bound is `0`), so a success tells both apart with one
-/// compare.
-#[inline(always)]
-pub(crate) fn cached_shard_tsc<'a>(
-    local: &'a state::Local,
-    callsite: &'static Callsite,
-    labels: u32,
-) -> Option<&'a Shard> {
-    cached_shard_below(local, local.shards_fast_len.get(), callsite, labels)
-}
-
-#[inline(always)]
-fn cached_shard_below<'a>(
-    local: &'a state::Local,
-    len: usize,
     callsite: &'static Callsite,
     labels: u32,
 ) -> Option<&'a Shard> {
     let index = callsite.index_if_registered() as usize;
-    // `len` is `shards_len` or `0`.
+    // `shards_fast_len` is `shards_len` or `0`.
+    let len = if TSC_ONLY {
+        local.shards_fast_len.get()
+    } else {
+        local.shards_len.get()
+    };
     if index >= len {
         return None;
     }
@@ -457,7 +443,7 @@ pub(crate) fn observe(
     end: u64,
 ) {
     if outcome == OutcomeKind::Ok {
-        if let Some(shard) = cached_shard(state::local(), callsite, span.labels) {
+        if let Some(shard) = cached_shard::<false>(state::local(), callsite, span.labels) {
             shard.record(span.start, end, span.sampled(), span.trace_id, span.span_id);
             return;
         }

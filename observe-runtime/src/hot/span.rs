@@ -664,7 +664,7 @@ fn finish_ok(state: &mut SpanState) {
     // A callsite without a histogram never has a cached shard, and a thread
     // whose clock is not the TSC finds none, so one lookup tells all three
     // apart.
-    let Some(shard) = histogram::cached_shard_tsc(local, state.callsite, state.labels) else {
+    let Some(shard) = histogram::cached_shard::<true>(local, state.callsite, state.labels) else {
         return finish_ok_uncached(state, end);
     };
     let exemplar = shard.count(histogram::duration_ticks(state.start, end));
