@@ -292,3 +292,32 @@ fn many_callsites_are_counted_apart() {
     assert_eq!(suppressed, expected.iter().sum::<u64>());
     assert_eq!(suppressed_counter(&callsite), suppressed);
 }
+
+#[observe(span = "Sampling.Gone")]
+fn gone(i: u64) {
+    tracing::info!(i, "gone");
+}
+
+#[test]
+fn what_a_thread_suppressed_before_it_exits_is_summarised_by_the_next_to_log() {
+    // The thread ends within the interval: nothing of its own writes the
+    // summary, and nothing of it would count the events.
+    let lines = suppressed_then_elsewhere("log-sampling-exit", || {
+        std::thread::spawn(|| {
+            for i in 0..300 {
+                gone(i);
+            }
+        })
+        .join()
+        .expect("the thread ends");
+    });
+
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, [SUMMARY, "elsewhere"], "the summary comes first");
+    let (callsite, suppressed) = only_summary(&lines);
+    assert_eq!(suppressed, 300);
+    assert_eq!(suppressed_counter(&callsite), 300);
+}

@@ -7,11 +7,13 @@
 //! (`observe_log_events_suppressed_total{callsite}`) once per interval, with
 //! one summary line, at the thread's first event after a tick of a coarse
 //! clock (a thread that bumps a counter every sixteenth of the interval).
+//! A thread that exits hands what it counted since to the counter at once,
+//! and its summary lines to the next thread that logs.
 
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
@@ -41,7 +43,10 @@ use crate::hot::context::Ids;
 /// one summary line per callsite, `log events suppressed by sampling`, with
 /// `callsite` and `suppressed`, is written before the next event on the
 /// thread that suppressed them (of any callsite, kept or not), at most a
-/// sixteenth of the interval (and 250 ms) after the interval ends.
+/// sixteenth of the interval (and 250 ms) after the interval ends. What a
+/// thread suppressed before it exits is counted as it exits, and its
+/// summary lines come before the next event of any thread (unless sampling
+/// was reconfigured meanwhile).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LogSampling {
     always_keep: Level,
@@ -180,6 +185,12 @@ static TICK: AtomicU64 = AtomicU64::new(0);
 /// Set when the ticker thread could not be started: every event then looks
 /// for summaries due, reading the TSC.
 static NO_TICKER: AtomicBool = AtomicBool::new(false);
+
+/// Summaries of threads that exited, with the [`GENERATION`] they were
+/// counted under, for the next thread that logs to write.
+static ORPHANS: Mutex<Vec<(u32, Summary)>> = Mutex::new(Vec::new());
+/// Whether [`ORPHANS`] holds any: a thread looks at the lock only then.
+static ORPHANED: AtomicBool = AtomicBool::new(false);
 
 /// 0 for ERROR up to 4 for TRACE.
 fn level_rank(level: Level) -> u8 {
@@ -383,12 +394,33 @@ impl Drop for Owner {
         let _ = TABLE.try_with(|table| {
             if let Ok(mut table) = table.try_borrow_mut() {
                 let table = &mut *table;
-                drop(std::mem::take(&mut *table.slots));
-                drop(std::mem::take(&mut *table.summaries));
+                let slots = std::mem::take(&mut *table.slots);
+                let mut left = std::mem::take(&mut *table.summaries);
+                // Counted now, so no suppressed event leaves uncounted with
+                // its thread.
+                for callsite in slots.into_iter().flatten() {
+                    if callsite.suppressed > 0 {
+                        left.push(summary_of(callsite.meta, callsite.suppressed));
+                    }
+                }
                 table.len = 0;
+                if !left.is_empty() {
+                    adopt_orphans(table.generation, left);
+                }
             }
         });
     }
+}
+
+/// Hands the summaries of an exiting thread to the next thread that logs:
+/// [`Table::on_tick`] takes them, and the tick is bumped so that it runs at
+/// that thread's next event.
+#[cold]
+fn adopt_orphans(generation: u32, summaries: Vec<Summary>) {
+    let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
+    orphans.extend(summaries.into_iter().map(|summary| (generation, summary)));
+    ORPHANED.store(true, Ordering::Release);
+    TICK.fetch_add(1, Ordering::Release);
 }
 
 /// Where the search for `meta` starts in a table of `2^bits` slots: a
@@ -543,6 +575,13 @@ impl Table {
         let generation = GENERATION.load(Ordering::Relaxed);
         if self.generation != generation {
             self.generation = generation;
+            // Suppressed under the configuration before: counted, with no
+            // line under this one.
+            for callsite in self.slots.iter().flatten() {
+                if callsite.suppressed > 0 {
+                    summary_of(callsite.meta, callsite.suppressed);
+                }
+            }
             self.slots.clear();
             self.len = 0;
             self.summaries.clear();
@@ -558,6 +597,9 @@ impl Table {
             Some((meta, ids)) => self.count(meta, ids),
             None => Verdict::KEEP,
         };
+        if ORPHANED.load(Ordering::Acquire) {
+            self.take_orphans(generation);
+        }
         let now = clock::raw();
         let interval = INTERVAL_NANOS.load(Ordering::Relaxed);
         for callsite in self.slots.iter_mut().flatten() {
@@ -570,6 +612,18 @@ impl Table {
         }
         verdict.summaries |= !self.summaries.is_empty();
         verdict
+    }
+
+    /// The summaries exited threads left under this configuration (those of
+    /// an earlier one are counted already and let go).
+    fn take_orphans(&mut self, generation: u32) {
+        let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
+        ORPHANED.store(false, Ordering::Relaxed);
+        for (counted_under, summary) in orphans.drain(..) {
+            if counted_under == generation {
+                self.summaries.push(summary);
+            }
+        }
     }
 
     /// xorshift64*, seeded from the thread's first use.
