@@ -124,6 +124,23 @@ fn a_routed_request_is_one_server_span_continued_from_its_headers() {
 }
 
 #[test]
+fn an_absolute_form_request_is_recorded_with_its_own_scheme_and_authority() {
+    // The request target names another scheme and authority than the
+    // connection's (a proxy's form, or what HTTP/2 carries): they win over
+    // the `Host` header.
+    let (status, body) = get_path("https://shop.example:8443/orders/8443", &[]);
+    assert_eq!((status, body.as_str()), (200, "order 8443"));
+    let span = span_for("/orders/8443");
+    assert_eq!(attribute(&span, "url.scheme").as_deref(), Some("https"));
+    assert_eq!(
+        attribute(&span, "server.address").as_deref(),
+        Some("shop.example")
+    );
+    assert_eq!(attribute(&span, "server.port").as_deref(), Some("8443"));
+    assert_eq!(span.name, "GET /orders/{id}");
+}
+
+#[test]
 fn an_unrouted_request_is_named_by_its_method_only() {
     let (status, _) = get_path("/no/such/path/7", &[]);
     assert_eq!(status, 404);

@@ -40,22 +40,24 @@ pub(crate) fn record_request_attributes<B>(
         );
     }
     let uri = request.uri();
-    span.set_attribute(
-        "url.scheme",
-        Value::from(uri.scheme_str().unwrap_or("http").to_owned()),
-    );
+    // The two usual schemes are static strings; only another is copied.
+    let scheme = match uri.scheme_str() {
+        None | Some("http") => Value::from("http"),
+        Some("https") => Value::from("https"),
+        Some(other) => Value::from(other.to_owned()),
+    };
+    span.set_attribute("url.scheme", scheme);
     span.set_attribute("url.path", Value::from(uri.path().to_owned()));
     // HTTP/2 and absolute-form requests carry the authority in the URI;
-    // HTTP/1.1 in `Host`.
-    let authority = uri.authority().map(|a| a.as_str().to_owned()).or_else(|| {
+    // HTTP/1.1 in `Host`. Borrowed: only the host is copied.
+    let authority = uri.authority().map(|a| a.as_str()).or_else(|| {
         request
             .headers()
             .get(::http::header::HOST)
             .and_then(|host| host.to_str().ok())
-            .map(str::to_owned)
     });
     if let Some(authority) = authority {
-        let (host, port) = split_authority(&authority);
+        let (host, port) = split_authority(authority);
         span.set_attribute("server.address", Value::from(host.to_owned()));
         if let Some(port) = port {
             span.set_attribute("server.port", Value::I64(i64::from(port)));
