@@ -117,6 +117,79 @@ fn stalled_exporter_spans_are_all_counted() {
     );
 }
 
+/// An exporter that takes 2 ms per batch and counts what it received.
+#[derive(Debug, Default, Clone)]
+struct Slow(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl opentelemetry_sdk::trace::SpanExporter for Slow {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        self.0
+            .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Four threads outrun a slow exporter: their rings fill, the queue
+/// fills, each sets a full ring aside while the spare slots last (one
+/// ring's worth here), and then drops. Every span is exported or counted,
+/// and what observe counts as exported is what the exporter received.
+#[test]
+fn threads_that_outrun_the_exporter_lose_nothing_uncounted() {
+    let _serial = serial();
+    let (threads, calls) = (4_u64, 100_000_u64);
+    let slow = Slow::default();
+    let guard = observe_runtime::init(
+        Config::default()
+            .service_name("shutdown-test")
+            .logs(LogOutput::Off)
+            .exporter(slow.clone())
+            .max_queue(20_000)
+            .shutdown_timeout(Duration::from_secs(2)),
+    )
+    .expect("init");
+    let (exported_before, dropped_before) = counts();
+    let producers: Vec<_> = (0..threads)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..calls {
+                    work(t * calls + i);
+                }
+            })
+        })
+        .collect();
+    for producer in producers {
+        producer.join().expect("a producer ends");
+    }
+    drop(guard);
+    let (exported, dropped_after) = counts();
+    let delta = |reason: &str| dropped(&dropped_after, reason) - dropped(&dropped_before, reason);
+    let lost: u64 = [
+        "queue_full",
+        "export_failed",
+        "shutdown_timeout",
+        "exporter_none",
+    ]
+    .iter()
+    .map(|r| delta(r))
+    .sum();
+    let exported = exported - exported_before;
+    assert_eq!(
+        exported + lost,
+        threads * calls,
+        "every ended span is exported or counted: {dropped_after:?}"
+    );
+    assert!(delta("queue_full") > 0, "the overload was counted");
+    assert_eq!(
+        slow.0.load(std::sync::atomic::Ordering::Relaxed),
+        exported,
+        "what is counted as exported arrived"
+    );
+}
+
 #[test]
 fn spans_without_an_exporter_are_counted() {
     let _serial = serial();
