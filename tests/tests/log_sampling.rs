@@ -228,6 +228,19 @@ fn suppressed_then_elsewhere(service: &str, events: impl FnOnce()) -> Vec<serde_
     lines
 }
 
+/// The lines are the one summary, of `suppressed` events, then the WARN
+/// that wrote it; the counter agrees.
+fn assert_one_summary_then_elsewhere(lines: &[serde_json::Value], suppressed: u64) {
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, [SUMMARY, "elsewhere"], "the summary comes first");
+    let (callsite, counted) = only_summary(lines);
+    assert_eq!(counted, suppressed);
+    assert_eq!(suppressed_counter(&callsite), suppressed);
+}
+
 #[observe(span = "Sampling.Quiet")]
 fn quiet(i: u64) {
     tracing::info!(i, "quiet");
@@ -246,14 +259,7 @@ fn a_summary_is_written_at_the_next_event_of_any_callsite() {
         lines.iter().all(|l| l["message"] != "quiet"),
         "a ratio of 0 keeps nothing"
     );
-    let messages: Vec<&str> = lines
-        .iter()
-        .map(|l| l["message"].as_str().unwrap())
-        .collect();
-    assert_eq!(messages, [SUMMARY, "elsewhere"], "the summary comes first");
-    let (callsite, suppressed) = only_summary(&lines);
-    assert_eq!(suppressed, 500);
-    assert_eq!(suppressed_counter(&callsite), 500);
+    assert_one_summary_then_elsewhere(&lines, 500);
 }
 
 /// Forty callsites (on one line), the `n`th logging `n` times.
@@ -312,12 +318,5 @@ fn what_a_thread_suppressed_before_it_exits_is_summarised_by_the_next_to_log() {
         .expect("the thread ends");
     });
 
-    let messages: Vec<&str> = lines
-        .iter()
-        .map(|l| l["message"].as_str().unwrap())
-        .collect();
-    assert_eq!(messages, [SUMMARY, "elsewhere"], "the summary comes first");
-    let (callsite, suppressed) = only_summary(&lines);
-    assert_eq!(suppressed, 300);
-    assert_eq!(suppressed_counter(&callsite), 300);
+    assert_one_summary_then_elsewhere(&lines, 300);
 }

@@ -54,6 +54,14 @@ fn counts() -> (u64, Vec<(String, u64)>) {
     (exported, dropped)
 }
 
+/// Every reason a span ended and was not exported.
+const LOST: [&str; 4] = [
+    "queue_full",
+    "export_failed",
+    "shutdown_timeout",
+    "exporter_none",
+];
+
 fn dropped(by: &[(String, u64)], reason: &str) -> u64 {
     by.iter()
         .find(|(r, _)| r == reason)
@@ -96,15 +104,7 @@ fn stalled_exporter_spans_are_all_counted() {
     let took = started.elapsed();
     let (exported, dropped_after) = counts();
     let delta = |reason: &str| dropped(&dropped_after, reason) - dropped(&dropped_before, reason);
-    let lost: u64 = [
-        "queue_full",
-        "export_failed",
-        "shutdown_timeout",
-        "exporter_none",
-    ]
-    .iter()
-    .map(|r| delta(r))
-    .sum();
+    let lost = LOST.iter().map(|r| delta(r)).sum::<u64>();
     assert_eq!(
         exported - exported_before + lost,
         calls,
@@ -167,15 +167,7 @@ fn threads_that_outrun_the_exporter_lose_nothing_uncounted() {
     drop(guard);
     let (exported, dropped_after) = counts();
     let delta = |reason: &str| dropped(&dropped_after, reason) - dropped(&dropped_before, reason);
-    let lost: u64 = [
-        "queue_full",
-        "export_failed",
-        "shutdown_timeout",
-        "exporter_none",
-    ]
-    .iter()
-    .map(|r| delta(r))
-    .sum();
+    let lost = LOST.iter().map(|r| delta(r)).sum::<u64>();
     let exported = exported - exported_before;
     assert_eq!(
         exported + lost,
@@ -258,15 +250,7 @@ fn queued_bytes_are_capped() {
     let (exported, after) = counts();
     let delta = |reason: &str| dropped(&after, reason) - dropped(&before, reason);
     assert!(delta("queue_full") > 0, "{after:?}");
-    let lost: u64 = [
-        "queue_full",
-        "export_failed",
-        "shutdown_timeout",
-        "exporter_none",
-    ]
-    .iter()
-    .map(|r| delta(r))
-    .sum();
+    let lost = LOST.iter().map(|r| delta(r)).sum::<u64>();
     assert_eq!(exported - exported_before + lost, calls, "{after:?}");
 }
 

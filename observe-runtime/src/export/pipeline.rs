@@ -249,7 +249,7 @@ fn collect(settings: &ExportSettings) -> usize {
     let mut pending = pending();
     let room = settings.max_queue.saturating_sub(pending.len);
     let drained = ring::drain_all(&mut pending.chunks, settings.max_batch, room);
-    settle(&mut pending, settings, drained)
+    settle(&mut pending, settings.queue_bytes(), drained)
 }
 
 /// What a thread whose ring is full at its largest runs before it drops a
@@ -265,7 +265,11 @@ fn collect_for_caller() -> bool {
         Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         Err(std::sync::TryLockError::WouldBlock) => return false,
     };
-    let Some(max_queue) = pending.settings.as_ref().map(|s| s.max_queue) else {
+    let Some((max_queue, max_batch, queue_bytes)) = pending
+        .settings
+        .as_deref()
+        .map(|s| (s.max_queue, s.max_batch, s.queue_bytes()))
+    else {
         return false;
     };
     let room = max_queue.saturating_sub(pending.len);
@@ -274,25 +278,24 @@ fn collect_for_caller() -> bool {
         // thread.
         return false;
     }
-    let settings = Arc::clone(pending.settings.as_ref().expect("read above"));
-    let Some(drained) = ring::try_drain_all(&mut pending.chunks, settings.max_batch, room) else {
+    let Some(drained) = ring::try_drain_all(&mut pending.chunks, max_batch, room) else {
         return false;
     };
-    let moved = settle(&mut pending, &settings, drained);
-    if pending.len >= settings.max_batch {
+    let moved = settle(&mut pending, queue_bytes, drained);
+    if pending.len >= max_batch {
         EXPORT_WAKE.notify_one();
     }
     moved > 0
 }
 
 /// Takes in what `drained` moved into the queue: counted, and the newest
-/// let go past the queue's byte cap. How many records it kept.
-fn settle(pending: &mut Pending, settings: &ExportSettings, drained: ring::Drained) -> usize {
+/// let go past the queue's `queue_bytes`. How many records it kept.
+fn settle(pending: &mut Pending, queue_bytes: usize, drained: ring::Drained) -> usize {
     let moved = drained.records;
     pending.len += moved;
     pending.bytes += drained.bytes;
     let mut over = 0;
-    while pending.bytes > settings.queue_bytes() && over < moved {
+    while pending.bytes > queue_bytes && over < moved {
         let Some(newest) = pending.chunks.back_mut().and_then(Chunk::pop) else {
             break;
         };

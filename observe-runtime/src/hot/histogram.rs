@@ -420,9 +420,7 @@ thread_local! {
 fn publish(local: &state::Local, table: *const ShardCache, len: usize) {
     local.shards.set(table);
     local.shards_len.set(len);
-    local
-        .shards_fast_len
-        .set(if local.tsc.get() { len } else { 0 });
+    local.shards_fast_len.set(local.tsc_bound(len));
 }
 
 /// Re-reads this thread's bound for a success, after its first span

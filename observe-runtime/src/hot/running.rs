@@ -77,9 +77,7 @@ thread_local! {
 fn publish(local: &Local, table: *const AtomicU64, len: usize) {
     local.started.set(table);
     local.started_len.set(len);
-    local
-        .started_fast_len
-        .set(if local.tsc.get() { len } else { 0 });
+    local.started_fast_len.set(local.tsc_bound(len));
 }
 
 /// Re-reads this thread's bound for the synchronous start, after its first

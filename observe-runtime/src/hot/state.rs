@@ -53,6 +53,20 @@ pub(crate) struct Local {
     pub(crate) started_fast_len: Cell<usize>,
 }
 
+impl Local {
+    /// A table's bound for a per-call path that reads the TSC itself: its
+    /// length once this thread decided to, `0` otherwise, which sends the
+    /// thread's first call, and every call without the TSC, to the slow
+    /// path with the compare the path makes anyway.
+    pub(crate) fn tsc_bound(&self, len: usize) -> usize {
+        if self.tsc.get() {
+            len
+        } else {
+            0
+        }
+    }
+}
+
 thread_local! {
     static LOCAL: Local = const {
         Local {
